@@ -1,0 +1,1 @@
+"""Evidence files: writing, reading, hash chain, verification."""

@@ -1,0 +1,32 @@
+"""The hash chain that makes evidence tamper-evident.
+
+Each record carries ``prev_hash`` (the previous record's ``hash``, or :data:`GENESIS`
+for the first) and ``hash``: the SHA-256 of the record's canonical JSON without its
+``hash`` field. Editing, deleting, inserting or reordering a line breaks the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """The hash a record must carry: over every field except ``hash`` itself."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def seal(record: dict[str, Any], prev_hash: str) -> dict[str, Any]:
+    """Return ``record`` with ``prev_hash`` and ``hash`` set."""
+    sealed = {**record, "prev_hash": prev_hash}
+    sealed["hash"] = record_hash(sealed)
+    return sealed

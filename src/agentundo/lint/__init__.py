@@ -1,0 +1,1 @@
+"""The checks of `agentundo lint`, their registry and engine."""

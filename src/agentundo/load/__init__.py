@@ -1,0 +1,1 @@
+"""Loading input files: YAML with positions, schema validation, models."""

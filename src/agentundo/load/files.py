@@ -1,0 +1,187 @@
+"""One loader for every format: find files, read them safely, recognise and validate them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentundo.errors import InputError, InputErrors, Position
+from agentundo.load.schema import validate
+from agentundo.load.yamlpos import Document, decode, parse
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A file format: its name, its JSON Schema, and how to build its model."""
+
+    name: str
+    schema: str
+    build: Callable[[Any], Any]
+    keys: frozenset[str]
+
+
+def _catalog(data: Any) -> Any:
+    from agentundo.model.catalog import Catalog
+
+    return Catalog.model_validate(data)
+
+
+def _policy(data: Any) -> Any:
+    from agentundo.model.policy import Policy
+
+    return Policy.model_validate(data)
+
+
+def _workflow(data: Any) -> Any:
+    from agentundo.model.workflow import Workflow
+
+    return Workflow.model_validate(data)
+
+
+KINDS: dict[str, Kind] = {
+    "catalog": Kind("catalog", "catalog", _catalog, frozenset({"topics"})),
+    "policy": Kind("policy", "policy", _policy, frozenset({"rules"})),
+    "workflow": Kind("workflow", "workflow", _workflow, frozenset({"steps", "workflow"})),
+}
+"""Registered formats; later features add theirs with :func:`register_kind`."""
+
+_DETECTORS: list[Callable[[dict[str, Any]], str | None]] = []
+
+
+def register_kind(kind: Kind, detector: Callable[[dict[str, Any]], str | None] | None = None) -> None:
+    """Add a format; ``detector`` may claim a document before key-based recognition."""
+    KINDS[kind.name] = kind
+    if detector is not None:
+        _DETECTORS.append(detector)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedFile:
+    """A file that parsed and validated: its document (positions) and its model."""
+
+    path: str
+    kind: str
+    doc: Document
+    model: Any
+
+    def position(self, *path: str | int, key: bool = False) -> Position:
+        return self.doc.position(tuple(path), key=key)
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[InputError]]:
+    """Expand directories into their YAML files (sorted); report missing paths."""
+    found: list[Path] = []
+    errors: list[InputError] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(
+                    Path(root) / name for name in sorted(files) if name.endswith(YAML_SUFFIXES)
+                )
+        elif path.is_file():
+            found.append(path)
+        elif path.exists():
+            errors.append(InputError(Position(str(path)), "not a regular file or directory"))
+        else:
+            errors.append(InputError(Position(str(path)), "no such file or directory"))
+    unique = list(dict.fromkeys(found))
+    return unique, errors
+
+
+def read_document(path: str | os.PathLike[str]) -> Document:
+    """Read and parse one YAML file."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(Position(name), "no such file or directory") from None
+    except IsADirectoryError:
+        raise InputError(Position(name), "is a directory, not a file") from None
+    except OSError as exc:
+        raise InputError(Position(name), f"cannot read file: {exc.strerror}") from None
+    return parse(decode(raw, name), name)
+
+
+def detect_kind(doc: Document) -> str:
+    """The format of a document: its ``kind:`` key, else recognised by its keys."""
+    data = doc.data
+    if not isinstance(data, dict):
+        raise InputError(
+            doc.position(()),
+            "expected a mapping at the top level",
+            hint="an agentundo file starts with 'version: v1' and a kind's keys",
+        )
+    kind = data.get("kind")
+    if kind is not None:
+        if kind in KINDS:
+            return str(kind)
+        known = ", ".join(sorted(KINDS))
+        raise InputError(doc.position(("kind",)), f"unknown kind {kind!r}; expected one of: {known}")
+    for detector in _DETECTORS:
+        claimed = detector(data)
+        if claimed is not None:
+            return claimed
+    matches = [k.name for k in KINDS.values() if k.keys <= data.keys()]
+    if len(matches) == 1:
+        return matches[0]
+    raise InputError(
+        doc.position(()),
+        "cannot tell what this file is",
+        hint="add 'kind: catalog', 'kind: policy' or 'kind: workflow' (or the keys of one)",
+    )
+
+
+def build(doc: Document, kind: str) -> LoadedFile:
+    """Validate ``doc`` as ``kind`` and build its model."""
+    spec = KINDS[kind]
+    errors = validate(doc, spec.schema)
+    if errors:
+        raise InputErrors(errors)
+    from pydantic import ValidationError
+
+    try:
+        model = spec.build(doc.data)
+    except ValidationError as exc:
+        raise InputErrors(
+            [
+                InputError(doc.position(tuple(e["loc"])), f"{_dotted(e['loc'])}: {e['msg']}")
+                for e in exc.errors()
+            ]
+        ) from None
+    return LoadedFile(path=doc.path, kind=kind, doc=doc, model=model)
+
+
+def _dotted(loc: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in loc) or "document"
+
+
+def load_file(path: str | os.PathLike[str], expect: str | None = None) -> LoadedFile:
+    """Load one file; raise :class:`InputError` or :class:`InputErrors` on any problem."""
+    doc = read_document(path)
+    kind = detect_kind(doc)
+    if expect is not None and kind != expect:
+        raise InputError(doc.position(()), f"expected a {expect} file, found a {kind} file")
+    return build(doc, kind)
+
+
+def load_paths(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[list[LoadedFile], list[InputError]]:
+    """Load every file under ``paths``; carry on past bad files and return their errors."""
+    files, errors = discover(paths)
+    loaded: list[LoadedFile] = []
+    for path in files:
+        try:
+            loaded.append(load_file(path))
+        except InputErrors as exc:
+            errors.extend(exc.errors)
+        except InputError as exc:
+            errors.append(exc)
+    return loaded, errors

@@ -1,0 +1,220 @@
+"""Parse YAML into plain data plus a map of positions, refusing what would surprise.
+
+Only PyYAML's safe loader is used: it composes a node graph, and this module turns
+nodes into JSON-compatible values itself so that it can
+
+* keep the line and column of every key and value,
+* reject duplicate keys instead of silently keeping the last one,
+* reject YAML 1.1 booleans such as ``no`` or ``on`` that a reader takes for strings,
+* bound the work an alias bomb can cause (aliases are counted as they expand),
+* bound nesting depth, so a hostile file cannot exhaust the stack.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from agentundo.errors import InputError, Position
+
+JsonPath = tuple[str | int, ...]
+
+MAX_BYTES = 64 * 1024 * 1024
+MAX_NODES = 1_000_000
+MAX_ALIASED_NODES = 100_000
+MAX_DEPTH = 64
+
+_TAG = "tag:yaml.org,2002:"
+_YAML11_BOOL = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
+
+try:  # libyaml is much faster; the pure-Python loader behaves the same.
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+
+@dataclass(slots=True)
+class Document:
+    """A parsed YAML file: its data and where each key and value came from."""
+
+    path: str
+    data: Any
+    values: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    comments: dict[int, str] = field(default_factory=dict)
+
+    def position(self, path: JsonPath, *, key: bool = False) -> Position:
+        """Best position for ``path``: the exact node, else its nearest ancestor."""
+        table = self.keys if key else self.values
+        probe = path
+        while True:
+            found = table.get(probe) or self.values.get(probe)
+            if found is not None:
+                return Position(self.path, found[0], found[1])
+            if not probe:
+                return Position(self.path, 1, 1)
+            probe = probe[:-1]
+
+
+def decode(raw: bytes, path: str) -> str:
+    """Decode file bytes as UTF-8, with a clear error for binary or mis-encoded files."""
+    if len(raw) > MAX_BYTES:
+        raise InputError(Position(path), f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    if b"\x00" in raw[:8192]:
+        raise InputError(Position(path, 1, 1), "file looks binary (it contains NUL bytes)")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise InputError(
+            Position(path, line, column),
+            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def parse(text: str, path: str) -> Document:
+    """Parse one YAML document; raise :class:`InputError` with a position on any problem."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise InputError(Position(path, line, column), f"YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(Position(path, 1, 1), f"YAML error: {exc}") from None
+    except RecursionError:
+        raise InputError(Position(path, 1, 1), "YAML nesting is too deep") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise InputError(Position(path, 1, 1), "file is empty")
+    doc = Document(path=path, data=None)
+    builder = _Builder(doc, loader)
+    doc.data = builder.build(node, (), 0)
+    doc.comments = _comments(text)
+    return doc
+
+
+def _comments(text: str) -> dict[int, str]:
+    """Line number → comment text, for the inline-suppression machinery."""
+    found: dict[int, str] = {}
+    if "#" not in text:
+        return found
+    for number, line in enumerate(text.splitlines(), start=1):
+        index = line.find("#")
+        if index >= 0 and "agentundo:" in line:
+            found[number] = line[index + 1 :].strip()
+    return found
+
+
+class _Builder:
+    def __init__(self, doc: Document, loader: yaml.SafeLoader) -> None:
+        self.doc = doc
+        self.loader = loader
+        self.count = 0
+        self.aliased = 0
+        self.seen: set[int] = set()
+
+    def error(self, node: yaml.Node, message: str, hint: str | None = None) -> InputError:
+        mark = node.start_mark
+        return InputError(Position(self.doc.path, mark.line + 1, mark.column + 1), message, hint)
+
+    def build(self, node: yaml.Node, path: JsonPath, depth: int, alias: bool = False) -> Any:
+        self.count += 1
+        if not isinstance(node, yaml.ScalarNode):
+            if id(node) in self.seen:
+                alias = True
+            self.seen.add(id(node))
+        if alias:
+            self.aliased += 1
+        if self.count > MAX_NODES or self.aliased > MAX_ALIASED_NODES:
+            raise self.error(
+                node,
+                "document expands to too many nodes through aliases"
+                if self.aliased > MAX_ALIASED_NODES
+                else f"document has more than {MAX_NODES:,} nodes",
+                hint="aliases (*name) that repeat anchors many times look like an alias bomb",
+            )
+        if depth > MAX_DEPTH:
+            raise self.error(node, f"nesting deeper than {MAX_DEPTH} levels")
+        self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [
+                self.build(item, (*path, i), depth + 1, alias) for i, item in enumerate(node.value)
+            ]
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path, depth, alias)
+        raise self.error(node, "unsupported YAML node")  # pragma: no cover
+
+    def mapping(
+        self, node: yaml.MappingNode, path: JsonPath, depth: int, alias: bool = False
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                merged.update(self.merge(value_node, path, depth, alias))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.error(key_node, "mapping keys must be plain strings")
+            key = str(key_node.value)
+            if key in result:
+                first = self.doc.keys[(*path, key)]
+                raise self.error(
+                    key_node,
+                    f"duplicate key '{key}' (first defined at line {first[0]})",
+                    hint="YAML keeps only the last value of a repeated key; remove one",
+                )
+            self.doc.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = self.build(value_node, (*path, key), depth + 1, alias)
+        for key, value in merged.items():
+            result.setdefault(key, value)
+        return result
+
+    def merge(self, node: yaml.Node, path: JsonPath, depth: int, alias: bool) -> dict[str, Any]:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        combined: dict[str, Any] = {}
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                raise self.error(source, "a merge key (<<) takes a mapping or a list of mappings")
+            for key, value in self.mapping(source, path, depth + 1, True).items():
+                combined.setdefault(key, value)
+        return combined
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        if tag == _TAG + "str" or node.style in ("'", '"', "|", ">"):
+            return str(node.value)
+        if tag == _TAG + "bool" and node.value.lower() not in ("true", "false"):
+            raise self.error(
+                node,
+                f"ambiguous value '{node.value}': YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
+                hint=f"write true or false for a boolean, or quote it (\"{node.value}\") for a string",
+            )
+        if tag == _TAG + "int" and _SEXAGESIMAL.match(node.value):
+            raise self.error(
+                node,
+                f"ambiguous value '{node.value}': YAML 1.1 reads it as a base-60 number",
+                hint=f"quote it (\"{node.value}\") if you mean a string",
+            )
+        if tag in (_TAG + "timestamp", _TAG + "binary"):
+            return str(node.value)
+        if tag in (_TAG + "bool", _TAG + "int", _TAG + "float", _TAG + "null"):
+            try:
+                return self.loader.construct_object(node, deep=False)
+            except (yaml.YAMLError, ValueError) as exc:  # pragma: no cover - defensive
+                raise self.error(node, f"invalid scalar '{node.value}': {exc}") from None
+        raise self.error(node, f"unsupported YAML tag {tag}", hint="remove the explicit tag")

@@ -1,0 +1,1 @@
+"""Pydantic models of agentundo's file formats."""

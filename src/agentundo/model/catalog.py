@@ -1,0 +1,67 @@
+"""The action catalog: every agent action topic and its rollback contract."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from agentundo.model.common import Duration, Name, Risk, Rollback, Strict, seconds
+
+
+class Compensation(Strict):
+    """How to undo a topic: the compensating topic and how to call it safely."""
+
+    topic: Name
+    idempotency_key: str | None = None
+    timeout: Duration | None = None
+    params: dict[str, Any] | None = None
+    description: str | None = None
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return None if self.timeout is None else seconds(self.timeout)
+
+
+class Topic(Strict):
+    """One agent action and what it takes to roll it back."""
+
+    side_effect: bool
+    rollback: Rollback | None = None
+    risk: Risk | None = None
+    idempotency_key: str | None = None
+    compensation: Compensation | None = None
+    no_rollback_reason: str | None = None
+    mitigation: str | None = None
+    retriable: bool = False
+    needs_review: bool = False
+    owner: str | None = None
+    description: str | None = None
+
+    @property
+    def effective_risk(self) -> Risk:
+        """Risk used by policy evaluation: an undeclared risk counts as medium."""
+        return self.risk or Risk.MEDIUM
+
+    @property
+    def compensation_declared(self) -> bool:
+        return self.compensation is not None
+
+    @property
+    def rollback_supported(self) -> bool:
+        """True when the topic has nothing to undo or declares a usable undo."""
+        if not self.side_effect:
+            return True
+        return (
+            self.rollback in (Rollback.REVERSIBLE, Rollback.COMPENSATABLE)
+            and self.compensation is not None
+        )
+
+
+class Catalog(Strict):
+    """A versioned map from topic name to its contract."""
+
+    version: Literal["v1"]
+    kind: Literal["catalog"] | None = None
+    description: str | None = None
+    topics: dict[str, Topic] = Field(default_factory=dict)

@@ -1,0 +1,63 @@
+"""Vocabulary shared by every format: rollback classes, risk levels, decisions, durations."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+
+class Rollback(StrEnum):
+    """How an action's effect can be taken back."""
+
+    REVERSIBLE = "reversible"
+    COMPENSATABLE = "compensatable"
+    IRREVERSIBLE = "irreversible"
+
+
+class Risk(StrEnum):
+    """How much harm an action does when it goes wrong, lowest first."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Decision(StrEnum):
+    """A policy gate's answer, least restrictive first."""
+
+    ALLOW = "allow"
+    REQUIRE_HUMAN = "require_human"
+    DENY = "deny"
+
+    @property
+    def strictness(self) -> int:
+        return _STRICTNESS[self]
+
+
+_STRICTNESS = {Decision.ALLOW: 0, Decision.REQUIRE_HUMAN: 1, Decision.DENY: 2}
+
+DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"
+_DURATION = re.compile(DURATION_PATTERN)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+Name = Annotated[str, StringConstraints(min_length=1)]
+
+
+def seconds(duration: str) -> float:
+    """Turn ``10s``, ``500ms``, ``2m`` or ``1h`` into seconds."""
+    match = _DURATION.match(duration)
+    if match is None:
+        raise ValueError(f"invalid duration {duration!r}")
+    unit = match.group(2)
+    return float(duration[: -len(unit)]) * _UNIT_SECONDS[unit]
+
+
+class Strict(BaseModel):
+    """Base of every file model: unknown keys are errors, instances never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

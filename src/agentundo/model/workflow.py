@@ -1,0 +1,29 @@
+"""Workflows: a named, ordered list of steps that an agent runs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from agentundo.model.common import Name, Strict
+
+
+class Step(Strict):
+    """One step: dispatch ``topic`` with ``params``."""
+
+    id: Name
+    topic: Name
+    params: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+
+
+class Workflow(Strict):
+    """A workflow definition."""
+
+    version: Literal["v1"]
+    kind: Literal["workflow"] | None = None
+    workflow: Name
+    env: Name
+    description: str | None = None
+    steps: list[Step] = Field(min_length=1)

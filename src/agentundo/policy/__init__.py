@@ -1,0 +1,1 @@
+"""Policy decision evaluation and explanation (pure functions)."""

@@ -1,0 +1,1 @@
+"""Renderers of results: text (rich), json and the CI formats."""

@@ -1,0 +1,1 @@
+"""The saga engine: clock, lock, executors, fault plan (no terminal code)."""
