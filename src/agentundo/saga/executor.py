@@ -1,0 +1,59 @@
+"""What the engine asks an executor to do, and what comes back.
+
+The engine owns retries, backoff, the policy gate, locking, fencing and evidence; an
+executor only performs one call (a forward step or a compensation) and classifies the
+outcome. Faults from a drill's plan are applied by the engine around the executor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class CallKind(StrEnum):
+    FORWARD = "forward"
+    COMPENSATION = "compensation"
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    TRANSIENT = "transient"  # retried with backoff
+    FATAL = "fatal"  # no retry: the step is FAILED_FATAL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """One attempt at one dispatch."""
+
+    kind: CallKind
+    run_id: str
+    workflow_id: str
+    job_id: str
+    step_id: str
+    step_index: int
+    topic: str
+    params: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    attempt: int = 1
+    for_topic: str | None = None  # for a compensation: the forward topic it undoes
+    timeout_s: float | None = None
+    env: str = "production"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """How an attempt ended; ``detail`` goes into evidence (status, timing), redacted."""
+
+    outcome: Outcome
+    error: str | None = None
+    retry_after_s: float | None = None
+    applied: bool | None = None  # compensation: whether there was something to undo
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    """Performs calls; must never raise for an ordinary failure (return a Result)."""
+
+    def execute(self, call: Call) -> Result: ...
