@@ -34,6 +34,11 @@ class InputError(AgentundoError):
         self.message = message
         self.hint = hint
 
+    def describe(self) -> str:
+        """One line for a terminal: ``path:line:col: error: message (hint: ...)``."""
+        line = f"{self.position}: error: {self.message}"
+        return f"{line} (hint: {self.hint})" if self.hint else line
+
 
 class InputErrors(AgentundoError):
     """Several input problems found in one pass (each one a full InputError)."""

@@ -8,20 +8,13 @@ from typing import Any
 from agentundo.errors import AgentundoError, InputError, InputErrors
 
 
-def format_input_error(error: InputError) -> str:
-    line = f"{error.position}: error: {error.message}"
-    if error.hint:
-        line += f" (hint: {error.hint})"
-    return line
-
-
 def report_error(error: AgentundoError) -> int:
     """Print an expected error to stderr and return its exit code."""
     if isinstance(error, InputErrors):
         for item in error.errors:
-            print(format_input_error(item), file=sys.stderr)
+            print(item.describe(), file=sys.stderr)
     elif isinstance(error, InputError):
-        print(format_input_error(error), file=sys.stderr)
+        print(error.describe(), file=sys.stderr)
     else:
         print(f"agentundo: error: {error}", file=sys.stderr)
     return error.exit_code

@@ -23,7 +23,9 @@ class Event(StrEnum):
     RUN_INTERRUPTED = "run_interrupted"  # signal
     RUN_SUMMARY = "run_summary"  # see SUMMARY_FIELDS; always the last record
     # the forward path
-    POLICY_DECISION = "policy_decision"  # job_id, step_id, topic, decision, rule_id, is_compensation
+    POLICY_DECISION = (
+        "policy_decision"  # job_id, step_id, topic, decision, rule_id, is_compensation
+    )
     POLICY_UNAVAILABLE = "policy_unavailable"  # job_id, step_id, topic, fail_mode
     APPROVAL_WAITING = "approval_waiting"  # job_id, step_id, topic, timeout_s
     APPROVAL_GRANTED = "approval_granted"  # job_id, step_id, topic, approver

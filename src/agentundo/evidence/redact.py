@@ -23,7 +23,11 @@ def redact(value: Any, secrets: frozenset[str] = frozenset()) -> Any:
     """A copy of ``value`` with secret keys, secret-looking strings and ``secrets`` masked."""
     if isinstance(value, dict):
         return {
-            k: (REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "") else redact(v, secrets))
+            k: (
+                REDACTED
+                if _SECRET_KEY.search(str(k)) and v not in (None, "")
+                else redact(v, secrets)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):

@@ -21,7 +21,9 @@ class EvidenceWriter:
     Records are redacted before they are hashed, so no secret is ever written.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, secrets: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, secrets: frozenset[str] = frozenset()
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle: IO[str] | None = self.path.open("x", encoding="utf-8")

@@ -53,7 +53,9 @@ KINDS: dict[str, Kind] = {
 _DETECTORS: list[Callable[[dict[str, Any]], str | None]] = []
 
 
-def register_kind(kind: Kind, detector: Callable[[dict[str, Any]], str | None] | None = None) -> None:
+def register_kind(
+    kind: Kind, detector: Callable[[dict[str, Any]], str | None] | None = None
+) -> None:
     """Add a format; ``detector`` may claim a document before key-based recognition."""
     KINDS[kind.name] = kind
     if detector is not None:
@@ -123,7 +125,9 @@ def detect_kind(doc: Document) -> str:
         if kind in KINDS:
             return str(kind)
         known = ", ".join(sorted(KINDS))
-        raise InputError(doc.position(("kind",)), f"unknown kind {kind!r}; expected one of: {known}")
+        raise InputError(
+            doc.position(("kind",)), f"unknown kind {kind!r}; expected one of: {known}"
+        )
     for detector in _DETECTORS:
         claimed = detector(data)
         if claimed is not None:

@@ -91,9 +91,7 @@ def _convert(doc: Document, error: Any) -> InputError:
         hint = None
         if isinstance(error.instance, bool) and expected == "string":
             hint = "quote the value to keep it a string"
-        return InputError(
-            doc.position(path), f"{where} must be {expected}, not {got}", hint
-        )
+        return InputError(doc.position(path), f"{where} must be {expected}, not {got}", hint)
     if validator in ("enum", "const"):
         options = error.schema.get("enum") or [error.schema.get("const")]
         listed = ", ".join(str(o) for o in options)

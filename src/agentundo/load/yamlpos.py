@@ -178,7 +178,10 @@ class _Builder:
                     f"duplicate key '{key}' (first defined at line {first[0]})",
                     hint="YAML keeps only the last value of a repeated key; remove one",
                 )
-            self.doc.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            self.doc.keys[(*path, key)] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
             result[key] = self.build(value_node, (*path, key), depth + 1, alias)
         for key, value in merged.items():
             result.setdefault(key, value)
@@ -202,13 +205,13 @@ class _Builder:
             raise self.error(
                 node,
                 f"ambiguous value '{node.value}': YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
-                hint=f"write true or false for a boolean, or quote it (\"{node.value}\") for a string",
+                hint=f'write true or false for a boolean, or quote it ("{node.value}") for a string',
             )
         if tag == _TAG + "int" and _SEXAGESIMAL.match(node.value):
             raise self.error(
                 node,
                 f"ambiguous value '{node.value}': YAML 1.1 reads it as a base-60 number",
-                hint=f"quote it (\"{node.value}\") if you mean a string",
+                hint=f'quote it ("{node.value}") if you mean a string',
             )
         if tag in (_TAG + "timestamp", _TAG + "binary"):
             return str(node.value)

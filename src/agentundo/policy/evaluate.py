@@ -157,7 +157,8 @@ def evaluate(policy: Policy, ctx: Context) -> Evaluation:
     ``first_match``: the first matching rule wins. No match: ``default_decision``.
     """
     results = tuple(
-        RuleResult(index, rule, mismatches(rule.when, ctx)) for index, rule in enumerate(policy.rules)
+        RuleResult(index, rule, mismatches(rule.when, ctx))
+        for index, rule in enumerate(policy.rules)
     )
     winner: Rule | None = None
     if policy.combining == "first_match":

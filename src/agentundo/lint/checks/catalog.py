@@ -1,0 +1,220 @@
+"""Catalog checks (AU1xx): every side-effecting topic has a usable rollback contract."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from agentundo.lint.finding import Severity
+from agentundo.lint.project import Problem, Project
+from agentundo.lint.registry import check
+from agentundo.model.common import Rollback
+
+
+@check("AU101", "rollback-tag-missing", Severity.ERROR, "catalog")
+def rollback_tag_missing(project: Project) -> Iterator[Problem]:
+    """A side-effecting topic has no `rollback` tag.
+
+    Every action that changes the world must say whether it can be undone:
+    `reversible` (an exact inverse exists), `compensatable` (a semantic compensation
+    exists) or `irreversible` (nothing can undo it, with a `no_rollback_reason`).
+
+    Bad:
+        topics:
+          payments.charge:
+            side_effect: true
+    Good:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payments.refund}
+    """
+    for entry in project.side_effect_topics():
+        if entry.topic.rollback is None:
+            yield Problem(
+                entry.position(key=True),
+                f"topic '{entry.name}' has side effects but no rollback tag",
+                "add 'rollback: reversible', 'compensatable' or 'irreversible'",
+            )
+
+
+@check("AU102", "compensation-missing", Severity.ERROR, "catalog")
+def compensation_missing(project: Project) -> Iterator[Problem]:
+    """A reversible or compensatable topic declares no compensation.
+
+    Saying a topic can be rolled back is a promise; the `compensation` block is how the
+    engine keeps it. Without one a rollback has nothing to dispatch.
+
+    Bad:
+        topics:
+          iam.grant_role:
+            side_effect: true
+            rollback: reversible
+    Good:
+        topics:
+          iam.grant_role:
+            side_effect: true
+            rollback: reversible
+            compensation: {topic: iam.revoke_role, timeout: 10s}
+    """
+    for entry in project.side_effect_topics():
+        topic = entry.topic
+        if topic.rollback in (Rollback.REVERSIBLE, Rollback.COMPENSATABLE) and not (
+            topic.compensation_declared
+        ):
+            yield Problem(
+                entry.position("rollback"),
+                f"topic '{entry.name}' is {topic.rollback} but declares no compensation",
+                "add a 'compensation:' block naming the topic that undoes it",
+            )
+
+
+@check("AU103", "no-rollback-reason-missing", Severity.ERROR, "catalog")
+def no_rollback_reason_missing(project: Project) -> Iterator[Problem]:
+    """An irreversible topic gives no `no_rollback_reason`.
+
+    When a rollback reaches an action that cannot be undone, the on-call engineer needs
+    to know why, and what to do instead (`mitigation`).
+
+    Bad:
+        topics:
+          email.send:
+            side_effect: true
+            rollback: irreversible
+    Good:
+        topics:
+          email.send:
+            side_effect: true
+            rollback: irreversible
+            no_rollback_reason: a sent email cannot be recalled
+            mitigation: send a correction email
+    """
+    for entry in project.side_effect_topics():
+        if entry.topic.rollback is Rollback.IRREVERSIBLE and not entry.topic.no_rollback_reason:
+            yield Problem(
+                entry.position("rollback"),
+                f"irreversible topic '{entry.name}' has no no_rollback_reason",
+                "explain why it cannot be undone in 'no_rollback_reason'",
+            )
+
+
+@check("AU104", "compensation-topic-unknown", Severity.ERROR, "catalog")
+def compensation_topic_unknown(project: Project) -> Iterator[Problem]:
+    """A compensation names a topic that is not in the catalog.
+
+    The engine dispatches the compensating topic like any other action: it needs its
+    own contract (risk, idempotency key, policy decision).
+
+    Bad:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payments.refnd}
+    Good:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payments.refund}
+          payments.refund:
+            side_effect: true
+            rollback: irreversible
+            no_rollback_reason: money returned to a customer is not taken back
+    """
+    for entry in project.topics.values():
+        compensation = entry.topic.compensation
+        if compensation is None or compensation.topic in project.topics:
+            continue
+        close = difflib.get_close_matches(compensation.topic, list(project.topics), n=1)
+        yield Problem(
+            entry.position("compensation", "topic"),
+            f"compensation of '{entry.name}' names unknown topic '{compensation.topic}'",
+            f"did you mean '{close[0]}'?" if close else "declare the compensating topic",
+        )
+
+
+@check("AU105", "irreversible-with-compensation", Severity.WARNING, "catalog")
+def irreversible_with_compensation(project: Project) -> Iterator[Problem]:
+    """An irreversible topic declares a compensation.
+
+    The two contradict each other: the engine never dispatches the compensation of an
+    irreversible topic. Either the action can be compensated (tag it `compensatable`)
+    or the compensation block is dead.
+
+    Bad:
+        topics:
+          payouts.send:
+            side_effect: true
+            rollback: irreversible
+            no_rollback_reason: funds leave the platform
+            compensation: {topic: payouts.claw_back}
+    Good:
+        topics:
+          payouts.send:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payouts.claw_back}
+    """
+    for entry in project.side_effect_topics():
+        if entry.topic.rollback is Rollback.IRREVERSIBLE and entry.topic.compensation_declared:
+            yield Problem(
+                entry.position("compensation", key=True),
+                f"irreversible topic '{entry.name}' declares a compensation that never runs",
+                "tag it 'compensatable', or remove the compensation",
+            )
+
+
+@check("AU106", "duplicate-topic", Severity.ERROR, "catalog")
+def duplicate_topic(project: Project) -> Iterator[Problem]:
+    """The same topic is declared in two catalogs.
+
+    Which contract applies would depend on the order files are read in.
+
+    Bad:
+        # catalog-a.yaml and catalog-b.yaml both declare payments.charge
+        topics:
+          payments.charge: {side_effect: true, rollback: irreversible, no_rollback_reason: x}
+    Good:
+        # payments.charge is declared in one catalog only
+        topics:
+          payments.charge: {side_effect: true, rollback: irreversible, no_rollback_reason: x}
+    """
+    for first, again in project.duplicate_topics:
+        where = first.position(key=True)
+        yield Problem(
+            again.position(key=True),
+            f"topic '{again.name}' is already declared at {where}",
+            "keep one declaration",
+        )
+
+
+@check("AU109", "needs-review", Severity.ERROR, "catalog")
+def needs_review(project: Project) -> Iterator[Problem]:
+    """A topic is marked `needs_review` (a guessed contract nobody confirmed).
+
+    `agentundo catalog import` guesses rollback and risk from MCP tool hints and marks
+    each guess for review. The lint fails until a person confirms the contract and
+    removes the mark.
+
+    Bad:
+        topics:
+          tickets.close:
+            side_effect: true
+            rollback: compensatable
+            needs_review: true
+    Good:
+        topics:
+          tickets.close:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: tickets.reopen}
+    """
+    for entry in project.topics.values():
+        if entry.topic.needs_review:
+            yield Problem(
+                entry.position("needs_review", key=True),
+                f"topic '{entry.name}' was imported with a guessed contract that needs review",
+                "confirm or complete the contract, then delete 'needs_review'",
+            )

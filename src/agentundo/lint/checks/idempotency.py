@@ -1,0 +1,230 @@
+"""Idempotency checks (AU2xx): keys exist, are stable across retries, unique per step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from agentundo.errors import Position
+from agentundo.lint.finding import Severity
+from agentundo.lint.project import Problem, Project, TopicEntry
+from agentundo.lint.registry import check
+from agentundo.saga.keys import KNOWN_FIELDS, template_fields
+
+UNSTABLE_FIELDS = frozenset(
+    {
+        "attempt",
+        "retry",
+        "retries",
+        "retry_count",
+        "try",
+        "now",
+        "time",
+        "timestamp",
+        "ts",
+        "date",
+        "datetime",
+        "uuid",
+        "random",
+        "nonce",
+        "seq",
+    }
+)
+"""Names that change from one attempt to the next: a retry would not be deduplicated."""
+
+
+def _keys(project: Project) -> Iterator[tuple[TopicEntry, str, Position, str]]:
+    """(entry, which, position, template) for every declared key of a side-effecting topic."""
+    for entry in project.side_effect_topics():
+        if entry.topic.idempotency_key is not None:
+            yield (
+                entry,
+                "idempotency key",
+                entry.position("idempotency_key"),
+                (entry.topic.idempotency_key),
+            )
+        compensation = entry.topic.compensation
+        if compensation is not None and compensation.idempotency_key is not None:
+            yield (
+                entry,
+                "compensation idempotency key",
+                entry.position("compensation", "idempotency_key"),
+                compensation.idempotency_key,
+            )
+
+
+def _fields(template: str) -> list[str] | None:
+    try:
+        return template_fields(template)
+    except ValueError:
+        return None
+
+
+@check("AU201", "idempotency-key-missing", Severity.ERROR, "idempotency")
+def idempotency_key_missing(project: Project) -> Iterator[Problem]:
+    """A side-effecting topic has no `idempotency_key`.
+
+    Retries are certain in a runtime that retries up to 50 times: without a key the
+    service cannot tell a retry from a second request, and charges twice.
+
+    Bad:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+    Good:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+    """
+    for entry in project.side_effect_topics():
+        if entry.topic.idempotency_key is None:
+            yield Problem(
+                entry.position(key=True),
+                f"side-effecting topic '{entry.name}' has no idempotency_key",
+                'add idempotency_key: "{run_id}:{step_id}"',
+            )
+
+
+@check("AU202", "compensation-key-missing", Severity.ERROR, "idempotency")
+def compensation_key_missing(project: Project) -> Iterator[Problem]:
+    """A compensation has no `idempotency_key`.
+
+    A rollback retries compensations and may be resumed by another worker: a refund
+    sent twice without a key is applied twice.
+
+    Bad:
+        compensation:
+          topic: payments.refund
+    Good:
+        compensation:
+          topic: payments.refund
+          idempotency_key: "{run_id}:{step_id}:compensate"
+    """
+    for entry in project.side_effect_topics():
+        compensation = entry.topic.compensation
+        if compensation is not None and compensation.idempotency_key is None:
+            yield Problem(
+                entry.position("compensation", key=True),
+                f"compensation of '{entry.name}' has no idempotency_key",
+                'add idempotency_key: "{run_id}:{step_id}:compensate"',
+            )
+
+
+@check("AU203", "idempotency-key-unstable", Severity.ERROR, "idempotency")
+def idempotency_key_unstable(project: Project) -> Iterator[Problem]:
+    """An idempotency key uses a field that changes between retries.
+
+    An attempt number, a time or a random value gives every retry a new key, so the
+    service applies each retry as a new request.
+
+    Bad:
+        idempotency_key: "{run_id}:{step_id}:{attempt}"
+    Good:
+        idempotency_key: "{run_id}:{step_id}"
+    """
+    for entry, which, position, template in _keys(project):
+        for field in _fields(template) or []:
+            if field in UNSTABLE_FIELDS:
+                yield Problem(
+                    position,
+                    f"{which} of '{entry.name}' uses '{{{field}}}', which changes between retries",
+                    f"remove '{{{field}}}' so that every retry sends the same key",
+                )
+
+
+@check("AU204", "idempotency-key-not-unique", Severity.ERROR, "idempotency")
+def idempotency_key_not_unique(project: Project) -> Iterator[Problem]:
+    """An idempotency key is not unique per run and step.
+
+    Without `{run_id}` the next run of the workflow reuses the key and the service
+    replays the old answer instead of acting; without `{step_id}` (or `{step_index}`)
+    two steps of the same topic in one run share a key.
+
+    Bad:
+        idempotency_key: "{workflow_id}:{topic}"
+    Good:
+        idempotency_key: "{run_id}:{step_id}"
+    """
+    for entry, which, position, template in _keys(project):
+        fields = _fields(template)
+        if fields is None:
+            continue
+        missing = []
+        if "run_id" not in fields:
+            missing.append("{run_id}")
+        if "step_id" not in fields and "step_index" not in fields:
+            missing.append("{step_id}")
+        if missing:
+            yield Problem(
+                position,
+                f"{which} of '{entry.name}' is not unique per run and step "
+                f"(missing {' and '.join(missing)})",
+                "include {run_id} and {step_id}",
+            )
+
+
+@check("AU205", "idempotency-key-invalid", Severity.ERROR, "idempotency")
+def idempotency_key_invalid(project: Project) -> Iterator[Problem]:
+    """An idempotency key template is malformed or uses an unknown field.
+
+    Fields are `run_id`, `workflow_id`, `step_id`, `step_index`, `topic`, `env`,
+    `job_id` and `params.NAME`; braces must balance (`{{` for a literal brace).
+
+    Bad:
+        idempotency_key: "{run_id}:{stepid}"
+    Good:
+        idempotency_key: "{run_id}:{step_id}"
+    """
+    for entry, which, position, template in _keys(project):
+        fields = _fields(template)
+        if fields is None:
+            yield Problem(
+                position,
+                f"{which} of '{entry.name}' is not a valid template: {template!r}",
+                "fields are written {name}; use {{ and }} for literal braces",
+            )
+            continue
+        for field in fields:
+            known = field in KNOWN_FIELDS or (
+                field.startswith("params.") and len(field) > len("params.")
+            )
+            if not known and field not in UNSTABLE_FIELDS:
+                yield Problem(
+                    position,
+                    f"{which} of '{entry.name}' uses unknown field '{{{field}}}'",
+                    "fields: " + ", ".join(sorted(KNOWN_FIELDS)) + ", params.NAME",
+                )
+
+
+@check("AU206", "compensation-key-reuses-forward-key", Severity.ERROR, "idempotency")
+def compensation_key_reuses_forward_key(project: Project) -> Iterator[Problem]:
+    """A compensation uses the same idempotency key template as its forward action.
+
+    A service that deduplicates by key would treat the undo as a replay of the action
+    it undoes, and do nothing.
+
+    Bad:
+        idempotency_key: "{run_id}:{step_id}"
+        compensation:
+          topic: payments.refund
+          idempotency_key: "{run_id}:{step_id}"
+    Good:
+        idempotency_key: "{run_id}:{step_id}"
+        compensation:
+          topic: payments.refund
+          idempotency_key: "{run_id}:{step_id}:compensate"
+    """
+    for entry in project.side_effect_topics():
+        compensation = entry.topic.compensation
+        if (
+            compensation is not None
+            and compensation.idempotency_key is not None
+            and compensation.idempotency_key == entry.topic.idempotency_key
+        ):
+            yield Problem(
+                entry.position("compensation", "idempotency_key"),
+                f"compensation of '{entry.name}' reuses the forward idempotency key",
+                "add a suffix such as ':compensate'",
+            )

@@ -1,0 +1,98 @@
+"""Policy rule checks (AU3xx, rule hygiene): ids, shadowed rules, dead globs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+
+from agentundo.lint.finding import Severity
+from agentundo.lint.project import Problem, Project
+from agentundo.lint.registry import check
+from agentundo.policy.analysis import shadowing_rule
+
+
+@check("AU304", "duplicate-rule-id", Severity.ERROR, "policy")
+def duplicate_rule_id(project: Project) -> Iterator[Problem]:
+    """Two rules of one policy share an `id`.
+
+    Evidence records the id of the rule that decided; a repeated id makes the record
+    ambiguous during an incident.
+
+    Bad:
+        rules:
+          - {id: prod-writes, when: {env: production}, decision: require_human}
+          - {id: prod-writes, when: {env: staging}, decision: allow}
+    Good:
+        rules:
+          - {id: prod-writes, when: {env: production}, decision: require_human}
+          - {id: staging-writes, when: {env: staging}, decision: allow}
+    """
+    for entry in project.policies:
+        seen: dict[str, int] = {}
+        for index, rule in enumerate(entry.policy.rules):
+            if rule.id in seen:
+                first = entry.rule_position(seen[rule.id])
+                yield Problem(
+                    entry.file.position("rules", index, "id"),
+                    f"rule id '{rule.id}' is already used by the rule at line {first.line}",
+                    "give every rule a unique id",
+                )
+            else:
+                seen[rule.id] = index
+
+
+@check("AU305", "shadowed-rule", Severity.WARNING, "policy")
+def shadowed_rule(project: Project) -> Iterator[Problem]:
+    """A rule can never be the decision: another rule always wins over it.
+
+    With `most_restrictive` combining a rule is shadowed by a stricter rule, or an
+    earlier rule with the same decision, that matches everything it matches; with
+    `first_match` by any earlier rule that matches everything it matches.
+
+    Bad:
+        rules:
+          - {id: deny-infra, when: {topic: "infra.*"}, decision: deny}
+          - {id: human-for-dns, when: {topic: infra.dns.create}, decision: require_human}
+    Good:
+        rules:
+          - {id: deny-infra, when: {topic: "infra.*", env: production}, decision: deny}
+          - {id: human-for-dns, when: {topic: infra.dns.create}, decision: require_human}
+    """
+    for entry in project.policies:
+        for index, rule in enumerate(entry.policy.rules):
+            winner = shadowing_rule(entry.policy, index)
+            if winner is not None:
+                line = entry.rule_position(entry.policy.rules.index(winner)).line
+                yield Problem(
+                    entry.rule_position(index),
+                    f"rule '{rule.id}' can never decide: rule '{winner.id}' (line {line}) "
+                    f"matches everything it matches and wins",
+                    "narrow the other rule, or delete this one",
+                )
+
+
+@check("AU306", "topic-glob-matches-nothing", Severity.WARNING, "policy")
+def topic_glob_matches_nothing(project: Project) -> Iterator[Problem]:
+    """A rule's `topic` pattern matches no topic in the catalog.
+
+    Usually a typo or a renamed topic: the rule silently stops applying.
+
+    Bad:
+        when: {topic: "payment.*"}   # the catalog has payments.charge
+    Good:
+        when: {topic: "payments.*"}
+    """
+    if not project.has_catalog:
+        return
+    names = list(project.topics)
+    for entry in project.policies:
+        for index, rule in enumerate(entry.policy.rules):
+            patterns = rule.when.topic
+            if patterns is None:
+                continue
+            for pattern in patterns if isinstance(patterns, list) else [patterns]:
+                if not any(fnmatchcase(name, pattern) for name in names):
+                    yield Problem(
+                        entry.file.position("rules", index, "when", "topic"),
+                        f"topic pattern '{pattern}' of rule '{rule.id}' matches no catalog topic",
+                    )

@@ -1,0 +1,234 @@
+"""Workflow checks (AU4xx): steps resolve, can run, and put the saga's pivot last."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from agentundo.lint.finding import Severity
+from agentundo.lint.project import Problem, Project
+from agentundo.lint.registry import check
+from agentundo.load.files import LoadedFile
+from agentundo.model.catalog import Topic
+from agentundo.model.common import Decision, Rollback
+from agentundo.model.workflow import Step, Workflow
+from agentundo.policy.evaluate import Context
+from agentundo.saga.keys import template_fields
+
+
+def _steps(project: Project) -> Iterator[tuple[LoadedFile, Workflow, int, Step]]:
+    for file in project.workflows:
+        workflow: Workflow = file.model
+        for index, step in enumerate(workflow.steps):
+            yield file, workflow, index, step
+
+
+@check("AU401", "unknown-topic", Severity.ERROR, "workflow")
+def unknown_topic(project: Project) -> Iterator[Problem]:
+    """A workflow step names a topic that is not in the catalog.
+
+    The engine cannot gate, retry or roll back an action it knows nothing about.
+    (Skipped when no catalog is part of the lint run.)
+
+    Bad:
+        steps:
+          - {id: charge, topic: payments.charg}
+    Good:
+        steps:
+          - {id: charge, topic: payments.charge}
+    """
+    if not project.has_catalog:
+        return
+    for file, _workflow, index, step in _steps(project):
+        if step.topic not in project.topics:
+            close = difflib.get_close_matches(step.topic, list(project.topics), n=1)
+            yield Problem(
+                file.position("steps", index, "topic"),
+                f"step '{step.id}' uses unknown topic '{step.topic}'",
+                f"did you mean '{close[0]}'?" if close else "declare the topic in a catalog",
+            )
+
+
+@check("AU402", "duplicate-step-id", Severity.ERROR, "workflow")
+def duplicate_step_id(project: Project) -> Iterator[Problem]:
+    """Two steps of one workflow share an `id`.
+
+    Step ids name jobs, idempotency keys and compensations: a repeated id makes two
+    steps share a key, so the second is deduplicated away.
+
+    Bad:
+        steps:
+          - {id: notify, topic: slack.post}
+          - {id: notify, topic: email.send}
+    Good:
+        steps:
+          - {id: notify-slack, topic: slack.post}
+          - {id: notify-email, topic: email.send}
+    """
+    for file in project.workflows:
+        seen: dict[str, int] = {}
+        for index, step in enumerate(file.model.steps):
+            if step.id in seen:
+                first = file.position("steps", seen[step.id])
+                yield Problem(
+                    file.position("steps", index, "id"),
+                    f"step id '{step.id}' is already used by the step at line {first.line}",
+                )
+            else:
+                seen[step.id] = index
+
+
+@check("AU403", "step-always-denied", Severity.ERROR, "workflow")
+def step_always_denied(project: Project) -> Iterator[Problem]:
+    """A step is denied by the policy in the workflow's env, even with an approval.
+
+    The workflow cannot get past this step: every run fails there and rolls back.
+
+    Bad:
+        # policy: {id: no-db-deletes, when: {topic: infra.db.delete, env: production}, decision: deny}
+        env: production
+        steps:
+          - {id: drop, topic: infra.db.delete}
+    Good:
+        env: staging
+        steps:
+          - {id: drop, topic: infra.db.delete}
+    """
+    for entry in project.policies:
+        for file, workflow, index, step in _steps(project):
+            topic = project.topic(step.topic)
+            decisions = []
+            for approval in (False, True):
+                ctx = Context.for_topic(
+                    step.topic,
+                    topic,
+                    env=workflow.env,
+                    approval_present=approval,
+                    workflow=workflow.workflow,
+                )
+                decisions.append(entry.compiled.decide(ctx))
+            if all(decision is Decision.DENY for decision, _ in decisions):
+                by = entry.decided_by(decisions[1][1])
+                yield Problem(
+                    file.position("steps", index, "topic"),
+                    f"step '{step.id}' ({step.topic}) is always denied in {workflow.env} "
+                    f"by {by} of {entry.file.path}",
+                    "remove the step, or change the policy or the workflow's env",
+                )
+
+
+def _can_fail(topic: Topic | None) -> bool:
+    return topic is None or not topic.retriable
+
+
+@check("AU404", "pivot-not-last", Severity.WARNING, "workflow")
+def pivot_not_last(project: Project) -> Iterator[Problem]:
+    """An irreversible step is followed by steps that can still fail.
+
+    In a saga the irreversible step is the pivot: once it runs, the workflow can no
+    longer be rolled back. Every step that can fail belongs before it; only steps
+    marked `retriable: true` (guaranteed to succeed after retries) may follow.
+
+    Bad:
+        steps:
+          - {id: notify, topic: email.send}      # irreversible
+          - {id: charge, topic: payments.charge} # can still fail
+    Good:
+        steps:
+          - {id: charge, topic: payments.charge}
+          - {id: notify, topic: email.send}
+    """
+    if not project.has_catalog:
+        return
+    for file in project.workflows:
+        steps: list[Step] = file.model.steps
+        for index, step in enumerate(steps):
+            topic = project.topic(step.topic)
+            if (
+                topic is None
+                or not topic.side_effect
+                or topic.rollback is not Rollback.IRREVERSIBLE
+            ):
+                continue
+            later = [s.id for s in steps[index + 1 :] if _can_fail(project.topic(s.topic))]
+            if later:
+                yield Problem(
+                    file.position("steps", index),
+                    f"irreversible step '{step.id}' ({step.topic}) is followed by steps that "
+                    f"can still fail: {', '.join(later)}",
+                    "move the irreversible step last, or mark later topics retriable",
+                )
+
+
+@check("AU405", "template-param-missing", Severity.ERROR, "workflow")
+def template_param_missing(project: Project) -> Iterator[Problem]:
+    """A step lacks a parameter that its topic's idempotency key template uses.
+
+    A key such as `{run_id}:{params.order_id}` cannot be rendered without `order_id`,
+    so the dispatch would fail before it starts.
+
+    Bad:
+        # catalog: payments.charge {idempotency_key: "{run_id}:{step_id}:{params.order_id}"}
+        steps:
+          - {id: charge, topic: payments.charge, params: {amount: 10}}
+    Good:
+        steps:
+          - {id: charge, topic: payments.charge, params: {amount: 10, order_id: A1}}
+    """
+    for file, _workflow, index, step in _steps(project):
+        topic = project.topic(step.topic)
+        if topic is None:
+            continue
+        templates = [topic.idempotency_key]
+        if topic.compensation is not None:
+            templates.append(topic.compensation.idempotency_key)
+        needed: list[str] = []
+        for template in templates:
+            if template is None:
+                continue
+            try:
+                fields = template_fields(template)
+            except ValueError:
+                continue
+            needed.extend(
+                f[len("params.") :]
+                for f in fields
+                if f.startswith("params.") and f[len("params.") :] not in step.params
+            )
+        for name in dict.fromkeys(needed):
+            yield Problem(
+                file.position("steps", index),
+                f"step '{step.id}' has no param '{name}', which the idempotency key of "
+                f"'{step.topic}' uses",
+                f"add '{name}' under the step's params",
+            )
+
+
+@check("AU406", "step-needs-human", Severity.INFO, "workflow")
+def step_needs_human(project: Project) -> Iterator[Problem]:
+    """A step will wait for a human approval in the workflow's env.
+
+    Not a defect, but worth knowing: an unattended run stops here until someone
+    approves, and is denied when nobody does within the approval timeout.
+
+    Bad:
+        # policy: require_human for risk critical in production
+        steps:
+          - {id: apply, topic: infra.terraform.apply}
+    Good:
+        # the same, with an approval planned for the run (or the step removed)
+        steps:
+          - {id: apply, topic: infra.terraform.apply}
+    """
+    for entry in project.policies:
+        for file, workflow, index, step in _steps(project):
+            ctx = Context.for_topic(
+                step.topic, project.topic(step.topic), env=workflow.env, workflow=workflow.workflow
+            )
+            decision, rule = entry.compiled.decide(ctx)
+            if decision is Decision.REQUIRE_HUMAN:
+                yield Problem(
+                    file.position("steps", index, "topic"),
+                    f"step '{step.id}' ({step.topic}) needs a human approval in {workflow.env} "
+                    f"({entry.decided_by(rule)})",
+                )

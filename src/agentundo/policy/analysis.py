@@ -1,0 +1,67 @@
+"""Static reasoning about rules: when one rule matches everything another matches."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Any
+
+from agentundo.model.common import Risk, Rollback
+from agentundo.model.policy import Policy, Rule, When
+
+_GLOBS = ("env", "topic", "workflow")
+_ENUMS: dict[str, frozenset[str]] = {
+    "risk": frozenset(Risk),
+    "rollback": frozenset(Rollback),
+}
+_META = frozenset("*?[")
+
+
+def _values(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def pattern_covers(outer: str, inner: str) -> bool:
+    """True when every string matched by glob ``inner`` is matched by glob ``outer``."""
+    if outer == inner or outer == "*":
+        return True
+    if not _META & set(inner):
+        return fnmatchcase(inner, outer)
+    prefix = outer[:-1]
+    return outer.endswith("*") and not _META & set(prefix) and inner.startswith(prefix)
+
+
+def _condition_covers(name: str, outer: Any, inner: Any) -> bool:
+    if outer is None:
+        return True
+    if name in _ENUMS and set(_values(outer)) >= _ENUMS[name]:
+        return True
+    if inner is None:
+        return False
+    if name in _GLOBS:
+        return all(any(pattern_covers(o, i) for o in _values(outer)) for i in _values(inner))
+    return set(_values(inner)) <= set(_values(outer))
+
+
+def covers(outer: When, inner: When) -> bool:
+    """True when ``outer`` matches every dispatch that ``inner`` matches."""
+    return all(
+        _condition_covers(name, getattr(outer, name), getattr(inner, name))
+        for name in When.model_fields
+    )
+
+
+def shadowing_rule(policy: Policy, index: int) -> Rule | None:
+    """A rule that keeps rule ``index`` from ever deciding, if there is one."""
+    rule = policy.rules[index]
+    for other_index, other in enumerate(policy.rules):
+        if other_index == index or not covers(other.when, rule.when):
+            continue
+        if policy.combining == "first_match":
+            if other_index < index:
+                return other
+            continue
+        stricter = other.decision.strictness > rule.decision.strictness
+        earlier_same = other_index < index and other.decision is rule.decision
+        if stricter or earlier_same:
+            return other
+    return None

@@ -1,0 +1,121 @@
+"""A policy compiled for fast repeated decisions (lint evaluates every topic in every env).
+
+:func:`agentundo.policy.evaluate.evaluate` explains a decision rule by rule; this
+module only decides, and must always agree with it (a property test holds it to that).
+Rules are indexed by their ``topic`` condition: exact names by dictionary, ``prefix*``
+globs by prefix, other globs by ``fnmatch``; candidates are cached per topic.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from agentundo.model.common import Decision
+from agentundo.model.policy import Policy
+from agentundo.policy.evaluate import Context
+
+_META = frozenset("*?[")
+_OTHER_CONDITIONS = (
+    "env",
+    "workflow",
+    "side_effect",
+    "compensation_declared",
+    "rollback_supported",
+    "approval_present",
+    "is_compensation",
+    "risk",
+    "rollback",
+)
+_GLOB_CONDITIONS = frozenset({"env", "workflow"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Test:
+    name: str
+    values: frozenset[Any]
+    globs: tuple[str, ...]
+
+    def passes(self, actual: Any) -> bool:
+        if actual in self.values:
+            return True
+        return actual is not None and any(fnmatchcase(actual, g) for g in self.globs)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+class CompiledPolicy:
+    """Decide dispatches against one policy, fast."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._tests: list[tuple[_Test, ...]] = []
+        self._any_topic: list[int] = []
+        self._exact: dict[str, list[int]] = defaultdict(list)
+        self._prefix: dict[str, list[int]] = defaultdict(list)
+        self._globs: list[tuple[int, str]] = []
+        self._cache: dict[str, tuple[int, ...]] = {}
+        for index, rule in enumerate(policy.rules):
+            tests = []
+            for name in _OTHER_CONDITIONS:
+                wanted = getattr(rule.when, name)
+                if wanted is None:
+                    continue
+                items = _as_list(wanted)
+                globs = tuple(i for i in items if name in _GLOB_CONDITIONS and _META & set(str(i)))
+                tests.append(_Test(name, frozenset(i for i in items if i not in globs), globs))
+            self._tests.append(tuple(tests))
+            if rule.when.topic is None:
+                self._any_topic.append(index)
+                continue
+            for pattern in _as_list(rule.when.topic):
+                head = pattern[:-1]
+                if not _META & set(pattern):
+                    self._exact[pattern].append(index)
+                elif pattern.endswith("*") and not _META & set(head):
+                    self._prefix[head].append(index)
+                else:
+                    self._globs.append((index, pattern))
+        self._prefix_lengths = sorted({len(p) for p in self._prefix})
+
+    def candidates(self, topic: str) -> tuple[int, ...]:
+        """Indexes of the rules whose topic condition matches ``topic``, in file order."""
+        found = self._cache.get(topic)
+        if found is not None:
+            return found
+        indexes = set(self._any_topic)
+        indexes.update(self._exact.get(topic, ()))
+        for length in self._prefix_lengths:
+            if length > len(topic):
+                break
+            indexes.update(self._prefix.get(topic[:length], ()))
+        indexes.update(i for i, pattern in self._globs if fnmatchcase(topic, pattern))
+        found = tuple(sorted(indexes))
+        self._cache[topic] = found
+        return found
+
+    def decide(self, ctx: Context) -> tuple[Decision, int | None]:
+        """The decision and the index of the winning rule (None: the default decision)."""
+        rules = self.policy.rules
+        first_match = self.policy.combining == "first_match"
+        winner: int | None = None
+        for index in self.candidates(ctx.topic):
+            if not all(t.passes(getattr(ctx, t.name)) for t in self._tests[index]):
+                continue
+            if first_match:
+                winner = index
+                break
+            if (
+                winner is None
+                or rules[index].decision.strictness > rules[winner].decision.strictness
+            ):
+                winner = index
+                if rules[index].decision is Decision.DENY:
+                    break
+        if winner is None:
+            return self.policy.default_decision, None
+        return rules[winner].decision, winner

@@ -1,0 +1,44 @@
+"""Idempotency-key templates: ``{run_id}:{step_id}:{params.order_id}``."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any
+
+KNOWN_FIELDS = frozenset(
+    {"run_id", "workflow_id", "step_id", "step_index", "topic", "env", "job_id"}
+)
+"""Fields a template may use besides ``params.NAME``."""
+
+_FORMATTER = string.Formatter()
+
+
+def template_fields(template: str) -> list[str]:
+    """The field names a template uses, in order; ValueError when it is malformed."""
+    fields: list[str] = []
+    for _literal, name, spec, conversion in _FORMATTER.parse(template):
+        if name is None:
+            continue
+        if not name or spec or conversion:
+            raise ValueError(f"invalid field '{{{name}}}' in template {template!r}")
+        fields.append(name)
+    return fields
+
+
+def render_key(template: str, fields: Mapping[str, Any]) -> str:
+    """Fill a template; ``params.NAME`` reads ``fields['params'][NAME]``."""
+    out: list[str] = []
+    params = fields.get("params") or {}
+    for literal, name, _spec, _conversion in _FORMATTER.parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        if name.startswith("params."):
+            key = name[len("params.") :]
+            if key not in params:
+                raise KeyError(name)
+            out.append(str(params[key]))
+        else:
+            out.append(str(fields[name]))
+    return "".join(out)
