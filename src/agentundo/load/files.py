@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -135,6 +136,15 @@ def detect_kind(doc: Document) -> str:
     matches = [k.name for k in KINDS.values() if k.keys <= data.keys()]
     if len(matches) == 1:
         return matches[0]
+    known = sorted({key for k in KINDS.values() for key in k.keys})
+    for key in data:
+        close = difflib.get_close_matches(str(key), known, n=1)
+        if close and key not in known:
+            raise InputError(
+                doc.position((key,), key=True),
+                f"unknown key '{key}': cannot tell what this file is",
+                hint=f"did you mean '{close[0]}'?",
+            )
     raise InputError(
         doc.position(()),
         "cannot tell what this file is",

@@ -89,6 +89,8 @@ def parse(text: str, path: str) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
+        if "another document" in problem:
+            problem = "expected a single document, but found another one (---)"
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise InputError(Position(path, line, column), f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
@@ -151,6 +153,8 @@ class _Builder:
         self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in (_TAG + "seq", _TAG + "map"):
+            raise self.error(node, f"unsupported YAML tag {node.tag}", hint="remove the explicit tag")
         if isinstance(node, yaml.SequenceNode):
             return [
                 self.build(item, (*path, i), depth + 1, alias) for i, item in enumerate(node.value)

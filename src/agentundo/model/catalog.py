@@ -9,6 +9,28 @@ from pydantic import Field
 from agentundo.model.common import Duration, Name, Risk, Rollback, Strict, seconds
 
 
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class HttpCall(Strict):
+    """How a topic (or its compensation) is called over HTTP by ``--executor http``.
+
+    ``url`` and string values in ``body`` are templates (``{run_id}``, ``{step_id}``,
+    ``{params.NAME}``); ``url`` and ``headers`` may read environment variables as
+    ``${VAR}`` or ``${VAR:-default}``. Header values are secrets: never written to evidence.
+    """
+
+    method: HttpMethod
+    url: Name
+    headers: dict[str, str] | None = None
+    body: dict[str, Any] | str | None = None
+    timeout: Duration | None = None
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return None if self.timeout is None else seconds(self.timeout)
+
+
 class Compensation(Strict):
     """How to undo a topic: the compensating topic and how to call it safely."""
 
@@ -16,6 +38,7 @@ class Compensation(Strict):
     idempotency_key: str | None = None
     timeout: Duration | None = None
     params: dict[str, Any] | None = None
+    http: HttpCall | None = None
     description: str | None = None
 
     @property
@@ -31,6 +54,7 @@ class Topic(Strict):
     risk: Risk | None = None
     idempotency_key: str | None = None
     compensation: Compensation | None = None
+    http: HttpCall | None = None
     no_rollback_reason: str | None = None
     mitigation: str | None = None
     retriable: bool = False

@@ -1,4 +1,7 @@
-"""JSON report: a list of finding objects (code, severity, message, path, line, column, hint)."""
+"""JSON report: a list of finding objects (code, severity, message, path, line, column, hint).
+
+Input errors appear with code AU000 after the findings.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +9,9 @@ import json
 from typing import TextIO
 
 from agentundo.lint.engine import LintResult
+from agentundo.report.common import all_findings
 
 
 def render(result: LintResult, stream: TextIO) -> None:
-    items = [f.as_dict() for f in result.findings]
-    items.extend(
-        {
-            "code": "AU000",
-            "severity": "error",
-            "message": e.message,
-            "path": e.position.path,
-            "line": e.position.line,
-            "column": e.position.column,
-            "hint": e.hint,
-        }
-        for e in result.input_errors
-    )
-    json.dump(items, stream, indent=2)
+    json.dump([f.as_dict() for f in all_findings(result)], stream, indent=2)
     stream.write("\n")

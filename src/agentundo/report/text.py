@@ -1,23 +1,31 @@
-"""Readable report: findings grouped by file, then a summary line."""
+"""Readable report: findings grouped by file, then a summary line.
+
+Colour follows rich's rules: none when ``NO_COLOR`` is set or the stream is not a terminal.
+"""
 
 from __future__ import annotations
 
-import sys
 from itertools import groupby
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
 
 from agentundo.lint.engine import LintResult
 from agentundo.lint.finding import Severity
+from agentundo.report.common import all_findings, summary_line
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
+def render_stream(result: LintResult, stream: TextIO) -> None:
+    """The text report on ``stream`` (colour only when it is a terminal)."""
+    render(result, Console(file=stream, highlight=False))
+
+
 def render(result: LintResult, console: Console) -> None:
-    for error in result.input_errors:
-        print(error.describe(), file=sys.stderr)
-    for path, group in groupby(result.findings, key=lambda f: f.path):
+    findings = sorted(all_findings(result))
+    for path, group in groupby(findings, key=lambda f: f.path):
         console.print(f"[bold underline]{escape(path)}[/]", soft_wrap=True)
         for f in group:
             style = _STYLE[f.severity]
@@ -32,11 +40,7 @@ def render(result: LintResult, console: Console) -> None:
 
 
 def render_summary(result: LintResult, console: Console) -> None:
-    counts = ", ".join(
-        f"{result.count(s)} {s}{'s' if result.count(s) != 1 else ''}"
-        for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)
-    )
-    files = len(result.files) + len({e.position.path for e in result.input_errors})
-    bad = f", {len(result.input_errors)} input errors" if result.input_errors else ""
-    verdict = "[bold green]clean[/]" if not result.findings and not result.input_errors else ""
-    console.print(f"{files} files checked: {counts}{bad} {verdict}".rstrip(), soft_wrap=True)
+    line = escape(summary_line(result))
+    if not result.findings and not result.input_errors:
+        line = line.replace(" - clean", " - [bold green]clean[/]")
+    console.print(line, soft_wrap=True)

@@ -1,0 +1,344 @@
+"""A tiny payments ledger to rehearse rollbacks against: ``--executor http`` in two commands.
+
+Standard library only. Run it with ``python examples/ledger/ledger_service.py`` (port 8787)
+and point ``LEDGER_URL`` at it. It keeps everything in memory.
+
+Endpoints (JSON in, JSON out):
+
+``POST /charges`` ``{"order_id": "A1", "amount": 1200}``
+    Records a charge, answers 201 ``{"charge_id", "order_id", "amount"}``.
+``POST /refunds`` ``{"order_id": "A1", "amount": 1200}``
+    Refunds what is left of the order's charges (at most ``amount`` when given), answers
+    200 ``{"refund_id", "order_id", "amount", "applied": true}``; an order with nothing
+    left to refund answers 200 ``{"applied": false, "amount": 0}``.
+``GET /balance``
+    ``{"charged", "refunded", "balance", "charges", "refunds", "open_orders"}``;
+    the ledger is balanced when ``balance`` is 0.
+``GET /entries``
+    Every charge and refund in order.
+
+Every POST to /charges and /refunds needs an ``Idempotency-Key`` header. The same key
+with the same request replays the first answer (header ``Idempotent-Replayed: true``)
+and applies nothing; the same key with a different request answers 422.
+
+Fault knobs, to rehearse what goes wrong (``POST /admin/faults``, JSON, all optional):
+
+``fail_next`` / ``status`` / ``retry_after``
+    The next N charge/refund requests answer ``status`` (default 500) without applying
+    anything; ``retry_after`` adds a ``Retry-After`` header (use status 429 for throttling).
+``apply_then_fail``
+    With ``fail_next``: apply the request, then answer the failure anyway (the client
+    cannot tell; only the idempotency key saves it from applying twice).
+``delay_ms`` / ``slow_next``
+    The next N requests (all while ``slow_next`` is absent) are answered ``delay_ms``
+    late, after they are applied.
+``only``
+    A path (``/charges`` or ``/refunds``) the faults are limited to.
+
+``POST /admin/reset`` forgets every entry, key and fault. Query strings work too, e.g.
+``POST /admin/faults?fail_next=2&status=503&retry_after=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+FAULTED_PATHS = ("/charges", "/refunds")
+
+
+@dataclass
+class Faults:
+    """What the next requests suffer; counters go down as requests use them."""
+
+    fail_next: int = 0
+    status: int = 500
+    retry_after: str | None = None
+    apply_then_fail: bool = False
+    delay_ms: int = 0
+    slow_next: int | None = None
+    only: str | None = None
+
+    def applies_to(self, path: str) -> bool:
+        return path in FAULTED_PATHS and (self.only is None or self.only == path)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Stored:
+    fingerprint: str
+    answer: Answer
+
+
+class Ledger:
+    """The ledger's state; survives a server restart when passed to a new server."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.keys: dict[str, _Stored] = {}
+        self.faults = Faults()
+        self.requests = 0
+
+    def set_faults(self, options: dict[str, Any]) -> Faults:
+        with self._lock:
+            known = set(Faults.__dataclass_fields__)
+            unknown = set(options) - known
+            if unknown:
+                raise ValueError(f"unknown fault option(s): {', '.join(sorted(unknown))}")
+            self.faults = Faults(
+                fail_next=int(options.get("fail_next", 0)),
+                status=int(options.get("status", 500)),
+                retry_after=None if options.get("retry_after") is None else str(options["retry_after"]),
+                apply_then_fail=_flag(options.get("apply_then_fail", False)),
+                delay_ms=int(options.get("delay_ms", 0)),
+                slow_next=None if options.get("slow_next") is None else int(options["slow_next"]),
+                only=options.get("only"),
+            )
+            return self.faults
+
+    def balance(self) -> dict[str, Any]:
+        with self._lock:
+            charged = sum(e["amount"] for e in self.entries if e["type"] == "charge")
+            refunded = sum(e["amount"] for e in self.entries if e["type"] == "refund")
+            open_orders = sorted(o for o, left in self._left().items() if left > 0)
+            return {
+                "charged": charged,
+                "refunded": refunded,
+                "balance": charged - refunded,
+                "charges": sum(1 for e in self.entries if e["type"] == "charge"),
+                "refunds": sum(1 for e in self.entries if e["type"] == "refund"),
+                "open_orders": open_orders,
+            }
+
+    def post(self, path: str, key: str | None, payload: Any) -> tuple[Answer, float]:
+        """Answer a POST to /charges or /refunds, and how long to wait before sending it."""
+        with self._lock:
+            self.requests += 1
+            if not key:
+                return _error(400, "missing Idempotency-Key header"), 0.0
+            fingerprint = json.dumps([path, payload], sort_keys=True)
+            stored = self.keys.get(key)
+            if stored is not None:
+                if stored.fingerprint != fingerprint:
+                    return _error(422, "Idempotency-Key reused with a different request"), 0.0
+                replay = Answer(
+                    stored.answer.status,
+                    stored.answer.body,
+                    {**stored.answer.headers, "Idempotent-Replayed": "true"},
+                )
+                return replay, 0.0
+            faults = self.faults
+            delay = 0.0
+            if faults.applies_to(path) and faults.delay_ms and faults.slow_next != 0:
+                delay = faults.delay_ms / 1000
+                if faults.slow_next is not None:
+                    faults.slow_next -= 1
+            failure: Answer | None = None
+            if faults.applies_to(path) and faults.fail_next > 0:
+                faults.fail_next -= 1
+                headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
+                failure = Answer(faults.status, {"error": "injected failure"}, headers)
+                if not faults.apply_then_fail:
+                    return failure, delay
+            answer = self._apply(path, payload)
+            if answer.status < 500:
+                self.keys[key] = _Stored(fingerprint, answer)
+            return (failure or answer), delay
+
+    def _left(self) -> dict[str, int]:
+        left: dict[str, int] = {}
+        for entry in self.entries:
+            sign = 1 if entry["type"] == "charge" else -1
+            left[entry["order_id"]] = left.get(entry["order_id"], 0) + sign * entry["amount"]
+        return left
+
+    def _apply(self, path: str, payload: Any) -> Answer:
+        if not isinstance(payload, dict):
+            return _error(400, "expected a JSON object")
+        order_id = payload.get("order_id")
+        amount = payload.get("amount")
+        if not isinstance(order_id, str) or not order_id:
+            return _error(400, "order_id must be a non-empty string")
+        if path == "/charges":
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+                return _error(400, "amount must be a positive integer")
+            entry = {
+                "type": "charge",
+                "id": f"ch_{len(self.entries) + 1}",
+                "order_id": order_id,
+                "amount": amount,
+            }
+            self.entries.append(entry)
+            return Answer(201, {"charge_id": entry["id"], "order_id": order_id, "amount": amount})
+        if amount is not None and (not isinstance(amount, int) or amount <= 0):
+            return _error(400, "amount must be a positive integer when given")
+        left = self._left().get(order_id, 0)
+        refund = left if amount is None else min(left, amount)
+        if refund <= 0:
+            return Answer(200, {"order_id": order_id, "amount": 0, "applied": False})
+        entry = {
+            "type": "refund",
+            "id": f"re_{len(self.entries) + 1}",
+            "order_id": order_id,
+            "amount": refund,
+        }
+        self.entries.append(entry)
+        body = {"refund_id": entry["id"], "order_id": order_id, "amount": refund, "applied": True}
+        return Answer(200, body)
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _error(status: int, message: str) -> Answer:
+    return Answer(status, {"error": message})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LedgerServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        ledger = self.server.ledger
+        if path == "/balance":
+            self._send(Answer(200, ledger.balance()))
+        elif path == "/entries":
+            self._send(Answer(200, {"entries": list(ledger.entries)}))
+        elif path == "/health":
+            self._send(Answer(200, {"ok": True}))
+        else:
+            self._send(_error(404, f"no such endpoint: GET {path}"))
+
+    def do_POST(self) -> None:
+        parts = urlsplit(self.path)
+        ledger = self.server.ledger
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            payload: Any = json.loads(raw) if raw else {}
+        except ValueError:
+            self._send(_error(400, "body is not JSON"))
+            return
+        if parts.path == "/admin/reset":
+            ledger.reset()
+            self._send(Answer(200, {"ok": True}))
+        elif parts.path == "/admin/faults":
+            options = {**dict(parse_qsl(parts.query)), **(payload or {})}
+            try:
+                faults = ledger.set_faults(options)
+            except (TypeError, ValueError) as exc:
+                self._send(_error(400, str(exc)))
+                return
+            self._send(Answer(200, {"faults": faults.__dict__}))
+        elif parts.path in FAULTED_PATHS:
+            answer, delay = ledger.post(parts.path, self.headers.get("Idempotency-Key"), payload)
+            if delay:
+                time.sleep(delay)
+            self._send(answer)
+        else:
+            self._send(_error(404, f"no such endpoint: POST {parts.path}"))
+
+    def _send(self, answer: Answer) -> None:
+        data = json.dumps(answer.body).encode()
+        try:
+            self.send_response(answer.status, HTTPStatus(answer.status).phrase)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout); the request was applied all the same
+
+
+class LedgerServer(ThreadingHTTPServer):
+    """The HTTP server; ``ledger`` may be shared with a previous server (a restart)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int] = ("127.0.0.1", 8787),
+        *,
+        ledger: Ledger | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.ledger = ledger or Ledger()
+        self.verbose = verbose
+        super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+class RunningLedger:
+    """A ledger served from a background thread (for tests and notebooks)."""
+
+    def __init__(self, server: LedgerServer) -> None:
+        self.server = server
+        self.url = server.url
+        self.ledger = server.ledger
+        self._thread = threading.Thread(target=server.serve_forever, name="ledger", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop answering and close the listening socket (the server goes away)."""
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+
+def start(
+    host: str = "127.0.0.1", port: int = 0, *, ledger: Ledger | None = None
+) -> RunningLedger:
+    """Start a ledger on ``host:port`` (0 picks a free port) in a background thread."""
+    return RunningLedger(LedgerServer((host, port), ledger=ledger))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A payments ledger to rehearse rollbacks.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8787)
+    parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    args = parser.parse_args(argv)
+    server = LedgerServer((args.host, args.port), verbose=not args.quiet)
+    print(f"ledger listening on {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

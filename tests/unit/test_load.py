@@ -1,0 +1,207 @@
+"""The loader turns every kind of bad input into a positioned error, never a crash."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentundo.errors import InputError, InputErrors
+from agentundo.load.files import load_file, load_paths
+from agentundo.load.yamlpos import decode, parse
+
+CATALOG = "version: v1\ntopics:\n  tickets.read:\n    side_effect: false\n"
+
+
+def error_of(tmp_path: Path, content: str | bytes, name: str = "f.yaml") -> InputError:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises((InputError, InputErrors)) as caught:
+        load_file(path)
+    error = caught.value
+    if isinstance(error, InputErrors):
+        return error.errors[0]
+    return error
+
+
+def where(error: InputError) -> tuple[int, int]:
+    return error.position.line, error.position.column
+
+
+def test_valid_catalog_loads_with_positions(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(CATALOG, encoding="utf-8")
+    loaded = load_file(path)
+    assert loaded.kind == "catalog"
+    assert loaded.model.topics["tickets.read"].side_effect is False
+    assert str(loaded.position("topics", "tickets.read", "side_effect")) == f"{path}:4:18"
+    assert str(loaded.position("topics", "tickets.read", key=True)) == f"{path}:3:3"
+
+
+def test_duplicate_key(tmp_path: Path) -> None:
+    error = error_of(tmp_path, CATALOG + "  tickets.read:\n    side_effect: true\n")
+    assert where(error) == (5, 3)
+    assert "duplicate key 'tickets.read' (first defined at line 3)" in error.message
+
+
+def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
+    error = error_of(tmp_path, CATALOG + "    rollbak: reversible\n")
+    assert where(error) == (5, 5)
+    assert error.message == "unknown key 'rollbak' in topics.tickets.read"
+    assert error.hint == "did you mean 'rollback'?"
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "version: v1\ntopics:\n  a.b:\n    side_effect: maybe\n")
+    assert where(error) == (4, 18)
+    assert error.message == "topics.a.b.side_effect must be boolean, not a string"
+
+
+def test_yaml_11_boolean_is_rejected(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "version: v1\nworkflow: w\nenv: no\nsteps:\n  - {id: a, topic: t}\n")
+    assert where(error) == (3, 6)
+    assert "ambiguous value 'no'" in error.message
+    assert error.hint is not None and '"no"' in error.hint
+
+
+def test_quoted_no_is_a_string(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text('version: v1\nworkflow: w\nenv: "no"\nsteps:\n  - {id: a, topic: t}\n')
+    assert load_file(path).model.env == "no"
+
+
+def test_bad_enum_value_lists_choices(tmp_path: Path) -> None:
+    error = error_of(
+        tmp_path, "version: v1\ntopics:\n  a.b:\n    side_effect: true\n    rollback: undoable\n"
+    )
+    assert where(error) == (5, 15)
+    assert "expected one of: reversible, compensatable, irreversible" in error.message
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "version: v1\nrules:\n  - id: r\n    when: {}\n")
+    assert where(error) == (3, 5)
+    assert error.message == "rules[0] is missing 'decision'"
+
+
+def test_alias_bomb_is_bounded(tmp_path: Path) -> None:
+    lines = ["version: v1", "a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        prev = chr(ord("a") + level - 1)
+        name = chr(ord("a") + level)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    started = time.perf_counter()
+    error = error_of(tmp_path, "\n".join(lines) + "\n")
+    assert time.perf_counter() - started < 10
+    assert "aliases" in error.message
+
+
+def test_binary_file(tmp_path: Path) -> None:
+    error = error_of(tmp_path, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert error.message == "file looks binary (it contains NUL bytes)"
+
+
+def test_non_utf8_file_names_the_byte_and_place(tmp_path: Path) -> None:
+    error = error_of(tmp_path, b"version: v1\nworkflow: caf\xe9\n")
+    assert where(error) == (2, 14)
+    assert "not valid UTF-8 (byte 0xe9)" in error.message
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "# only a comment\n"])
+def test_empty_file(tmp_path: Path, content: str) -> None:
+    assert error_of(tmp_path, content).message == "file is empty"
+
+
+def test_syntax_error_has_position(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "version: v1\ntopics: {a: [1, 2}\n")
+    assert error.position.line == 2
+    assert error.message.startswith("YAML syntax error:")
+
+
+def test_python_tags_are_refused(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "version: !!python/object/apply:os.system ['true']\n")
+    assert "unsupported YAML tag" in error.message
+
+
+def test_top_level_list_is_not_a_format(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "- a\n- b\n").message == "expected a mapping at the top level"
+
+
+def test_unrecognised_document(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "version: v1\nhello: world\n").message == "cannot tell what this file is"
+
+
+def test_unknown_kind(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "kind: catalogue\nversion: v1\n")
+    assert error.message.startswith("unknown kind 'catalogue'")
+
+
+def test_multiple_documents(tmp_path: Path) -> None:
+    error = error_of(tmp_path, CATALOG + "---\n" + CATALOG)
+    assert "single document" in error.message
+
+
+def test_deep_nesting_is_bounded(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "version: v1\ntopics: " + "[" * 200 + "]" * 200 + "\n")
+    assert "nesting" in error.message or "deep" in error.message
+
+
+def test_missing_paths_and_carrying_on(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(CATALOG)
+    (tmp_path / "bad.yaml").write_text("version: v1\ntopics: [\n")
+    files, errors = load_paths([str(tmp_path), str(tmp_path / "nope.yaml")])
+    assert [Path(f.path).name for f in files] == ["good.yaml"]
+    messages = sorted(e.message.split(":")[0] for e in errors)
+    assert messages == ["YAML syntax error", "no such file or directory"]
+
+
+def test_merge_keys_are_supported(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "version: v1\n"
+        "topics:\n"
+        "  a.b: &base {side_effect: true, rollback: irreversible, no_rollback_reason: x}\n"
+        "  a.c:\n"
+        "    <<: *base\n"
+        "    risk: high\n"
+    )
+    topic = load_file(path).model.topics["a.c"]
+    assert topic.rollback == "irreversible"
+    assert topic.risk == "high"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_crash(raw: bytes) -> None:
+    try:
+        parse(decode(raw, "x.yaml"), "x.yaml")
+    except InputError as error:
+        assert error.position.path == "x.yaml"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab:-[]{}&*!|>'\"\n #,?%@`")), max_size=60))
+def test_yaml_punctuation_never_crashes(text: str) -> None:
+    try:
+        parse(text, "x.yaml")
+    except InputError as error:
+        assert error.position.line >= 1
+
+
+def test_only_safe_loading_is_used() -> None:
+    source = Path(__file__).parents[2] / "src" / "agentundo"
+    offenders = [
+        str(p)
+        for p in source.rglob("*.py")
+        if "yaml.load(" in p.read_text() or "yaml.unsafe" in p.read_text()
+        or "yaml.full_load" in p.read_text()
+    ]
+    assert offenders == []
+    assert yaml.SafeLoader is not None
