@@ -105,7 +105,9 @@ class Ledger:
             self.faults = Faults(
                 fail_next=int(options.get("fail_next", 0)),
                 status=int(options.get("status", 500)),
-                retry_after=None if options.get("retry_after") is None else str(options["retry_after"]),
+                retry_after=None
+                if options.get("retry_after") is None
+                else str(options["retry_after"]),
                 apply_then_fail=_flag(options.get("apply_then_fail", False)),
                 delay_ms=int(options.get("delay_ms", 0)),
                 slow_next=None if options.get("slow_next") is None else int(options["slow_next"]),
@@ -218,7 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: LedgerServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
@@ -316,9 +318,7 @@ class RunningLedger:
         self._thread.join(timeout=5)
 
 
-def start(
-    host: str = "127.0.0.1", port: int = 0, *, ledger: Ledger | None = None
-) -> RunningLedger:
+def start(host: str = "127.0.0.1", port: int = 0, *, ledger: Ledger | None = None) -> RunningLedger:
     """Start a ledger on ``host:port`` (0 picks a free port) in a background thread."""
     return RunningLedger(LedgerServer((host, port), ledger=ledger))
 

@@ -1,9 +1,17 @@
-"""Run the registered checks over a project and select what to report."""
+"""Run the registered checks over a project, select what to report, apply suppressions.
+
+Order of filters: ``--select``/``--ignore`` pick the checks that run; per-file ignores
+drop findings of whole files; inline ``# agentundo: ignore[CODE] reason`` comments drop
+single findings (:mod:`agentundo.lint.suppress`), and report their own problems
+(AU901-AU903) where they are malformed, give no reason or suppress nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
 
 from agentundo.errors import InputError
 from agentundo.lint.finding import Finding, Severity
@@ -19,13 +27,48 @@ def selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
     return not any(code.startswith(prefix) for prefix in ignore)
 
 
+class PerFileIgnores:
+    """Codes (or prefixes) to ignore in the files whose path matches a glob."""
+
+    def __init__(self, entries: Iterable[tuple[str, Sequence[str]]] = (), *, root: str = "") -> None:
+        self.root = Path(root or ".").resolve()
+        self.entries = tuple((pattern, tuple(codes)) for pattern, codes in entries)
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def codes_for(self, path: str) -> tuple[str, ...]:
+        """Every ignored code or prefix for ``path`` (empty when no glob matches)."""
+        found = self._cache.get(path)
+        if found is None:
+            absolute = Path(path).resolve()
+            try:
+                relative = absolute.relative_to(self.root).as_posix()
+            except ValueError:
+                relative = absolute.as_posix()
+            candidates = (relative, Path(path).as_posix(), absolute.name)
+            found = tuple(
+                code
+                for pattern, codes in self.entries
+                if any(fnmatchcase(c, pattern) for c in candidates)
+                for code in codes
+            )
+            self._cache[path] = found
+        return found
+
+    def ignores(self, path: str, code: str) -> bool:
+        return any(code.startswith(prefix) for prefix in self.codes_for(path))
+
+
 @dataclass(slots=True)
 class LintResult:
-    """Findings of one run, the files that loaded, and the inputs that did not."""
+    """Findings of one run, the files that loaded, the inputs that did not, what ran."""
 
     files: list[LoadedFile]
     findings: list[Finding] = field(default_factory=list)
     input_errors: list[InputError] = field(default_factory=list)
+    checks: tuple[str, ...] = ()
+    """Codes of the checks that ran (after ``--select``/``--ignore``)."""
+    suppressed: int = 0
+    """Findings dropped by inline suppressions."""
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
@@ -39,6 +82,37 @@ class LintResult:
         return 0
 
 
+def run_checks(
+    files: list[LoadedFile],
+    *,
+    envs: tuple[str, ...] = ("production",),
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    per_file_ignores: PerFileIgnores | None = None,
+    checks: Iterable[Check] | None = None,
+) -> LintResult:
+    """Lint ``files`` together; the result has findings, the codes that ran, suppressions."""
+    from agentundo.lint import suppress
+
+    project = Project.build(files, envs)
+    registry = all_checks().values() if checks is None else checks
+    ran = [item for item in registry if selected(item.code, select, ignore)]
+    codes = frozenset(item.code for item in ran)
+    pfi = per_file_ignores or PerFileIgnores()
+
+    def active(path: str, code: str) -> bool:
+        return code in codes and not pfi.ignores(path, code)
+
+    raw = [f for item in ran for f in item.findings(project) if active(f.path, f.code)]
+    outcome = suppress.apply(raw, files, active=active)
+    return LintResult(
+        files=files,
+        findings=sorted(set(outcome.findings)),
+        checks=tuple(item.code for item in ran),
+        suppressed=outcome.suppressed,
+    )
+
+
 def lint_files(
     files: list[LoadedFile],
     *,
@@ -48,12 +122,7 @@ def lint_files(
     checks: Iterable[Check] | None = None,
 ) -> list[Finding]:
     """Every finding of the selected checks over ``files``, sorted by file and position."""
-    project = Project.build(files, envs)
-    found: list[Finding] = []
-    for item in all_checks().values() if checks is None else checks:
-        if selected(item.code, select, ignore):
-            found.extend(item.findings(project))
-    return sorted(set(found))
+    return run_checks(files, envs=envs, select=select, ignore=ignore, checks=checks).findings
 
 
 def lint_paths(
@@ -62,8 +131,15 @@ def lint_paths(
     envs: tuple[str, ...] = ("production",),
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
+    per_file_ignores: PerFileIgnores | None = None,
 ) -> LintResult:
     """Load every file under ``paths`` and lint them together."""
+    from agentundo.model.foreign_policy import register
+
+    register()
     files, errors = load_paths(paths)
-    findings = lint_files(files, envs=envs, select=select, ignore=ignore)
-    return LintResult(files=files, findings=findings, input_errors=errors)
+    result = run_checks(
+        files, envs=envs, select=select, ignore=ignore, per_file_ignores=per_file_ignores
+    )
+    result.input_errors = errors
+    return result

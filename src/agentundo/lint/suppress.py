@@ -1,0 +1,215 @@
+"""Inline suppressions: ``# agentundo: ignore[CODE, ...] reason`` on a line or the line above.
+
+A comment after YAML content covers its own line; a comment on a line of its own covers
+the next line that holds content. The engine applies suppressions after the checks ran,
+so checks never see them. A suppression without a reason (AU901), one that suppresses
+nothing (AU902) and a malformed one (AU903) are findings themselves; their codes are
+declared in :mod:`agentundo.lint.checks.suppression`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentundo.lint.finding import Finding, Severity
+from agentundo.load.files import LoadedFile
+
+WITHOUT_REASON = "AU901"
+UNUSED = "AU902"
+INVALID = "AU903"
+_SEVERITY = {WITHOUT_REASON: Severity.WARNING, UNUSED: Severity.WARNING, INVALID: Severity.ERROR}
+
+_DIRECTIVE = re.compile(
+    r"agentundo:\s*(?P<verb>[A-Za-z_-]+)\s*(?:\[(?P<codes>[^\]]*)\])?(?P<reason>.*)$"
+)
+_CODE = re.compile(r"^AU[0-9]{3}$")
+_REASON_LEAD = " \t-:–—"  # noqa: RUF001 - dashes people put before a reason
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    """One parsed suppression comment and the lines it covers."""
+
+    path: str
+    line: int
+    column: int
+    codes: tuple[str, ...]
+    reason: str
+    covers: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Findings kept (with suppression findings added) and how many were suppressed."""
+
+    findings: list[Finding]
+    suppressed: int
+
+
+def _finding(path: str, line: int, column: int, code: str, message: str, hint: str) -> Finding:
+    return Finding(path, line, column, code, _SEVERITY[code], message, hint)
+
+
+def _lines(path: str) -> list[str] | None:
+    try:
+        return Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _is_content(text: str) -> bool:
+    stripped = text.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def parse(
+    path: str, comments: dict[int, str], known: Callable[[str], bool]
+) -> tuple[list[Directive], list[Finding]]:
+    """The suppression directives of one file, and AU903 findings for malformed ones.
+
+    ``comments`` maps a line number to its comment text (after ``#``), as the loader
+    records it; ``known`` tells whether a code is a registered check.
+    """
+    directives: list[Directive] = []
+    problems: list[Finding] = []
+    lines = _lines(path) if comments else None
+    for number, comment in sorted(comments.items()):
+        match = _DIRECTIVE.search(comment)
+        if match is None:
+            continue
+        verb, codes_text = match.group("verb"), match.group("codes")
+        if verb != "ignore" and codes_text is None:
+            continue  # prose that happens to say "agentundo:", not a directive
+        text = lines[number - 1] if lines and number <= len(lines) else ""
+        hash_at = text.find("#")
+        column = hash_at + 1 if hash_at >= 0 else 1
+        if verb != "ignore":
+            problems.append(
+                _finding(
+                    path,
+                    number,
+                    column,
+                    INVALID,
+                    f"unknown suppression directive 'agentundo: {verb}'",
+                    "write '# agentundo: ignore[CODE] reason'",
+                )
+            )
+            continue
+        codes = tuple(c.strip() for c in (codes_text or "").split(",") if c.strip())
+        if not codes:
+            problems.append(
+                _finding(
+                    path,
+                    number,
+                    column,
+                    INVALID,
+                    "suppression names no code",
+                    "name the codes it suppresses: '# agentundo: ignore[AU101] reason'",
+                )
+            )
+            continue
+        bad = [c for c in codes if not _CODE.match(c) or not known(c)]
+        if bad:
+            problems.append(
+                _finding(
+                    path,
+                    number,
+                    column,
+                    INVALID,
+                    f"suppression names unknown code {', '.join(repr(c) for c in bad)}",
+                    "'agentundo rules' lists every code",
+                )
+            )
+            codes = tuple(c for c in codes if c not in bad)
+            if not codes:
+                continue
+        reason = match.group("reason").strip(_REASON_LEAD)
+        covers = {number}
+        if lines is not None and not _is_content(text.split("#", 1)[0]):
+            following = next(
+                (n for n in range(number + 1, len(lines) + 1) if _is_content(lines[n - 1])), None
+            )
+            if following is not None:
+                covers.add(following)
+        elif lines is None:
+            covers.add(number + 1)
+        directives.append(
+            Directive(path, number, column, codes, reason, frozenset(covers))
+        )
+    return directives, problems
+
+
+def apply(
+    findings: Iterable[Finding],
+    files: Iterable[LoadedFile],
+    *,
+    active: Callable[[str, str], bool],
+    known: Callable[[str], bool] | None = None,
+) -> Outcome:
+    """Drop suppressed findings; add AU901-AU903 findings where ``active(path, code)``.
+
+    ``active`` says whether a code ran for a file (selected, not ignored for it): a
+    suppression of a code that did not run is not reported as unused.
+    """
+    if known is None:
+        from agentundo.lint.registry import all_checks
+
+        registered = all_checks()
+        known = registered.__contains__
+    by_path: dict[str, list[Directive]] = {}
+    problems: list[Finding] = []
+    for file in files:
+        if not file.doc.comments:
+            continue
+        directives, invalid = parse(file.path, file.doc.comments, known)
+        by_path[file.path] = directives
+        problems.extend(invalid)
+    if not by_path:
+        return Outcome(list(findings), 0)
+    used: set[tuple[Directive, str]] = set()
+    kept: list[Finding] = []
+    suppressed = 0
+    for finding in findings:
+        directive = next(
+            (
+                d
+                for d in by_path.get(finding.path, ())
+                if finding.line in d.covers and finding.code in d.codes
+            ),
+            None,
+        )
+        if directive is None:
+            kept.append(finding)
+        else:
+            used.add((directive, finding.code))
+            suppressed += 1
+    for directives in by_path.values():
+        for d in directives:
+            if not d.reason:
+                problems.append(
+                    _finding(
+                        d.path,
+                        d.line,
+                        d.column,
+                        WITHOUT_REASON,
+                        f"suppression of {', '.join(d.codes)} gives no reason",
+                        "say why after the brackets: '# agentundo: ignore[CODE] reason'",
+                    )
+                )
+            problems.extend(
+                _finding(
+                    d.path,
+                    d.line,
+                    d.column,
+                    UNUSED,
+                    f"suppression of {code} suppresses nothing on this line or the next",
+                    "remove it, or move it to the line the finding is reported on",
+                )
+                for code in d.codes
+                if (d, code) not in used and active(d.path, code)
+            )
+    kept.extend(p for p in problems if active(p.path, p.code))
+    return Outcome(kept, suppressed)

@@ -1,0 +1,331 @@
+"""The HTTP executor: perform forward steps and compensations against real endpoints.
+
+A catalog topic (or its compensation) declares an ``http`` block. The executor renders
+the URL and body templates from the call, sends the call's idempotency key in an
+``Idempotency-Key`` header and classifies the answer for the engine:
+
+* 2xx: OK (a compensation answering a JSON object with ``"applied": false`` had
+  nothing to undo);
+* connection errors, timeouts, 408, 429 and 5xx: TRANSIENT, with ``Retry-After``
+  (seconds or an HTTP date) passed on as ``retry_after_s``;
+* other statuses, TLS failures and bad URLs: FATAL.
+
+Header values may read the environment as ``${VAR}``; a missing variable is a
+:class:`~agentundo.errors.UsageError` when the executor is built, before any call. The
+resolved values are exposed as :attr:`HttpExecutor.secrets` for the evidence writer, and
+request headers are never put into a result's ``detail``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from agentundo.errors import UsageError
+from agentundo.evidence.redact import redact
+from agentundo.model.catalog import Catalog, HttpCall
+from agentundo.saga.executor import Call, CallKind, Outcome, Result
+from agentundo.saga.keys import KNOWN_FIELDS, render_key, template_fields
+
+DEFAULT_TIMEOUT_S = 10.0
+BODY_LIMIT = 512
+"""Characters of a response body kept in evidence."""
+
+TEMPLATE_FIELDS = KNOWN_FIELDS | {"idempotency_key"}
+"""Fields an http template may use besides ``params.NAME``."""
+
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SINGLE_FIELD = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_.]*)\}$")
+_TRANSIENT_STATUS = frozenset({408, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """An ``http`` block with its environment resolved, ready to render per call."""
+
+    where: str
+    method: str
+    url: str  # a template: {fields} remain, ${VAR} resolved
+    headers: dict[str, str]
+    body: dict[str, Any] | str | None
+    timeout_s: float | None
+
+
+class HttpExecutor:
+    """Calls the endpoints a catalog declares; see the module docstring for outcomes."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        client: httpx.Client | None = None,
+        env: Mapping[str, str] = os.environ,
+        timer: Callable[[], float] = time.perf_counter,
+        default_timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        secrets: set[str] = set()
+        self._forward: dict[str, Endpoint] = {}
+        self._compensation: dict[str, Endpoint] = {}
+        for name, topic in catalog.topics.items():
+            if topic.http is not None:
+                self._forward[name] = _resolve(topic.http, f"topic '{name}'", env, secrets)
+            if topic.compensation is not None and topic.compensation.http is not None:
+                where = f"compensation of topic '{name}'"
+                self._compensation[name] = _resolve(topic.compensation.http, where, env, secrets)
+        self.secrets: frozenset[str] = frozenset(s for s in secrets if s)
+        self._owns_client = client is None
+        self._client = client or httpx.Client(follow_redirects=False)
+        self._timer = timer
+        self._default_timeout_s = default_timeout_s
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """Topics this executor can call forward (those with an ``http`` block)."""
+        return frozenset(self._forward)
+
+    def endpoint(self, call: Call) -> Endpoint | None:
+        """The endpoint of a call: a compensation's own block, else its topic's."""
+        if call.kind is CallKind.COMPENSATION and call.for_topic in self._compensation:
+            return self._compensation[call.for_topic]
+        return self._forward.get(call.topic)
+
+    def execute(self, call: Call) -> Result:
+        endpoint = self.endpoint(call)
+        if endpoint is None:
+            which = "compensation topic" if call.kind is CallKind.COMPENSATION else "topic"
+            return Result(
+                outcome=Outcome.FATAL,
+                error=f"{which} '{call.topic}' declares no http endpoint",
+            )
+        try:
+            url, body = _render(endpoint, call)
+        except KeyError as exc:
+            return Result(
+                outcome=Outcome.FATAL,
+                error=f"{endpoint.where}: template field {{{exc.args[0]}}} has no value in step '{call.step_id}'",
+            )
+        headers = dict(endpoint.headers)
+        if call.idempotency_key is not None:
+            headers["Idempotency-Key"] = call.idempotency_key
+        timeout = endpoint.timeout_s or call.timeout_s or self._default_timeout_s
+        shown_url = str(redact(url, self.secrets))
+        request: dict[str, Any] = {"headers": headers, "timeout": timeout}
+        if isinstance(body, str):
+            request["content"] = body.encode()
+        elif body is not None:
+            request["json"] = body
+        started = self._timer()
+        try:
+            response = self._client.request(endpoint.method, url, **request)
+        except httpx.HTTPError as exc:
+            elapsed_ms = round((self._timer() - started) * 1000, 1)
+            outcome, reason = _classify_error(exc)
+            detail = {"method": endpoint.method, "url": shown_url, "elapsed_ms": elapsed_ms}
+            return Result(
+                outcome=outcome, error=f"{reason} ({endpoint.method} {shown_url})", detail=detail
+            )
+        elapsed_ms = round((self._timer() - started) * 1000, 1)
+        return self._result(call, endpoint, shown_url, response, elapsed_ms)
+
+    def _result(
+        self, call: Call, endpoint: Endpoint, url: str, response: httpx.Response, elapsed_ms: float
+    ) -> Result:
+        status = response.status_code
+        text = response.text
+        detail: dict[str, Any] = {
+            "method": endpoint.method,
+            "url": url,
+            "status": status,
+            "elapsed_ms": elapsed_ms,
+            "body": _truncate(str(redact(text, self.secrets)), BODY_LIMIT),
+        }
+        if response.headers.get("Idempotent-Replayed"):
+            detail["replayed"] = True
+        if 200 <= status < 300:
+            applied: bool | None = None
+            if call.kind is CallKind.COMPENSATION:
+                applied = _applied(text)
+            return Result(outcome=Outcome.OK, applied=applied, detail=detail)
+        error = f"HTTP {status} from {endpoint.method} {url}"
+        if status in _TRANSIENT_STATUS or status >= 500:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            return Result(
+                outcome=Outcome.TRANSIENT, error=error, retry_after_s=retry_after, detail=detail
+            )
+        return Result(outcome=Outcome.FATAL, error=error, detail=detail)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> HttpExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[str]) -> Endpoint:
+    """Resolve ``${VAR}`` in the URL and headers; check the URL and its template fields."""
+    url = _substitute_env(spec.url, f"{where}: url", env, None)
+    try:
+        fields = template_fields(url)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    for name in fields:
+        if name not in TEMPLATE_FIELDS and not name.startswith("params."):
+            known = ", ".join(sorted(TEMPLATE_FIELDS))
+            raise UsageError(
+                f"{where}: url template uses unknown field {{{name}}}; use {{params.NAME}} or one of: {known}"
+            )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(
+            f"{where}: url {spec.url!r} is not an http:// or https:// URL"
+            + (f" (it resolved to {url!r})" if url != spec.url else "")
+        )
+    headers = {
+        name: _substitute_env(value, f"{where}: header '{name}'", env, secrets)
+        for name, value in (spec.headers or {}).items()
+    }
+    return Endpoint(
+        where=where,
+        method=spec.method,
+        url=url,
+        headers=headers,
+        body=spec.body,
+        timeout_s=spec.timeout_seconds,
+    )
+
+
+def _substitute_env(text: str, where: str, env: Mapping[str, str], secrets: set[str] | None) -> str:
+    """Replace ``${VAR}``/``${VAR:-default}``; braces of values are escaped for templates."""
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = env.get(name)
+        if found is None:
+            if default is None:
+                raise UsageError(f"{where} uses ${{{name}}}, which is not set in the environment")
+            found = default
+        if secrets is not None:
+            secrets.add(found)
+            return found
+        return found.replace("{", "{{").replace("}", "}}")
+
+    resolved = _ENV_VAR.sub(value, text)
+    if secrets is not None and resolved != text:
+        secrets.add(resolved)  # e.g. "Bearer <token>" as a whole
+    return resolved
+
+
+def _fields(call: Call, *, quoted: bool) -> dict[str, Any]:
+    def q(value: Any) -> Any:
+        return quote(str(value), safe="") if quoted else value
+
+    return {
+        "run_id": q(call.run_id),
+        "workflow_id": q(call.workflow_id),
+        "job_id": q(call.job_id),
+        "step_id": q(call.step_id),
+        "step_index": q(call.step_index),
+        "topic": q(call.topic),
+        "env": q(call.env),
+        "idempotency_key": q(call.idempotency_key or ""),
+        "params": {k: q(v) for k, v in call.params.items()},
+    }
+
+
+def _render(endpoint: Endpoint, call: Call) -> tuple[str, Any]:
+    """The URL (values percent-encoded) and the body of one call."""
+    url = render_key(endpoint.url, _fields(call, quoted=True))
+    raw = _fields(call, quoted=False)
+    body = endpoint.body
+    if isinstance(body, str):
+        return url, render_key(body, raw)
+    return url, None if body is None else _render_value(body, raw)
+
+
+def _render_value(value: Any, fields: dict[str, Any]) -> Any:
+    """Render the strings of a JSON body; a string that is one field keeps its type."""
+    if isinstance(value, dict):
+        return {k: _render_value(v, fields) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_value(v, fields) for v in value]
+    if isinstance(value, str):
+        single = _SINGLE_FIELD.match(value)
+        if single is not None:
+            name = single.group(1)
+            if name.startswith("params."):
+                params = fields["params"]
+                if name[len("params.") :] not in params:
+                    raise KeyError(name)
+                return params[name[len("params.") :]]
+            return fields[name]
+        return render_key(value, fields)
+    return value
+
+
+def _classify_error(exc: httpx.HTTPError) -> tuple[Outcome, str]:
+    """Transport errors are transient except TLS failures and unusable URLs."""
+    if isinstance(exc, httpx.TimeoutException):
+        return Outcome.TRANSIENT, f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return Outcome.FATAL, f"bad URL: {exc}"
+    if _is_tls(exc):
+        return Outcome.FATAL, f"TLS failure: {exc}"
+    if isinstance(exc, httpx.ConnectError):
+        return Outcome.TRANSIENT, f"cannot connect: {exc}"
+    if isinstance(exc, httpx.TransportError):
+        return Outcome.TRANSIENT, f"connection failed: {type(exc).__name__}: {exc}"
+    return Outcome.FATAL, f"{type(exc).__name__}: {exc}"
+
+
+def _is_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):  # bounded walk down the cause chain
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds: a number of seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _applied(text: str) -> bool:
+    """A compensation applied something unless it answered ``{"applied": false}``."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return True
+    return not (isinstance(data, dict) and data.get("applied") is False)
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more]"
