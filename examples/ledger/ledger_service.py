@@ -42,7 +42,9 @@ Fault knobs, to rehearse what goes wrong (``POST /admin/faults``, JSON, all opti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -274,8 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout); the request was applied all the same
+        except OSError:
+            pass  # the client gave up or the server went away; the request stays applied
 
 
 class LedgerServer(ThreadingHTTPServer):
@@ -293,7 +295,27 @@ class LedgerServer(ThreadingHTTPServer):
     ) -> None:
         self.ledger = ledger or Ledger()
         self.verbose = verbose
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Cut every open connection, as a crashing server would."""
+        with self._open_lock:
+            open_now = list(self._open)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     @property
     def url(self) -> str:
@@ -308,13 +330,14 @@ class RunningLedger:
         self.server = server
         self.url = server.url
         self.ledger = server.ledger
-        self._thread = threading.Thread(target=server.serve_forever, name="ledger", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="ledger", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop answering and close the listening socket (the server goes away)."""
+        """Go away: stop listening and cut open connections (in-flight answers are lost)."""
         self.server.shutdown()
         self.server.server_close()
+        self.server.drop_connections()
         self._thread.join(timeout=5)
 
 

@@ -2,44 +2,218 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from agentundo.lint.config import Config
+    from agentundo.lint.engine import LintResult
+
+FORMATS = ("text", "json", "sarif", "github", "junit", "gitlab")
+LEVELS = ("error", "warning", "info")
 
 
 def register(app: typer.Typer) -> None:
     app.command(name="lint")(lint)
 
 
+def _complete(options: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def complete(incomplete: str) -> list[str]:
+        return [o for o in options if o.startswith(incomplete)]
+
+    return complete
+
+
 def lint(
     paths: Annotated[
-        list[str] | None, typer.Argument(help="Files or directories (searched for *.yaml, *.yml).")
+        list[str] | None,
+        typer.Argument(
+            help="Files or directories (searched for *.yaml, *.yml). Default: 'paths' from "
+            "the configuration, else '.'."
+        ),
     ] = None,
     env: Annotated[
         list[str] | None,
         typer.Option("--env", "-e", help="Environment to evaluate the policy in (repeatable)."),
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", "-f", help="Report format: text or json.")
-    ] = "text",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Report format: text, json, sarif, github, junit or gitlab. Default: text "
+            "(plus GitHub annotations when GITHUB_ACTIONS is set).",
+            autocompletion=_complete(FORMATS),
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the report to this file; the terminal still gets the summary.",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            help="Lowest severity that makes the exit code 1: error (default), warning, info.",
+            autocompletion=_complete(LEVELS),
+        ),
+    ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select", help="Only these codes or code prefixes (repeatable, or comma-separated)."
+        ),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore", help="Skip these codes or code prefixes (repeatable, or comma-separated)."
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Configuration file (default: agentundo.toml or pyproject.toml [tool.agentundo], "
+            "searched upwards from the working directory).",
+        ),
+    ] = None,
 ) -> None:
-    """Check compensation contracts, idempotency keys, policy gates and workflows."""
+    """Check compensation contracts, idempotency keys, policy gates and workflows.
+
+    Exit codes: 0 clean, 1 a finding at or above --fail-on, 2 bad input or usage.
+    """
+    code = execute(
+        paths=tuple(paths or ()),
+        envs=tuple(env or ()),
+        output_format=output_format,
+        output=output,
+        fail_on=fail_on,
+        select=_split(select),
+        ignore=_split(ignore),
+        config=config,
+    )
+    raise typer.Exit(code)
+
+
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def _codes(option: str, values: tuple[str, ...], known: list[str]) -> tuple[str, ...]:
+    """Upper-cased codes; a value that is no code's prefix is a usage error."""
+    import difflib
+
     from agentundo.errors import UsageError
-    from agentundo.lint.engine import lint_paths
 
-    if output_format not in ("text", "json"):
-        raise UsageError(f"unknown format {output_format!r}; expected text or json")
-    result = lint_paths(paths or ["."], envs=tuple(env or ["production"]))
-    if output_format == "json":
-        import sys
+    codes = tuple(v.upper() for v in values)
+    for code in codes:
+        if not any(k.startswith(code) for k in known):
+            close = difflib.get_close_matches(code, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else "; 'agentundo rules' lists them"
+            raise UsageError(f"{option} {code}: no check has this code or prefix{hint}")
+    return codes
 
-        from agentundo.report import json_
 
-        json_.render(result, sys.stdout)
+def execute(
+    *,
+    paths: tuple[str, ...],
+    envs: tuple[str, ...],
+    output_format: str | None,
+    output: str | None,
+    fail_on: str | None,
+    select: tuple[str, ...] | None,
+    ignore: tuple[str, ...] | None,
+    config: str | None,
+) -> int:
+    """Run a lint as the options ask, write the report(s), return the exit code."""
+    import os
+    import sys
+
+    from agentundo.errors import UsageError
+    from agentundo.lint import config as configuration
+    from agentundo.lint.engine import PerFileIgnores, lint_paths
+    from agentundo.lint.finding import Severity
+    from agentundo.lint.registry import all_checks
+    from agentundo.report import Format, reporter
+    from agentundo.report.common import summary_line
+
+    settings = configuration.discover(config)
+    fmt: Format | None = None
+    if output_format is not None:
+        try:
+            fmt = Format(output_format)
+        except ValueError:
+            raise UsageError(
+                f"unknown format {output_format!r}; expected one of: {', '.join(Format)}"
+            ) from None
+    level = settings.fail_on or Severity.ERROR
+    if fail_on is not None:
+        try:
+            level = Severity(fail_on)
+        except ValueError:
+            raise UsageError(
+                f"--fail-on {fail_on!r}: expected one of: error, warning, info"
+            ) from None
+    known = list(all_checks())
+    _check_config_codes(settings, known)
+    chosen = _codes("--select", select, known) if select is not None else settings.select
+    skipped = _codes("--ignore", ignore, known) if ignore is not None else settings.ignore
+    if paths:
+        targets = list(paths)
+    elif settings.paths:
+        targets = [os.path.relpath(settings.root / p) for p in settings.paths]
     else:
-        from rich.console import Console
+        targets = ["."]
+    result = lint_paths(
+        targets,
+        envs=envs or settings.envs or ("production",),
+        select=chosen,
+        ignore=skipped,
+        per_file_ignores=PerFileIgnores(settings.per_file_ignores, root=str(settings.root)),
+    )
+    annotate = fmt is None and os.environ.get("GITHUB_ACTIONS") == "true"
+    fmt = fmt or Format.TEXT
+    if output is not None:
+        try:
+            with open(output, "w", encoding="utf-8", newline="\n") as handle:
+                reporter(fmt)(result, handle)
+        except OSError as exc:
+            raise UsageError(f"--output {output}: cannot write: {exc.strerror}") from None
+        _describe_input_errors(result)
+        print(f"{summary_line(result)} (report: {output})")
+    else:
+        if fmt is not Format.TEXT:
+            _describe_input_errors(result)
+        reporter(fmt)(result, sys.stdout)
+    if annotate:
+        reporter(Format.GITHUB)(result, sys.stdout)
+    sys.stdout.flush()
+    return result.exit_code(level)
 
-        from agentundo.report import text
 
-        text.render(result, Console(highlight=False))
-    raise typer.Exit(result.exit_code())
+def _check_config_codes(settings: Config, known: list[str]) -> None:
+    from agentundo.errors import ConfigError, UsageError
+
+    groups = [("select", settings.select), ("ignore", settings.ignore)]
+    groups.extend((f"per-file-ignores.{glob}", codes) for glob, codes in settings.per_file_ignores)
+    for option, values in groups:
+        try:
+            _codes(f"'{option}'", values, known)
+        except UsageError as exc:
+            raise ConfigError(f"{settings.source}: {exc}") from None
+
+
+def _describe_input_errors(result: LintResult) -> None:
+    import sys
+
+    for error in result.input_errors:
+        print(error.describe(), file=sys.stderr)

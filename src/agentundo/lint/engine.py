@@ -30,7 +30,9 @@ def selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
 class PerFileIgnores:
     """Codes (or prefixes) to ignore in the files whose path matches a glob."""
 
-    def __init__(self, entries: Iterable[tuple[str, Sequence[str]]] = (), *, root: str = "") -> None:
+    def __init__(
+        self, entries: Iterable[tuple[str, Sequence[str]]] = (), *, root: str = ""
+    ) -> None:
         self.root = Path(root or ".").resolve()
         self.entries = tuple((pattern, tuple(codes)) for pattern, codes in entries)
         self._cache: dict[str, tuple[str, ...]] = {}

@@ -26,7 +26,7 @@ _DIRECTIVE = re.compile(
     r"agentundo:\s*(?P<verb>[A-Za-z_-]+)\s*(?:\[(?P<codes>[^\]]*)\])?(?P<reason>.*)$"
 )
 _CODE = re.compile(r"^AU[0-9]{3}$")
-_REASON_LEAD = " \t-:–—"  # noqa: RUF001 - dashes people put before a reason
+_REASON_LEAD = " \t-:\u2013\u2014"  # what people put before a reason, dashes included
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +136,7 @@ def parse(
                 covers.add(following)
         elif lines is None:
             covers.add(number + 1)
-        directives.append(
-            Directive(path, number, column, codes, reason, frozenset(covers))
-        )
+        directives.append(Directive(path, number, column, codes, reason, frozenset(covers)))
     return directives, problems
 
 

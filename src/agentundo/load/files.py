@@ -24,30 +24,47 @@ class Kind:
     schema: str
     build: Callable[[Any], Any]
     keys: frozenset[str]
+    strict_model: bool = False
+    """True when ``build`` validates as strictly as the schema (no type coercion), so the
+    schema only runs to explain a failure; a property test holds the two to agreement."""
+
+
+def _json(data: Any) -> str:
+    import json
+
+    return json.dumps(data)
 
 
 def _catalog(data: Any) -> Any:
     from agentundo.model.catalog import Catalog
 
-    return Catalog.model_validate(data)
+    return Catalog.model_validate_json(_json(data), strict=True)
 
 
 def _policy(data: Any) -> Any:
     from agentundo.model.policy import Policy
 
-    return Policy.model_validate(data)
+    return Policy.model_validate_json(_json(data), strict=True)
 
 
 def _workflow(data: Any) -> Any:
     from agentundo.model.workflow import Workflow
 
-    return Workflow.model_validate(data)
+    return Workflow.model_validate_json(_json(data), strict=True)
+
+
+def _scenario(data: Any) -> Any:
+    from agentundo.model.scenario import Scenario
+
+    return Scenario.model_validate(data)
 
 
 KINDS: dict[str, Kind] = {
-    "catalog": Kind("catalog", "catalog", _catalog, frozenset({"topics"})),
-    "policy": Kind("policy", "policy", _policy, frozenset({"rules"})),
-    "workflow": Kind("workflow", "workflow", _workflow, frozenset({"steps", "workflow"})),
+    "catalog": Kind("catalog", "catalog", _catalog, frozenset({"topics"}), strict_model=True),
+    "policy": Kind("policy", "policy", _policy, frozenset({"rules"}), strict_model=True),
+    "workflow": Kind(
+        "workflow", "workflow", _workflow, frozenset({"steps", "workflow"}), strict_model=True
+    ),
 }
 """Registered formats; later features add theirs with :func:`register_kind`."""
 
@@ -153,23 +170,40 @@ def detect_kind(doc: Document) -> str:
 
 
 def build(doc: Document, kind: str) -> LoadedFile:
-    """Validate ``doc`` as ``kind`` and build its model."""
-    spec = KINDS[kind]
-    errors = validate(doc, spec.schema)
-    if errors:
-        raise InputErrors(errors)
+    """Validate ``doc`` as ``kind`` and build its model.
+
+    Kinds with a strict model validate in pydantic-core first (fast); the JSON Schema
+    then runs only on failure, to give positioned messages with hints. Other kinds are
+    checked against their schema first.
+    """
     from pydantic import ValidationError
 
+    spec = KINDS[kind]
+    if not spec.strict_model or _has_null(doc.data):
+        errors = validate(doc, spec.schema)
+        if errors:
+            raise InputErrors(errors)
     try:
         model = spec.build(doc.data)
     except ValidationError as exc:
+        errors = validate(doc, spec.schema) if spec.strict_model else []
         raise InputErrors(
-            [
+            errors
+            or [
                 InputError(doc.position(tuple(e["loc"])), f"{_dotted(e['loc'])}: {e['msg']}")
                 for e in exc.errors()
             ]
         ) from None
     return LoadedFile(path=doc.path, kind=kind, doc=doc, model=model)
+
+
+def _has_null(data: Any) -> bool:
+    """Whether any value is null: pydantic reads null as "absent", the schema rejects it."""
+    if isinstance(data, dict):
+        return any(v is None or _has_null(v) for v in data.values())
+    if isinstance(data, list):
+        return any(v is None or _has_null(v) for v in data)
+    return False
 
 
 def _dotted(loc: Iterable[Any]) -> str:

@@ -28,7 +28,6 @@ MAX_ALIASED_NODES = 100_000
 MAX_DEPTH = 64
 
 _TAG = "tag:yaml.org,2002:"
-_YAML11_BOOL = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 
 try:  # libyaml is much faster; the pure-Python loader behaves the same.
@@ -154,7 +153,9 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
         if not isinstance(node, yaml.ScalarNode) and node.tag not in (_TAG + "seq", _TAG + "map"):
-            raise self.error(node, f"unsupported YAML tag {node.tag}", hint="remove the explicit tag")
+            raise self.error(
+                node, f"unsupported YAML tag {node.tag}", hint="remove the explicit tag"
+            )
         if isinstance(node, yaml.SequenceNode):
             return [
                 self.build(item, (*path, i), depth + 1, alias) for i, item in enumerate(node.value)
@@ -211,7 +212,7 @@ class _Builder:
                 f"ambiguous value '{node.value}': YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
                 hint=f'write true or false for a boolean, or quote it ("{node.value}") for a string',
             )
-        if tag == _TAG + "int" and _SEXAGESIMAL.match(node.value):
+        if tag in (_TAG + "int", _TAG + "float") and _SEXAGESIMAL.match(node.value):
             raise self.error(
                 node,
                 f"ambiguous value '{node.value}': YAML 1.1 reads it as a base-60 number",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from agentundo.model.common import Duration, Name, Risk, Rollback, Strict, seconds
 
@@ -29,6 +29,9 @@ class HttpCall(Strict):
     @property
     def timeout_seconds(self) -> float | None:
         return None if self.timeout is None else seconds(self.timeout)
+
+
+TopicName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$")]
 
 
 class Compensation(Strict):
@@ -88,4 +91,4 @@ class Catalog(Strict):
     version: Literal["v1"]
     kind: Literal["catalog"] | None = None
     description: str | None = None
-    topics: dict[str, Topic] = Field(default_factory=dict)
+    topics: dict[TopicName, Topic] = Field(default_factory=dict)

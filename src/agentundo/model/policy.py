@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from agentundo.model.common import Decision, Name, Risk, Rollback, Strict
 
-StrOrList = str | list[str]
+StrOrList = str | Annotated[list[str], Field(min_length=1)]
 
 
 class When(Strict):
@@ -20,8 +22,8 @@ class When(Strict):
     rollback_supported: bool | None = None
     approval_present: bool | None = None
     is_compensation: bool | None = None
-    risk: Risk | list[Risk] | None = None
-    rollback: Rollback | list[Rollback] | None = None
+    risk: Risk | Annotated[list[Risk], Field(min_length=1)] | None = None
+    rollback: Rollback | Annotated[list[Rollback], Field(min_length=1)] | None = None
 
 
 class Rule(Strict):

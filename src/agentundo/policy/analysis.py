@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from typing import Any
 
 from agentundo.model.common import Risk, Rollback
 from agentundo.model.policy import Policy, Rule, When
+from agentundo.policy.compiled import CompiledPolicy
 
 _GLOBS = ("env", "topic", "workflow")
 _ENUMS: dict[str, frozenset[str]] = {
@@ -50,10 +52,49 @@ def covers(outer: When, inner: When) -> bool:
     )
 
 
-def shadowing_rule(policy: Policy, index: int) -> Rule | None:
+def _topic_candidates(policy: Policy, rule: Rule, compiled: CompiledPolicy) -> set[int]:
+    topics = rule.when.topic
+    if topics is None:
+        return {
+            i
+            for i, other in enumerate(policy.rules)
+            if other.when.topic is None or "*" in _values(other.when.topic)
+        }
+    common: set[int] | None = None
+    for name in _values(topics):
+        head = name[:-1] if name.endswith("*") else name
+        if _META & set(head):
+            return set(range(len(policy.rules)))
+        # a rule covering 'head*' must match 'head' itself, so it is among its candidates
+        found = set(compiled.candidates(head))
+        common = found if common is None else common & found
+    return common or set()
+
+
+def _outer_candidates(policy: Policy, rule: Rule, compiled: CompiledPolicy) -> list[int]:
+    """Indexes of rules that could cover ``rule`` (a superset), in file order.
+
+    A rule that covers another matches every dispatch the other matches, so it matches
+    the other's literal topics and envs: the compiled index narrows the search.
+    """
+    found = _topic_candidates(policy, rule, compiled)
+    envs = rule.when.env
+    if envs is not None and not any(_META & set(e) for e in _values(envs)):
+        for env in _values(envs):
+            found &= compiled.env_candidates(env)
+    else:
+        found &= compiled.env_candidates("")  # rules without an env condition (or a glob)
+    return sorted(found)
+
+
+def shadowing_rule(
+    policy: Policy, index: int, compiled: CompiledPolicy | None = None
+) -> Rule | None:
     """A rule that keeps rule ``index`` from ever deciding, if there is one."""
     rule = policy.rules[index]
-    for other_index, other in enumerate(policy.rules):
+    compiled = compiled or CompiledPolicy(policy)
+    for other_index in _outer_candidates(policy, rule, compiled):
+        other = policy.rules[other_index]
         if other_index == index or not covers(other.when, rule.when):
             continue
         if policy.combining == "first_match":

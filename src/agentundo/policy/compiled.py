@@ -59,6 +59,9 @@ class CompiledPolicy:
         self._prefix: dict[str, list[int]] = defaultdict(list)
         self._globs: list[tuple[int, str]] = []
         self._cache: dict[str, tuple[int, ...]] = {}
+        self._env_any: set[int] = set()
+        self._env_exact: dict[str, set[int]] = defaultdict(set)
+        self._pair_cache: dict[tuple[str, str], tuple[int, ...]] = {}
         for index, rule in enumerate(policy.rules):
             tests = []
             for name in _OTHER_CONDITIONS:
@@ -69,6 +72,12 @@ class CompiledPolicy:
                 globs = tuple(i for i in items if name in _GLOB_CONDITIONS and _META & set(str(i)))
                 tests.append(_Test(name, frozenset(i for i in items if i not in globs), globs))
             self._tests.append(tuple(tests))
+            envs = None if rule.when.env is None else _as_list(rule.when.env)
+            if envs is None or any(_META & set(e) for e in envs):
+                self._env_any.add(index)
+            else:
+                for env in envs:
+                    self._env_exact[env].add(index)
             if rule.when.topic is None:
                 self._any_topic.append(index)
                 continue
@@ -98,12 +107,26 @@ class CompiledPolicy:
         self._cache[topic] = found
         return found
 
+    def env_candidates(self, env: str) -> set[int]:
+        """Indexes of the rules whose env condition matches ``env`` (unordered)."""
+        return self._env_any | self._env_exact.get(env, set())
+
+    def candidates_in(self, topic: str, env: str) -> tuple[int, ...]:
+        """Rules whose topic and env conditions both match, in file order."""
+        key = (topic, env)
+        found = self._pair_cache.get(key)
+        if found is None:
+            allowed = self.env_candidates(env)
+            found = tuple(i for i in self.candidates(topic) if i in allowed)
+            self._pair_cache[key] = found
+        return found
+
     def decide(self, ctx: Context) -> tuple[Decision, int | None]:
         """The decision and the index of the winning rule (None: the default decision)."""
         rules = self.policy.rules
         first_match = self.policy.combining == "first_match"
         winner: int | None = None
-        for index in self.candidates(ctx.topic):
+        for index in self.candidates_in(ctx.topic, ctx.env):
             if not all(t.passes(getattr(ctx, t.name)) for t in self._tests[index]):
                 continue
             if first_match:

@@ -11,7 +11,9 @@ from agentundo.lint.finding import Finding, Severity
 
 INPUT_ERROR_CODE = "AU000"
 INPUT_ERROR_NAME = "input-error"
-INPUT_ERROR_SUMMARY = "An input file is missing, unreadable, not valid YAML or not valid for its schema."
+INPUT_ERROR_SUMMARY = (
+    "An input file is missing, unreadable, not valid YAML or not valid for its schema."
+)
 
 
 def input_error_finding(error: InputError) -> Finding:

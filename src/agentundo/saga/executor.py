@@ -21,6 +21,7 @@ class Outcome(StrEnum):
     OK = "ok"
     TRANSIENT = "transient"  # retried with backoff
     FATAL = "fatal"  # no retry: the step is FAILED_FATAL
+    REJECTED = "rejected"  # the resource refused a stale fencing token; never retried
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +41,8 @@ class Call:
     for_topic: str | None = None  # for a compensation: the forward topic it undoes
     timeout_s: float | None = None
     env: str = "production"
+    lock_owner: str | None = None  # compensation: the rollback lock's owner token
+    epoch: int | None = None  # compensation: the lock epoch, a fencing token
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -42,3 +42,12 @@ def render_key(template: str, fields: Mapping[str, Any]) -> str:
         else:
             out.append(str(fields[name]))
     return "".join(out)
+
+
+def derived_compensation_key(workflow_id: str, step_id: str, topic: str, step_index: int) -> str:
+    """The key of a compensation whose catalog entry declares no template.
+
+    Deterministic from the workflow id, the step id, the compensation topic and the step
+    index, so a redelivered or retried compensation carries the same key.
+    """
+    return f"undo:{workflow_id}:{step_id}:{topic}:{step_index}"

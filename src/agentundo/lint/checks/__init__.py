@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import importlib
 
-FAMILIES = ("catalog", "idempotency", "policy_gate", "policy_rules", "workflow")
+FAMILIES = (
+    "catalog",
+    "idempotency",
+    "policy_gate",
+    "policy_rules",
+    "foreign",
+    "workflow",
+    "suppression",
+)
 
 
 def load_all() -> None:

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+from collections.abc import Iterable, Iterator
 from fnmatch import fnmatchcase
 
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
 from agentundo.lint.registry import check
 from agentundo.policy.analysis import shadowing_rule
+
+
+_META = frozenset("*?[")
+
+
+class TopicIndex:
+    """Answers "does this glob match any topic?" without scanning for the common shapes."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = sorted(names)
+        self.exact = frozenset(self.names)
+
+    def matches(self, pattern: str) -> bool:
+        if not _META & set(pattern):
+            return pattern in self.exact
+        head = pattern[:-1]
+        if pattern.endswith("*") and not _META & set(head):
+            at = bisect.bisect_left(self.names, head)
+            return at < len(self.names) and self.names[at].startswith(head)
+        return any(fnmatchcase(name, pattern) for name in self.names)
 
 
 @check("AU304", "duplicate-rule-id", Severity.ERROR, "policy")
@@ -60,7 +81,7 @@ def shadowed_rule(project: Project) -> Iterator[Problem]:
     """
     for entry in project.policies:
         for index, rule in enumerate(entry.policy.rules):
-            winner = shadowing_rule(entry.policy, index)
+            winner = shadowing_rule(entry.policy, index, entry.compiled)
             if winner is not None:
                 line = entry.rule_position(entry.policy.rules.index(winner)).line
                 yield Problem(
@@ -84,14 +105,14 @@ def topic_glob_matches_nothing(project: Project) -> Iterator[Problem]:
     """
     if not project.has_catalog:
         return
-    names = list(project.topics)
+    names = TopicIndex(project.topics)
     for entry in project.policies:
         for index, rule in enumerate(entry.policy.rules):
             patterns = rule.when.topic
             if patterns is None:
                 continue
             for pattern in patterns if isinstance(patterns, list) else [patterns]:
-                if not any(fnmatchcase(name, pattern) for name in names):
+                if not names.matches(pattern):
                     yield Problem(
                         entry.file.position("rules", index, "when", "topic"),
                         f"topic pattern '{pattern}' of rule '{rule.id}' matches no catalog topic",

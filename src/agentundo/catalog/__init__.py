@@ -1,0 +1,1 @@
+"""Producing catalogs from other sources: MCP ``tools/list`` results (``catalog import``)."""

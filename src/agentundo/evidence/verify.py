@@ -1,0 +1,478 @@
+"""Verify evidence: is the record whole, untouched and complete?
+
+Every rule has a code that keeps its meaning forever, a name and a one-line summary in
+:data:`RULES`; a :class:`Problem` names the rule, the file and the line. Rules:
+
+Lines
+  EV001 malformed-line      a line is not a JSON object with an ``event``
+  EV002 truncated-line      the last line was cut off mid-write (the run was killed)
+  EV003 missing-field       a record lacks a common field (seq, ts, event, run_id, ...)
+Hash chain (see :mod:`agentundo.evidence.chain`)
+  EV101 hash-mismatch       a record's content does not match its ``hash``: it was edited
+  EV102 chain-broken        ``prev_hash`` does not match the previous record's ``hash``:
+                            that record was edited and resealed, or this one was inserted
+  EV103 record-missing      ``seq`` skips: records were deleted
+  EV104 out-of-order        a record comes after one with a higher ``seq``: lines reordered
+  EV105 duplicate-seq       a ``seq`` appears twice: a line was inserted or repeated
+  EV106 bad-start           the first record is not ``seq`` 0 chained to GENESIS
+Completeness
+  EV201 no-outcome          a dispatched job has no outcome
+  EV202 not-compensated     after ``rollback_triggered``, an applied step has neither a
+                            compensation outcome nor a manual follow-up
+  EV203 decision-without-rule  a ``policy_decision`` does not name its rule (``rule_id``, or
+                            ``rule_id: null`` with ``default: true``)
+  EV204 summary-mismatch    ``run_summary``'s counts disagree with the events
+  EV205 no-summary          the run has no ``run_summary``, or records follow it
+  EV206 mixed-runs          a record's ``run_id`` differs from its run's
+
+A chain starts at a ``run_started`` record with ``seq`` 0 chained to GENESIS, so the
+concatenation of complete files (``cat *.jsonl | agentundo timeline --verify -``) verifies.
+Memory: the verifier holds the open dispatches and the applied, not yet compensated steps
+of the current run, never the records themselves.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentundo.evidence.chain import GENESIS, record_hash
+from agentundo.evidence.events import COMMON_FIELDS, SUMMARY_FIELDS, Event
+from agentundo.evidence.reader import BadLine, Item, LineKind, Record
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    name: str
+    summary: str
+
+
+RULES: dict[str, Rule] = {
+    rule.code: rule
+    for rule in (
+        Rule("EV001", "malformed-line", "A line is not a JSON object with an event."),
+        Rule("EV002", "truncated-line", "The last line was cut off mid-write."),
+        Rule("EV003", "missing-field", "A record lacks a common field."),
+        Rule("EV101", "hash-mismatch", "A record's content does not match its hash (edited)."),
+        Rule("EV102", "chain-broken", "prev_hash does not match the previous record's hash."),
+        Rule("EV103", "record-missing", "seq skips: records were deleted."),
+        Rule("EV104", "out-of-order", "A record comes after one with a higher seq."),
+        Rule("EV105", "duplicate-seq", "A seq appears twice: a line was inserted or repeated."),
+        Rule("EV106", "bad-start", "The first record is not seq 0 chained to GENESIS."),
+        Rule("EV201", "no-outcome", "A dispatched job has no outcome."),
+        Rule("EV202", "not-compensated", "An applied step has no compensation outcome or follow-up."),
+        Rule("EV203", "decision-without-rule", "A policy decision does not name its rule."),
+        Rule("EV204", "summary-mismatch", "run_summary disagrees with the events."),
+        Rule("EV205", "no-summary", "The run has no run_summary, or records follow it."),
+        Rule("EV206", "mixed-runs", "A record's run_id differs from its run's."),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Problem:
+    """One verification failure, complete when created; sorts by position."""
+
+    path: str
+    line: int
+    code: str
+    message: str
+
+    @property
+    def name(self) -> str:
+        return RULES[self.code].name
+
+    def describe(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.code} {self.message} [{self.name}]"
+
+
+_FORWARD_OUTCOMES = frozenset({Event.STEP_SUCCEEDED, Event.STEP_FAILED, Event.STEP_FAILED_FATAL})
+_COMPENSATION_OUTCOMES = frozenset(
+    {
+        Event.COMPENSATION_SUCCEEDED,
+        Event.COMPENSATION_FAILED,
+        Event.COMPENSATION_TIMED_OUT,
+        Event.COMPENSATION_REJECTED,
+    }
+)
+_COMPENSATION_FAILURES = frozenset(
+    {Event.COMPENSATION_FAILED, Event.COMPENSATION_TIMED_OUT, Event.COMPENSATION_REJECTED}
+)
+_STEP_SETTLED = _COMPENSATION_OUTCOMES | {Event.COMPENSATION_SKIPPED, Event.MANUAL_FOLLOWUP}
+"""Events that settle an applied step after a rollback."""
+
+_SUMMARY_COUNTS = (
+    "compensation_jobs_dispatched",
+    "compensation_jobs_skipped",
+    "compensation_jobs_failed",
+    "manual_followups",
+)
+
+
+def names_its_rule(record: dict[str, Any]) -> bool:
+    """A decision names its rule: a non-empty ``rule_id``, or null with ``default: true``."""
+    if "rule_id" not in record:
+        return False
+    rule = record["rule_id"]
+    if rule is None:
+        return record.get("default") is True
+    return isinstance(rule, str) and bool(rule)
+
+
+def _job_key(record: Record) -> tuple[str, str]:
+    return (str(record.get("job_id", "")), str(record.get("step_id", "")))
+
+
+@dataclass(slots=True)
+class RunTally:
+    """What a run's events say, counted as they stream past (the summary's counterpart)."""
+
+    run_id: str = ""
+    workflow_id: str = ""
+    actor: str = ""
+    env: str | None = None
+    first_ts: str | None = None
+    last_ts: str | None = None
+    started: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    events: int = 0
+    rollback_triggered: bool = False
+    compensation_jobs: set[tuple[str, str]] = field(default_factory=set)
+    compensation_last: dict[tuple[str, str], str] = field(default_factory=dict)
+    skipped: int = 0
+    manual_followups: int = 0
+    problems: int = 0
+    by_event: Counter[str] = field(default_factory=Counter)
+
+    def feed(self, record: Record) -> None:
+        data = record.data
+        event = record.event
+        self.events += 1
+        self.by_event[event] += 1
+        ts = data.get("ts")
+        if isinstance(ts, str):
+            self.first_ts = self.first_ts or ts
+            self.last_ts = ts
+        if not self.run_id:
+            self.run_id = str(data.get("run_id", ""))
+            self.workflow_id = str(data.get("workflow_id", ""))
+            self.actor = str(data.get("actor", ""))
+        match event:
+            case Event.RUN_STARTED:
+                self.started = data
+                env = data.get("env")
+                self.env = str(env) if env is not None else self.env
+            case Event.RUN_SUMMARY:
+                self.summary = data
+            case Event.ROLLBACK_TRIGGERED:
+                self.rollback_triggered = True
+            case Event.COMPENSATION_DISPATCHED:
+                self.compensation_jobs.add(_job_key(record))
+            case Event.COMPENSATION_SKIPPED:
+                self.skipped += 1
+            case Event.MANUAL_FOLLOWUP:
+                self.manual_followups += 1
+            case _:
+                pass
+        if event in _COMPENSATION_OUTCOMES:
+            self.compensation_last[_job_key(record)] = event
+
+    @property
+    def compensation_failed(self) -> int:
+        """Compensation jobs whose last outcome was a failure, timeout or rejection."""
+        return sum(1 for e in self.compensation_last.values() if e in _COMPENSATION_FAILURES)
+
+    def counts(self) -> dict[str, int]:
+        """The summary's counts as the events give them."""
+        return {
+            "compensation_jobs_dispatched": len(self.compensation_jobs),
+            "compensation_jobs_skipped": self.skipped,
+            "compensation_jobs_failed": self.compensation_failed,
+            "manual_followups": self.manual_followups,
+        }
+
+
+@dataclass(slots=True)
+class _Chain:
+    """The hash chain of one run: the state to check the next record against."""
+
+    run_id: str
+    max_seq: int = -1
+    hash_at_max: str = GENESIS
+    line_at_max: int = 0
+    gaps: list[tuple[int, int, int]] = field(default_factory=list)
+    """Missing seq ranges (first, last, line where noticed), until they turn up or the end."""
+    recent: dict[int, int] = field(default_factory=dict)
+    """seq -> line of recent records, bounded, to tell a duplicate from a reordered line."""
+
+
+_RECENT = 4096
+
+
+@dataclass(slots=True)
+class _Run:
+    chain: _Chain
+    tally: RunTally = field(default_factory=RunTally)
+    open_jobs: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    applied: dict[str, tuple[int, str]] = field(default_factory=dict)
+    summary_line: int = 0
+    after_summary: int = 0
+    last_line: int = 0
+
+
+class Verifier:
+    """Feed every item of one source in order, then :meth:`finish`; read :attr:`problems`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+        self._run: _Run | None = None
+        self._truncated_at = 0
+
+    def _add(self, line: int, code: str, message: str) -> None:
+        self.problems.append(Problem(self.path, line, code, message))
+        if self._run is not None:
+            self._run.tally.problems += 1
+
+    def feed(self, item: Item) -> None:
+        if isinstance(item, BadLine):
+            if item.kind is LineKind.TRUNCATED:
+                self._truncated_at = item.line
+                self._add(item.line, "EV002", item.message)
+            else:
+                self._add(item.line, "EV001", item.message)
+            return
+        self._feed_record(item)
+
+    def _feed_record(self, record: Record) -> None:
+        data = record.data
+        missing = [f for f in COMMON_FIELDS if f not in data]
+        if missing:
+            self._add(record.line, "EV003", f"record lacks {', '.join(missing)}")
+        if (
+            record.event == Event.RUN_STARTED
+            and data.get("seq") == 0
+            and data.get("prev_hash") == GENESIS
+            and (self._run is None or self._run.chain.run_id != data.get("run_id"))
+        ):
+            self._end_run()
+        if self._run is None:
+            self._run = _Run(_Chain(str(data.get("run_id", ""))))
+            self._check_start(record)
+        run = self._run
+        run.last_line = record.line
+        if data.get("run_id") != run.chain.run_id:
+            self._add(
+                record.line,
+                "EV206",
+                f"run_id {data.get('run_id')!r} in the evidence of run {run.chain.run_id!r}",
+            )
+        self._check_chain(run.chain, record)
+        self._check_completeness(run, record)
+        run.tally.feed(record)
+
+    # --- the hash chain -------------------------------------------------------------
+
+    def _check_start(self, record: Record) -> None:
+        data = record.data
+        if data.get("seq") != 0 or data.get("prev_hash") != GENESIS:
+            self._add(
+                record.line,
+                "EV106",
+                f"the first record has seq {data.get('seq')!r} and does not chain to GENESIS: "
+                "records before it were deleted",
+            )
+
+    def _check_chain(self, chain: _Chain, record: Record) -> None:
+        data = record.data
+        line = record.line
+        stored = data.get("hash")
+        if not isinstance(stored, str) or stored != record_hash(data):
+            self._add(line, "EV101", "content does not match its hash: the line was edited")
+        seq = data.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return
+        prev_hash = data.get("prev_hash")
+        if seq == chain.max_seq + 1:
+            if prev_hash != chain.hash_at_max and chain.max_seq >= 0:
+                self._add(
+                    line,
+                    "EV102",
+                    f"prev_hash does not match the hash of seq {chain.max_seq} (line "
+                    f"{chain.line_at_max}): that record was edited and resealed, or this one "
+                    "was inserted",
+                )
+        elif seq > chain.max_seq + 1:
+            if chain.max_seq >= 0:
+                chain.gaps.append((chain.max_seq + 1, seq - 1, line))
+        else:
+            self._check_late(chain, seq, line)
+            return
+        chain.max_seq = seq
+        chain.hash_at_max = stored if isinstance(stored, str) else ""
+        chain.line_at_max = line
+        chain.recent[seq] = line
+        if len(chain.recent) > _RECENT:
+            del chain.recent[next(iter(chain.recent))]
+
+    def _check_late(self, chain: _Chain, seq: int, line: int) -> None:
+        """A seq at or below the highest seen: a reordered line or a repeated one."""
+        for index, (first, last, noticed) in enumerate(chain.gaps):
+            if first <= seq <= last:
+                self._add(
+                    line,
+                    "EV104",
+                    f"seq {seq} comes after seq {chain.max_seq}: lines were reordered "
+                    f"(it belongs before line {noticed})",
+                )
+                pieces = [(first, seq - 1, noticed), (seq + 1, last, noticed)]
+                chain.gaps[index : index + 1] = [p for p in pieces if p[0] <= p[1]]
+                return
+        earlier = chain.recent.get(seq)
+        where = f" (already at line {earlier})" if earlier else ""
+        self._add(line, "EV105", f"seq {seq} appears again{where}: a line was inserted or repeated")
+
+    # --- completeness ---------------------------------------------------------------
+
+    def _check_completeness(self, run: _Run, record: Record) -> None:
+        data = record.data
+        event = record.event
+        line = record.line
+        if run.summary_line:
+            run.after_summary += 1
+            if run.after_summary == 1:
+                self._add(line, "EV205", f"a record follows run_summary (line {run.summary_line})")
+        job_id, step_id = _job_key(record)
+        if event in (Event.STEP_DISPATCHED, Event.COMPENSATION_DISPATCHED):
+            kind = "step" if event == Event.STEP_DISPATCHED else "compensation"
+            run.open_jobs.setdefault((kind, job_id, step_id), []).append(line)
+        elif event in _FORWARD_OUTCOMES:
+            self._close(run, ("step", job_id, step_id))
+            if event == Event.STEP_SUCCEEDED or data.get("partial") is True:
+                run.applied.setdefault(step_id, (line, str(data.get("topic", ""))))
+        elif event in _COMPENSATION_OUTCOMES:
+            self._close(run, ("compensation", job_id, step_id))
+        if event in _STEP_SETTLED:
+            run.applied.pop(step_id, None)
+        if event == Event.POLICY_DECISION and not names_its_rule(data):
+            if "rule_id" not in data:
+                why = "has no rule_id"
+            elif data["rule_id"] is None:
+                why = "has rule_id null without default: true"
+            else:
+                why = f"has an invalid rule_id {data['rule_id']!r}"
+            self._add(line, "EV203", f"policy decision for {step_id or job_id or '?'} {why}")
+        if event == Event.RUN_SUMMARY:
+            run.summary_line = line
+
+    def _close(self, run: _Run, key: tuple[str, str, str]) -> None:
+        lines = run.open_jobs.get(key)
+        if lines:
+            lines.pop()
+            if not lines:
+                del run.open_jobs[key]
+
+    def _end_run(self) -> None:
+        run = self._run
+        if run is None:
+            return
+        self._run = None
+        end = run.last_line
+        for first, last, noticed in run.chain.gaps:
+            span = f"seq {first}" if first == last else f"seq {first}-{last}"
+            count = last - first + 1
+            self.problems.append(
+                Problem(
+                    self.path,
+                    noticed,
+                    "EV103",
+                    f"{span} missing before this line: {count} record"
+                    f"{'' if count == 1 else 's'} deleted",
+                )
+            )
+        for (kind, job_id, step_id), lines in run.open_jobs.items():
+            for line in lines:
+                self.problems.append(
+                    Problem(
+                        self.path,
+                        line,
+                        "EV201",
+                        f"{kind} job {job_id or '?'} (step {step_id or '?'}) was dispatched "
+                        "and has no outcome",
+                    )
+                )
+        if run.tally.rollback_triggered:
+            for step_id, (line, topic) in run.applied.items():
+                self.problems.append(
+                    Problem(
+                        self.path,
+                        line,
+                        "EV202",
+                        f"step {step_id} ({topic}) was applied and rolled back without a "
+                        "compensation outcome or a manual follow-up",
+                    )
+                )
+        summary = run.tally.summary
+        if summary is None:
+            why = (
+                f"the last line ({self._truncated_at}) is truncated"
+                if self._truncated_at > end
+                else "the evidence ends before it"
+            )
+            self.problems.append(
+                Problem(
+                    self.path,
+                    end,
+                    "EV205",
+                    f"run {run.chain.run_id!r} has no run_summary: {why}",
+                )
+            )
+        else:
+            self._check_summary(run, summary)
+
+    def _check_summary(self, run: _Run, summary: dict[str, Any]) -> None:
+        line = run.summary_line
+        missing = [f for f in SUMMARY_FIELDS if f not in summary]
+        if missing:
+            self.problems.append(
+                Problem(self.path, line, "EV204", f"run_summary lacks {', '.join(missing)}")
+            )
+        for name, counted in run.tally.counts().items():
+            if name in summary and summary[name] != counted:
+                self.problems.append(
+                    Problem(
+                        self.path,
+                        line,
+                        "EV204",
+                        f"run_summary says {name}={summary[name]!r}, the events give {counted}",
+                    )
+                )
+        stated = summary.get("rollback_triggered")
+        if isinstance(stated, bool) and stated != run.tally.rollback_triggered:
+            seen = "has" if run.tally.rollback_triggered else "has no"
+            self.problems.append(
+                Problem(
+                    self.path,
+                    line,
+                    "EV204",
+                    f"run_summary says rollback_triggered={str(stated).lower()}, the run {seen} "
+                    "rollback_triggered event",
+                )
+            )
+
+    def finish(self) -> list[Problem]:
+        """End the source: run the end-of-run checks; the problems, sorted by line."""
+        self._end_run()
+        self.problems.sort(key=lambda p: (p.line, p.code))
+        return self.problems
+
+
+def verify_items(path: str, items: list[Item]) -> list[Problem]:
+    """Verify a source given as a list (tests and small inputs)."""
+    verifier = Verifier(path)
+    for item in items:
+        verifier.feed(item)
+    return verifier.finish()

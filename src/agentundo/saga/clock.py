@@ -1,0 +1,56 @@
+"""Clocks for the engine: virtual by default (backoffs take no wall time), or real."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+DEFAULT_START = 1_767_225_600.0
+"""2026-01-01T00:00:00Z: where a virtual clock starts unless told otherwise."""
+
+
+class Clock(Protocol):
+    """Tells the time (seconds since the epoch) and waits."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        """Wait ``seconds``; False when ``stop`` was set before the wait was over."""
+        ...
+
+
+class VirtualClock:
+    """Time that only moves when the engine waits: a 30 s backoff takes no wall time."""
+
+    def __init__(self, start: float = DEFAULT_START) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        if stop is not None and stop.is_set():
+            return False
+        self._now += max(0.0, seconds)
+        return True
+
+
+class RealClock:
+    """Wall time; a wait ends early when ``stop`` is set (an interrupt)."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        if stop is None:
+            time.sleep(max(0.0, seconds))
+            return True
+        return not stop.wait(max(0.0, seconds))
+
+
+def rfc3339(timestamp: float) -> str:
+    """``2026-03-31T13:40:18.250Z``: RFC 3339, UTC, millisecond precision."""
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -1,0 +1,128 @@
+"""The fault plan of a drill, and the injector that applies it around any executor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from agentundo.model.scenario import Fault, FaultType, Phase
+from agentundo.saga.clock import Clock
+from agentundo.saga.executor import Call, CallKind, Executor, Outcome, Result
+from agentundo.saga.simulate import SimulatedExecutor
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """Faults indexed for the engine: by (type, step) and by type."""
+
+    faults: tuple[Fault, ...] = ()
+
+    @classmethod
+    def of(cls, faults: Iterable[Fault]) -> FaultPlan:
+        return cls(tuple(faults))
+
+    def with_fault(self, fault: Fault) -> FaultPlan:
+        return FaultPlan((*self.faults, fault))
+
+    def at(self, kind: FaultType, step: str) -> Fault | None:
+        """The first fault of ``kind`` aimed at ``step``."""
+        for fault in self.faults:
+            if fault.type is kind and fault.step == step:
+                return fault
+        return None
+
+    def first(self, kind: FaultType) -> Fault | None:
+        return next((f for f in self.faults if f.type is kind), None)
+
+    def policy_unavailable(self, step: str, phase: Phase) -> bool:
+        """Whether the policy engine is down for ``step``'s gate in ``phase``."""
+        return any(
+            f.type is FaultType.POLICY_UNAVAILABLE
+            and (f.step is None or f.step == step)
+            and f.phase in (Phase.ANY, phase)
+            for f in self.faults
+        )
+
+    def steps(self) -> list[str]:
+        return [f.step for f in self.faults if f.step is not None]
+
+
+class FaultInjector:
+    """Wraps an executor and makes calls fail the way the plan says.
+
+    Forward faults decide the outcome without calling the executor, except ``partial``,
+    which lets the effect land first. ``duplicate_delivery`` delivers the same call twice
+    (the engine sees one answer, as behind an at-least-once queue). ``key_reuse`` needs a
+    :class:`SimulatedExecutor` to plant the conflicting payload.
+    """
+
+    def __init__(self, inner: Executor, plan: FaultPlan, clock: Clock) -> None:
+        self.inner = inner
+        self.plan = plan
+        self.clock = clock
+
+    def execute(self, call: Call) -> Result:
+        if call.kind is CallKind.FORWARD:
+            return self._forward(call)
+        return self._compensation(call)
+
+    def _forward(self, call: Call) -> Result:
+        step = call.step_id
+        transient = self.plan.at(FaultType.TRANSIENT, step)
+        if transient is not None and call.attempt <= (transient.count or 0):
+            return Result(
+                outcome=Outcome.TRANSIENT,
+                error=f"injected transient failure {call.attempt} of {transient.count}",
+                detail={"injected": "transient"},
+            )
+        if self.plan.at(FaultType.FATAL, step) is not None:
+            return Result(
+                outcome=Outcome.FATAL,
+                error="injected fatal failure",
+                detail={"injected": "fatal"},
+            )
+        if self.plan.at(FaultType.PARTIAL, step) is not None:
+            self.inner.execute(call)
+            return Result(
+                outcome=Outcome.FATAL,
+                error="injected failure after the effect landed",
+                detail={"injected": "partial"},
+            )
+        return self.inner.execute(call)
+
+    def _compensation(self, call: Call) -> Result:
+        step = call.step_id
+        if self.plan.at(FaultType.COMPENSATION_TIMEOUT, step) is not None:
+            waited = call.timeout_s or 0.0
+            self.clock.sleep(waited)
+            return Result(
+                outcome=Outcome.TRANSIENT,
+                error=f"no answer within {waited:g}s",
+                detail={"injected": "compensation_timeout", "timed_out": True},
+            )
+        failure = self.plan.at(FaultType.COMPENSATION_FAILURE, step)
+        if failure is not None and (failure.count is None or call.attempt <= failure.count):
+            return Result(
+                outcome=Outcome.FATAL if failure.count is None else Outcome.TRANSIENT,
+                error="injected compensation failure",
+                detail={"injected": "compensation_failure"},
+            )
+        if (
+            self.plan.at(FaultType.KEY_REUSE, step) is not None
+            and call.idempotency_key is not None
+            and isinstance(self.inner, SimulatedExecutor)
+        ):
+            self.inner.world.plant_key(call.idempotency_key, "another operation's payload")
+        result = self.inner.execute(call)
+        if self.plan.at(FaultType.DUPLICATE_DELIVERY, step) is not None:
+            second = self.inner.execute(call)
+            result = replace(
+                result,
+                detail={
+                    **result.detail,
+                    "injected": "duplicate_delivery",
+                    "deliveries": 2,
+                    "second_applied": second.applied,
+                },
+            )
+        return result

@@ -1,0 +1,92 @@
+"""The per-workflow rollback lock: owner token, TTL, epoch (fencing), compare-and-delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+def lock_key(workflow_id: str) -> str:
+    """The lock a rollback of ``workflow_id`` must hold: ``saga:<workflow_id>:lock``."""
+    return f"saga:{workflow_id}:lock"
+
+
+@dataclass(frozen=True, slots=True)
+class LockState:
+    """Who holds a lock, under which epoch, until when."""
+
+    owner: str
+    epoch: int
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Acquisition:
+    """The answer to an acquire: granted (with its epoch) or busy (with the holder)."""
+
+    acquired: bool
+    epoch: int
+    holder: str | None = None  # when busy: who holds it
+    previous_owner: str | None = None  # when granted over an expired lock: whose it was
+
+
+class LockStore(Protocol):
+    """A lock service. Epochs increase on every grant of a key, so they fence stale owners."""
+
+    def acquire(self, key: str, owner: str, ttl_s: float, now: float) -> Acquisition: ...
+
+    def release(self, key: str, owner: str) -> bool:
+        """Delete the lock only if ``owner`` holds it (compare-and-delete)."""
+        ...
+
+    def state(self, key: str) -> LockState | None:
+        """The current entry, expired or not; None when there is none."""
+        ...
+
+    def expire(self, key: str, now: float) -> None:
+        """Make the lock expire at ``now`` (fault injection: a lock lost mid-rollback)."""
+        ...
+
+
+class MemoryLockStore:
+    """An in-process :class:`LockStore` with the semantics of a Redis SET NX PX lock."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, LockState] = {}
+        self._epochs: dict[str, int] = {}
+
+    def acquire(self, key: str, owner: str, ttl_s: float, now: float) -> Acquisition:
+        current = self._locks.get(key)
+        if current is not None and current.expires_at > now:
+            return Acquisition(acquired=False, epoch=current.epoch, holder=current.owner)
+        epoch = self._epochs.get(key, 0) + 1
+        self._epochs[key] = epoch
+        self._locks[key] = LockState(owner=owner, epoch=epoch, expires_at=now + ttl_s)
+        previous = None if current is None else current.owner
+        return Acquisition(acquired=True, epoch=epoch, previous_owner=previous)
+
+    def release(self, key: str, owner: str) -> bool:
+        current = self._locks.get(key)
+        if current is None or current.owner != owner:
+            return False
+        del self._locks[key]
+        return True
+
+    def state(self, key: str) -> LockState | None:
+        return self._locks.get(key)
+
+    def expire(self, key: str, now: float) -> None:
+        current = self._locks.get(key)
+        if current is not None:
+            self._locks[key] = LockState(current.owner, current.epoch, min(now, current.expires_at))
+
+
+def holds(store: LockStore, key: str, owner: str, epoch: int, now: float) -> bool:
+    """Whether ``owner`` still holds ``key`` under ``epoch`` at ``now`` (the fencing check)."""
+    current = store.state(key)
+    return (
+        current is not None
+        and current.owner == owner
+        and current.epoch == epoch
+        and current.expires_at > now
+    )
