@@ -177,11 +177,13 @@ def test_sarif_rule_table_and_results(result: LintResult) -> None:
 def test_sarif_is_valid_against_the_official_schema(result: LintResult) -> None:
     if not SARIF_SCHEMA.is_file():
         pytest.skip(f"SARIF schema not found at {SARIF_SCHEMA}")
-    from jsonschema import Draft7Validator
+    from jsonschema import FormatChecker
+    from jsonschema.validators import validator_for
 
     schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    validator = validator_for(schema)(schema, format_checker=FormatChecker())
     log = json.loads(_render(Format.SARIF, result))
-    errors = sorted(Draft7Validator(schema).iter_errors(log), key=lambda e: list(e.path))
+    errors = sorted(validator.iter_errors(log), key=lambda e: list(e.path))
     assert [f"{list(e.path)}: {e.message}" for e in errors] == []
 
 

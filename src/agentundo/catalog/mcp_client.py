@@ -10,6 +10,7 @@ TLS failures, HTTP errors and answers that are not JSON-RPC.
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
@@ -42,6 +43,7 @@ def fetch_tools(
     headers: Mapping[str, str] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     verify: bool | str = True,
+    max_pages: int = MAX_PAGES,
 ) -> list[dict[str, Any]]:
     """``initialize``, then ``tools/list`` page by page; the tools as JSON objects."""
     check_url(url)
@@ -55,32 +57,93 @@ def fetch_tools(
             "install it with: pip install 'agentundo[mcp]'"
         ) from None
 
+    watch = _Watch()
+
     async def run() -> list[dict[str, Any]]:
-        with anyio.fail_after(timeout_s):
-            return await _list_tools(url, dict(headers or {}), timeout_s, verify)
+        with anyio.fail_after(timeout_s), anyio.CancelScope() as scope:
+            watch.scope = scope
+            tools = await _list_tools(url, dict(headers or {}), timeout_s, verify, watch, max_pages)
+            if tools is None:
+                raise _error(url, f"tools/list still had more pages after {max_pages}")
+            return tools
+        raise _error(url, watch.problem or "cancelled")
 
     try:
         return anyio.run(run)
     except InputError:
         raise
     except TimeoutError:
-        raise _error(url, f"no answer within {timeout_s:g}s") from None
-    except (Exception, ExceptionGroup) as exc:  # the SDK raises from a task group
-        raise _error(url, _describe(exc, httpx)) from None
+        raise _error(url, watch.problem or f"no answer within {timeout_s:g}s") from None
+    except Exception as exc:  # the SDK raises from task groups: ExceptionGroup too
+        raise _error(url, watch.problem or _describe(exc, httpx)) from None
+
+
+class _Watch:
+    """Looks at each answer to a POST; stops everything at the first one that is wrong.
+
+    The SDK logs and drops an answer it cannot parse and would wait for its timeout; we
+    would rather say at once that the server answered 404, or HTML, or non-JSON-RPC.
+    """
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+        self.scope: Any = None
+
+    async def __call__(self, response: Any) -> None:
+        if response.request.method != "POST" or self.problem is not None:
+            return
+        problem = await _problem(response)
+        if problem is not None:
+            self.problem = problem
+            if self.scope is not None:
+                self.scope.cancel()
+
+
+async def _problem(response: Any) -> str | None:
+    status = response.status_code
+    if status >= 400:
+        return f"the server answered HTTP {status} (is this an MCP streamable HTTP endpoint?)"
+    if status == 202 or not 200 <= status < 300:
+        return None
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "text/event-stream":
+        return None
+    if kind != "application/json":
+        return f"not an MCP server: the answer is {kind or 'untyped'}, not JSON"
+    await response.aread()  # cached: the SDK reads the same bytes afterwards
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        return "not an MCP server: the answer is not JSON"
+    messages = data if isinstance(data, list) else [data]
+    if not all(isinstance(m, dict) and m.get("jsonrpc") == "2.0" for m in messages):
+        return "not an MCP server: the answer is JSON but not JSON-RPC 2.0"
+    return None
 
 
 async def _list_tools(
-    url: str, headers: dict[str, str], timeout_s: float, verify: bool | str
-) -> list[dict[str, Any]]:
+    url: str,
+    headers: dict[str, str],
+    timeout_s: float,
+    verify: bool | str,
+    watch: _Watch,
+    max_pages: int,
+) -> list[dict[str, Any]] | None:
+    """Every tool, or None when the server still had pages after ``max_pages``."""
     import httpx
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
     from mcp.types import PaginatedRequestParams
 
     timeout = httpx.Timeout(timeout_s)
+
     async with (
         httpx.AsyncClient(
-            headers=headers, timeout=timeout, verify=verify, follow_redirects=False
+            headers=headers,
+            timeout=timeout,
+            verify=verify,
+            follow_redirects=False,
+            event_hooks={"response": [watch]},
         ) as http,
         streamable_http_client(url, http_client=http) as (read, write, _session_id),
         ClientSession(read, write, read_timeout_seconds=timedelta(seconds=timeout_s)) as session,
@@ -88,7 +151,7 @@ async def _list_tools(
         await session.initialize()
         tools: list[dict[str, Any]] = []
         cursor: str | None = None
-        for _page in range(MAX_PAGES):
+        for _page in range(max_pages):
             params = PaginatedRequestParams(cursor=cursor) if cursor else None
             result = await session.list_tools(params=params)
             tools.extend(
@@ -98,7 +161,7 @@ async def _list_tools(
             cursor = result.nextCursor
             if not cursor:
                 return tools
-        raise _error(url, f"tools/list still had more pages after {MAX_PAGES}")
+        return None
 
 
 def _error(url: str, message: str) -> InputError:
@@ -126,14 +189,14 @@ def _describe(exc: BaseException, httpx: Any) -> str:
     """One line for the most telling exception inside ``exc``."""
     leaves = list(_leaves(exc))
     for leaf in leaves:
-        if isinstance(leaf, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(leaf):
+        if isinstance(leaf, ssl.SSLError) or "[SSL" in str(leaf):
             return f"TLS failure: {leaf}"
     for leaf in leaves:
         if isinstance(leaf, httpx.HTTPStatusError):
             status = leaf.response.status_code
             return f"the server answered HTTP {status} (is this an MCP streamable HTTP endpoint?)"
         if isinstance(leaf, httpx.ConnectError):
-            return f"cannot connect: {leaf or 'connection refused'}"
+            return f"cannot connect to the MCP server: {leaf or 'connection refused'}"
         if isinstance(leaf, httpx.TimeoutException):
             return "timed out"
         if isinstance(leaf, httpx.TransportError):

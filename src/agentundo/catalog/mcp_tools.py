@@ -69,7 +69,7 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
             raise InputError(
                 where,
                 "no 'tools' in this JSON",
-                hint="give the result of a tools/list request: {\"tools\": [...]}",
+                hint='give the result of a tools/list request: {"tools": [...]}',
             )
         data = data["tools"]
     if not isinstance(data, list):
@@ -80,7 +80,9 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
             raise InputError(where, f"tools[{index}]: a tool must be an object with a 'name'")
         annotations = item.get("annotations") or {}
         if not isinstance(annotations, dict):
-            raise InputError(where, f"tools[{index}] ({item['name']}): 'annotations' must be an object")
+            raise InputError(
+                where, f"tools[{index}] ({item['name']}): 'annotations' must be an object"
+            )
         hints = {k: v for k, v in annotations.items() if k in HINTS and isinstance(v, bool)}
         description = item.get("description") or annotations.get("title") or item.get("title")
         tools.append(

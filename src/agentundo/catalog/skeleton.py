@@ -181,7 +181,9 @@ def _check(text: str, path: str) -> None:
     try:
         build(parse(text, path), "catalog")
     except (InputError, InputErrors) as exc:
-        raise AgentundoError(f"{path}: the imported catalog would not load ({exc}); nothing written") from None
+        raise AgentundoError(
+            f"{path}: the imported catalog would not load ({exc}); nothing written"
+        ) from None
 
 
 def _key(name: str) -> str:

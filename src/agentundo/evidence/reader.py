@@ -110,7 +110,9 @@ def _parse(raw: bytes, path: str, number: int, *, complete: bool) -> Item:
             f"not an evidence record: a JSON {type(data).__name__}, not an object",
         )
     if not isinstance(data.get("event"), str):
-        return BadLine(path, number, LineKind.NOT_RECORD, 'not an evidence record: no "event" field')
+        return BadLine(
+            path, number, LineKind.NOT_RECORD, 'not an evidence record: no "event" field'
+        )
     return Record(path, number, data, raw)
 
 
@@ -151,9 +153,9 @@ def read_stream(handle: IO[bytes], path: str, *, keep: Keep | None = None) -> It
     leading: list[BadLine] = []
     seen_record = False
     for number, raw, complete in _lines(handle):
-        if seen_record and keep is not None and complete and not keep(raw):
-            if _looks_like_object(raw):
-                continue
+        skip = seen_record and keep is not None and complete and not keep(raw)
+        if skip and _looks_like_object(raw):
+            continue
         item = _parse(raw, name, number, complete=complete)
         if seen_record:
             yield item

@@ -62,7 +62,9 @@ RULES: dict[str, Rule] = {
         Rule("EV105", "duplicate-seq", "A seq appears twice: a line was inserted or repeated."),
         Rule("EV106", "bad-start", "The first record is not seq 0 chained to GENESIS."),
         Rule("EV201", "no-outcome", "A dispatched job has no outcome."),
-        Rule("EV202", "not-compensated", "An applied step has no compensation outcome or follow-up."),
+        Rule(
+            "EV202", "not-compensated", "An applied step has no compensation outcome or follow-up."
+        ),
         Rule("EV203", "decision-without-rule", "A policy decision does not name its rule."),
         Rule("EV204", "summary-mismatch", "run_summary disagrees with the events."),
         Rule("EV205", "no-summary", "The run has no run_summary, or records follow it."),

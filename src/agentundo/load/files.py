@@ -153,10 +153,10 @@ def detect_kind(doc: Document) -> str:
     matches = [k.name for k in KINDS.values() if k.keys <= data.keys()]
     if len(matches) == 1:
         return matches[0]
-    known = sorted({key for k in KINDS.values() for key in k.keys})
+    identifying = sorted({key for k in KINDS.values() for key in k.keys})
     for key in data:
-        close = difflib.get_close_matches(str(key), known, n=1)
-        if close and key not in known:
+        close = difflib.get_close_matches(str(key), identifying, n=1)
+        if close and key not in identifying:
             raise InputError(
                 doc.position((key,), key=True),
                 f"unknown key '{key}': cannot tell what this file is",

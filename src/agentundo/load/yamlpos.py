@@ -31,9 +31,26 @@ _TAG = "tag:yaml.org,2002:"
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 
 try:  # libyaml is much faster; the pure-Python loader behaves the same.
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+    _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """The safe loader, remembering how plain scalars resolve (keys repeat a lot)."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        if kind is not yaml.ScalarNode or len(value) > 64:
+            return str(super().resolve(kind, value, implicit))
+        key = (value, tuple(implicit))
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = str(super().resolve(kind, value, implicit))
+            if len(_RESOLVED) < 65536:
+                _RESOLVED[key] = tag
+        return tag
 
 
 @dataclass(slots=True)

@@ -62,6 +62,8 @@ class CompiledPolicy:
         self._env_any: set[int] = set()
         self._env_exact: dict[str, set[int]] = defaultdict(set)
         self._pair_cache: dict[tuple[str, str], tuple[int, ...]] = {}
+        self._env_cache: dict[str, frozenset[int]] = {}
+        self._generic_cache: dict[str, tuple[int, ...]] = {}
         for index, rule in enumerate(policy.rules):
             tests = []
             for name in _OTHER_CONDITIONS:
@@ -91,13 +93,12 @@ class CompiledPolicy:
                     self._globs.append((index, pattern))
         self._prefix_lengths = sorted({len(p) for p in self._prefix})
 
-    def candidates(self, topic: str) -> tuple[int, ...]:
-        """Indexes of the rules whose topic condition matches ``topic``, in file order."""
+    def _specific(self, topic: str) -> tuple[int, ...]:
+        """Rules with a topic condition that matches ``topic`` (cached)."""
         found = self._cache.get(topic)
         if found is not None:
             return found
-        indexes = set(self._any_topic)
-        indexes.update(self._exact.get(topic, ()))
+        indexes = set(self._exact.get(topic, ()))
         for length in self._prefix_lengths:
             if length > len(topic):
                 break
@@ -107,9 +108,18 @@ class CompiledPolicy:
         self._cache[topic] = found
         return found
 
-    def env_candidates(self, env: str) -> set[int]:
-        """Indexes of the rules whose env condition matches ``env`` (unordered)."""
-        return self._env_any | self._env_exact.get(env, set())
+    def candidates(self, topic: str) -> tuple[int, ...]:
+        """Indexes of the rules whose topic condition matches ``topic``, in file order."""
+        return tuple(sorted((*self._any_topic, *self._specific(topic))))
+
+    def env_candidates(self, env: str) -> frozenset[int]:
+        """Indexes of the rules whose env condition matches ``env`` (unordered, cached)."""
+        found = self._env_cache.get(env)
+        if found is None:
+            found = frozenset(self._env_any | self._env_exact.get(env, set()))
+            self._env_cache[env] = found
+            self._generic_cache[env] = tuple(i for i in self._any_topic if i in found)
+        return found
 
     def candidates_in(self, topic: str, env: str) -> tuple[int, ...]:
         """Rules whose topic and env conditions both match, in file order."""
@@ -117,7 +127,9 @@ class CompiledPolicy:
         found = self._pair_cache.get(key)
         if found is None:
             allowed = self.env_candidates(env)
-            found = tuple(i for i in self.candidates(topic) if i in allowed)
+            specific = [i for i in self._specific(topic) if i in allowed]
+            generic = self._generic_cache[env]
+            found = tuple(sorted((*generic, *specific))) if specific else generic
             self._pair_cache[key] = found
         return found
 

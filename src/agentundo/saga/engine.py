@@ -1080,7 +1080,7 @@ class Engine:
             "step_id": failed.step_id if failed else None,
             "steps_total": len(self._steps),
             "steps_succeeded": sum(1 for s in self._steps if s.state is StepState.SUCCEEDED),
-            "compensated": [c.step_id for c in self._comps if c.outcome == "succeeded"],
+            "compensated": [r.step_id for r in ledger if r.state == "undone"],
             "manual": [f.step_id for f in self._followups],
             "left_behind": [r.step_id for r in ledger if r.state == "left_behind"],
             "undone_twice": [r.step_id for r in ledger if r.state == "undone_twice"],

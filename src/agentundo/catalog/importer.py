@@ -1,0 +1,101 @@
+"""`catalog import` without the terminal: read tools, guess contracts, merge, write."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentundo.catalog.mcp_tools import Tool, guess, parse_tools, read_tools_file
+from agentundo.catalog.skeleton import ImportReport, merge
+from agentundo.errors import InputError, Position, UsageError
+from agentundo.evidence.redact import redact
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportRequest:
+    from_json: str | None = None
+    url: str | None = None
+    output: str | None = None
+    headers: tuple[str, ...] = ()  # NAME=VALUE
+    prefix: str = ""
+    timeout_s: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    text: str
+    report: ImportReport
+
+
+def run_import(request: ImportRequest) -> ImportOutcome:
+    """Read the tools, add their guessed contracts to the output catalog, write it."""
+    if (request.from_json is None) == (request.url is None):
+        raise UsageError("give exactly one of --from-json FILE or --url URL")
+    if request.headers and request.url is None:
+        raise UsageError("--header only applies to --url")
+    existing = _read_existing(request.output)
+    tools, source = _tools(request)
+    guesses = [guess(tool, request.prefix) for tool in tools]
+    text, report = merge(existing, guesses, source=source, path=request.output or "<stdout>")
+    if request.output is not None and text != existing:
+        _write(Path(request.output), text)
+    return ImportOutcome(text, report)
+
+
+def _tools(request: ImportRequest) -> tuple[list[Tool], str]:
+    if request.from_json is not None:
+        return read_tools_file(request.from_json), request.from_json
+    assert request.url is not None
+    from agentundo.catalog.mcp_client import fetch_tools
+
+    headers = dict(_header(h) for h in request.headers)
+    data = fetch_tools(request.url, headers=headers, timeout_s=request.timeout_s)
+    return parse_tools(data, request.url), str(redact(request.url))
+
+
+def _header(raw: str) -> tuple[str, str]:
+    name, sep, value = raw.partition("=")
+    if not sep or not name.strip():
+        raise UsageError(f"--header {raw.split('=')[0]!r}...: expected NAME=VALUE")
+    return name.strip(), value
+
+
+def _read_existing(output: str | None) -> str | None:
+    if output is None:
+        return None
+    path = Path(output)
+    if not path.exists():
+        return None
+    if not path.is_file():
+        raise InputError(Position(output), "not a regular file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(Position(output), f"cannot read file: {exc}") from None
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: a crash leaves the old catalog or the new one."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as exc:
+        raise InputError(Position(str(path)), f"cannot write file: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

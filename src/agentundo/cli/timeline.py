@@ -1,0 +1,326 @@
+"""`agentundo timeline`: who dispatched what, what was undone, what needs a human; and is it whole."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="timeline")(timeline)
+
+
+def timeline(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Evidence files (.jsonl), directories of them, or - for stdin."),
+    ],
+    run: Annotated[
+        list[str] | None, typer.Option("--run", help="Only runs whose run_id matches (glob).")
+    ] = None,
+    job: Annotated[
+        list[str] | None,
+        typer.Option("--job", help="Only records whose job_id or step_id matches (glob)."),
+    ] = None,
+    topic: Annotated[
+        list[str] | None,
+        typer.Option("--topic", help="Only records whose topic or for_topic matches (glob)."),
+    ] = None,
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", help="Only these event types (glob; repeatable)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only records at or after this time (RFC 3339, or +90s from run start)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Only records at or before this time (RFC 3339, or +90s from run start)."
+        ),
+    ] = None,
+    only_problems: Annotated[
+        bool,
+        typer.Option(
+            "--only-problems",
+            help="Only failures, denials, skips, timeouts and manual follow-ups.",
+        ),
+    ] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, markdown or mermaid.")
+    ] = "table",
+    limit: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Rows (mermaid: tasks) shown per run; 0 for all. JSON is never limited."
+        ),
+    ] = 1000,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify", help="Check the hash chain and completeness; exit 1 on any problem."
+        ),
+    ] = False,
+    summary: Annotated[
+        bool, typer.Option("--summary", help="One row per run: the drill history.")
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", help="Tail a file a drill is writing; stop at run_summary or --timeout."
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0, help="With --follow: stop after this many seconds."),
+    ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No timeline: only warnings and verification."),
+    ] = False,
+) -> None:
+    """Show evidence as a timeline per run, filter it, verify it, or summarise many runs."""
+    from agentundo.errors import UsageError
+    from agentundo.report.timeline import Format, Query, TimeBound
+
+    try:
+        fmt = Format(output_format)
+    except ValueError:
+        names = ", ".join(f.value for f in Format)
+        raise UsageError(f"unknown format {output_format!r}; expected one of {names}") from None
+    query = Query(
+        runs=tuple(run or ()),
+        jobs=tuple(job or ()),
+        topics=tuple(topic or ()),
+        events=tuple(event or ()),
+        since=TimeBound.parse(since, "--since") if since else None,
+        until=TimeBound.parse(until, "--until") if until else None,
+        only_problems=only_problems,
+    )
+    if timeout is not None and not follow:
+        raise UsageError("--timeout only applies with --follow")
+    if summary:
+        if follow:
+            raise UsageError("--summary and --follow do not go together")
+        code = _summary(paths, query, fmt, verify=verify)
+    else:
+        if follow and (len(paths) != 1 or paths[0] == "-"):
+            raise UsageError("--follow takes exactly one file")
+        code = _timeline(
+            paths,
+            query,
+            fmt,
+            limit=limit,
+            verify=verify,
+            follow=follow,
+            timeout=timeout,
+            quiet=quiet,
+        )
+    raise typer.Exit(code)
+
+
+def _console() -> Any:
+    """A rich console on stdout; 200 columns when stdout is not a terminal and COLUMNS unset."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(highlight=False, width=width)
+
+
+def _warn(item: Any) -> None:
+    import sys
+
+    print(f"{item.path}:{item.line}:{item.column}: warning: {item.message}", file=sys.stderr)
+
+
+def _timeline(
+    paths: list[str],
+    query: Any,
+    fmt: Any,
+    *,
+    limit: int,
+    verify: bool,
+    follow: bool,
+    timeout: float | None,
+    quiet: bool,
+) -> int:
+    import sys
+
+    from agentundo.errors import InputError
+    from agentundo.evidence.reader import (
+        BadLine,
+        display_path,
+        expand_paths,
+        follow_path,
+        read_path,
+    )
+    from agentundo.evidence.verify import Verifier
+    from agentundo.report.timeline import Format, TableRenderer, Timeline, renderer
+
+    sources = paths if follow else expand_paths(paths)
+    if quiet:
+        out: Any = TableRenderer(_console(), limit=limit, quiet=True)
+    else:
+        out = renderer(
+            fmt,
+            text=sys.stdout,
+            binary=sys.stdout.buffer,
+            console=_console,
+            limit=limit,
+            follow=follow,
+        )
+    keep = query.prefilter() if fmt is Format.JSON and not verify else None
+    view = Timeline(query, out)
+    errors: list[InputError] = []
+    failed = 0
+    checked = 0
+    try:
+        for path in sources:
+            name = display_path(path)
+            verifier = Verifier(name) if verify else None
+            view.begin_source(name)
+            items = follow_path(path, timeout=timeout) if follow else read_path(path, keep=keep)
+            try:
+                for item in items:
+                    if verifier is not None:
+                        verifier.feed(item)
+                    if isinstance(item, BadLine):
+                        if verifier is None:
+                            _warn(item)
+                        continue
+                    view.feed(item)
+            except InputError as error:
+                print(error.describe(), file=sys.stderr)
+                errors.append(error)
+                view.end_run()
+                continue
+            view.end_run()
+            if verifier is not None:
+                checked += 1
+                problems = verifier.finish()
+                failed += bool(problems)
+                if fmt is Format.JSON and not quiet:
+                    for problem in problems:
+                        print(problem.describe(), file=sys.stderr)
+                out.problems(name, problems, verified=True)
+        out.close()
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if verify:
+        verdict = f"{failed} of {checked} failed verification" if failed else "all verified"
+        print(
+            f"agentundo timeline: {checked} file{'s' if checked != 1 else ''} checked, {verdict}",
+            file=sys.stderr,
+        )
+    if errors:
+        return 2  # each was printed as path:line:col: error: ... when it was met
+    return 1 if failed else 0
+
+
+def _summary(paths: list[str], query: Any, fmt: Any, *, verify: bool) -> int:
+    import sys
+
+    from agentundo.errors import InputError, UsageError
+    from agentundo.evidence.reader import (
+        BadLine,
+        expand_paths,
+        first_record,
+        last_record,
+        read_path,
+    )
+    from agentundo.evidence.verify import RunTally, Verifier
+    from agentundo.report.timeline import (
+        Query,
+        Run,
+        SummaryRow,
+        Timeline,
+        parse_ts,
+        render_summary,
+        summary_row,
+    )
+
+    if query.jobs or query.topics or query.events:
+        raise UsageError("--job, --topic and --event filter records, not runs; not with --summary")
+    rows: list[SummaryRow] = []
+    errors = 0
+    failed = 0
+
+    class _Collect:
+        def __init__(self) -> None:
+            self.runs: list[Run] = []
+
+        def record(self, run: Run, record: Any) -> None:
+            pass
+
+        def end_run(self, run: Run) -> None:
+            self.runs.append(run)
+
+        def problems(self, path: str, problems: list[Any], *, verified: bool) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    for path in expand_paths(paths):
+        first = None if verify else first_record(path)
+        last = None if verify else last_record(path)
+        if first is not None and last is not None and last.event == "run_summary":
+            tally = RunTally()
+            tally.feed(first)
+            tally.feed(last)
+            rows.append(summary_row(path, tally))
+            continue
+        collect = _Collect()
+        view = Timeline(Query(), collect)
+        verifier = Verifier(path) if verify else None
+        view.begin_source(path)
+        try:
+            for item in read_path(path):
+                if verifier is not None:
+                    verifier.feed(item)
+                if isinstance(item, BadLine):
+                    if verifier is None:
+                        _warn(item)
+                    continue
+                view.feed(item)
+        except InputError as error:
+            print(error.describe(), file=sys.stderr)
+            errors += 1
+            continue
+        view.end_run()
+        ok = None
+        if verifier is not None:
+            problems = verifier.finish()
+            ok = not problems
+            failed += not ok
+            for problem in problems:
+                print(problem.describe(), file=sys.stderr)
+        rows.extend(summary_row(path, run.tally, verified=ok) for run in collect.runs)
+
+    def wanted(row: SummaryRow) -> bool:
+        if not query.wants_run(row.run_id):
+            return False
+        if query.only_problems and not row.has_problems:
+            return False
+        moment = parse_ts(row.started)
+        since = query.since.at if query.since is not None else None
+        until = query.until.at if query.until is not None else None
+        if (since or until) and moment is None:
+            return False
+        if since is not None and moment is not None and moment < since:
+            return False
+        return not (until is not None and moment is not None and moment > until)
+
+    shown = sorted((r for r in rows if wanted(r)), key=lambda r: (r.started, r.path))
+    render_summary(shown, fmt, text=sys.stdout, console=_console)
+    if errors:
+        return 2
+    return 1 if failed else 0

@@ -1,0 +1,243 @@
+"""Drill reports: a rich summary, JSON, and the sweep table (with its progress bar)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from agentundo.saga.drills import SweepRow
+from agentundo.saga.engine import DrillResult, Verdict
+
+_VERDICT_STYLE = {
+    Verdict.COMPLETED: "bold green",
+    Verdict.RECOVERED: "bold green",
+    Verdict.FAILED: "bold red",
+    Verdict.INTERRUPTED: "bold yellow",
+}
+_LEDGER_STYLE = {
+    "undone": "green",
+    "escalated": "yellow",
+    "kept": "cyan",
+    "none": "dim",
+    "left_behind": "bold red",
+    "undone_twice": "bold red",
+}
+
+
+def as_dict(result: DrillResult, evidence: str | None) -> dict[str, Any]:
+    """The JSON form of one drill (``--format json``)."""
+    return {
+        "summary": result.summary,
+        "steps": [
+            {
+                "step_id": s.step_id,
+                "topic": s.topic,
+                "job_id": s.job_id,
+                "state": s.state.value,
+                "rule_id": s.rule_id,
+                "attempts": s.attempts,
+                "error": s.error,
+            }
+            for s in result.steps
+        ],
+        "compensations": [
+            {
+                "step_id": c.step_id,
+                "for_topic": c.for_topic,
+                "topic": c.topic,
+                "job_id": c.job_id,
+                "idempotency_key": c.idempotency_key,
+                "outcome": c.outcome,
+                "applied": c.applied,
+                "attempts": c.attempts,
+                "deliveries": c.deliveries,
+            }
+            for c in result.compensations
+        ],
+        "manual_followups": [
+            {
+                "step_id": f.step_id,
+                "topic": f.topic,
+                "category": f.category.value,
+                "reason": f.reason,
+                "mitigation": f.mitigation,
+            }
+            for f in result.followups
+        ],
+        "ledger": [
+            {
+                "step_id": r.step_id,
+                "topic": r.topic,
+                "applied": r.applied,
+                "undone": r.undone,
+                "state": r.state,
+            }
+            for r in result.ledger
+        ],
+        "problems": result.problems,
+        "verdict": result.verdict.value,
+        "exit_code": result.verdict.exit_code,
+        "evidence": evidence,
+    }
+
+
+def render_json(result: DrillResult, stream: TextIO, evidence: str | None) -> None:
+    json.dump(as_dict(result, evidence), stream, indent=2)
+    stream.write("\n")
+
+
+def render_text(result: DrillResult, console: Console, evidence: str | None) -> None:
+    """Steps, decisions, compensations, manual follow-ups, the ledger and the verdict."""
+    s = result.summary
+    scenario = f" scenario {escape(str(s['scenario']))}" if s.get("scenario") else ""
+    console.print(
+        f"[bold]drill[/] {escape(result.workflow_id)} ({escape(result.env)}){scenario}  "
+        f"run {result.run_id}  status [bold]{result.status.value}[/]",
+        soft_wrap=True,
+    )
+    steps = Table(title="steps", title_justify="left", show_edge=False, pad_edge=False)
+    for name in ("#", "step", "topic", "job", "decision (rule)", "attempts", "state"):
+        steps.add_column(name)
+    for st in result.steps:
+        rule = st.rule_id or ("default" if st.decision else "")
+        steps.add_row(
+            str(st.index + 1),
+            escape(st.step_id),
+            escape(st.topic),
+            st.job_id or "",
+            escape(f"{st.decision or ''} ({rule})" if st.decision else ""),
+            str(st.attempts or ""),
+            st.state.value,
+        )
+    console.print(steps)
+    if result.rollback_triggered:
+        comps = Table(
+            title=f"rollback ({s['rollback_mode']})",
+            title_justify="left",
+            show_edge=False,
+            pad_edge=False,
+        )
+        for name in ("step", "compensation", "job", "key", "attempts", "outcome"):
+            comps.add_column(name)
+        for c in result.compensations:
+            outcome = c.outcome
+            if c.outcome == "succeeded" and c.applied is False:
+                outcome = "succeeded (nothing to undo)"
+            if c.deliveries > c.attempts:
+                outcome += f", delivered {c.deliveries}x"
+            comps.add_row(
+                escape(c.step_id),
+                escape(c.topic or "-"),
+                c.job_id or "",
+                escape(c.idempotency_key or "-"),
+                str(c.attempts or ""),
+                outcome,
+            )
+        console.print(comps)
+    if result.followups:
+        console.print("[bold]manual follow-up[/]")
+        for f in result.followups:
+            mitigation = f" (mitigation: {escape(f.mitigation)})" if f.mitigation else ""
+            console.print(
+                f"  [yellow]{f.category.value}[/]  {escape(f.step_id)} {escape(f.topic)}: "
+                f"{escape(f.reason)}{mitigation}",
+                soft_wrap=True,
+            )
+    if result.ledger:
+        parts = [
+            f"[{_LEDGER_STYLE.get(r.state, '')}]{escape(r.step_id)}={r.state}[/]"
+            for r in result.ledger
+        ]
+        console.print("[bold]ledger[/] " + "  ".join(parts), soft_wrap=True)
+    for problem in result.problems:
+        console.print(f"  [red]problem[/] {escape(problem)}", soft_wrap=True)
+    console.print(
+        f"compensations: {s['compensation_jobs_dispatched']} dispatched, "
+        f"{s['compensation_jobs_skipped']} skipped, {s['compensation_jobs_failed']} failed; "
+        f"{s['manual_followups']} manual follow-ups",
+        soft_wrap=True,
+    )
+    style = _VERDICT_STYLE[result.verdict]
+    console.print(f"verdict: [{style}]{result.verdict.value}[/]", soft_wrap=True)
+    if evidence:
+        console.print(f"evidence: {escape(evidence)}", soft_wrap=True)
+
+
+def sweep_dict(rows: Sequence[SweepRow], evidence: str | None) -> dict[str, Any]:
+    failed = [r for r in rows if r.verdict == Verdict.FAILED.value]
+    return {
+        "runs": [
+            {
+                "index": r.index,
+                "step_id": r.step_id,
+                "topic": r.topic,
+                "run_id": r.run_id,
+                "status": r.status,
+                "verdict": r.verdict,
+                "compensated": r.compensated,
+                "manual": r.manual,
+                "problems": list(r.problems),
+                "evidence": r.evidence,
+            }
+            for r in rows
+        ],
+        "total": len(rows),
+        "failed": len(failed),
+        "evidence": evidence,
+    }
+
+
+def render_sweep_json(rows: Sequence[SweepRow], stream: TextIO, evidence: str | None) -> None:
+    json.dump(sweep_dict(rows, evidence), stream, indent=2)
+    stream.write("\n")
+
+
+def render_sweep_text(rows: Sequence[SweepRow], console: Console, evidence: str | None) -> None:
+    table = Table(title="sweep: FAILED_FATAL at each step", title_justify="left", show_edge=False)
+    for name in ("#", "fails at", "topic", "status", "undone", "manual", "verdict", "problem"):
+        table.add_column(name)
+    for r in rows:
+        style = "red" if r.verdict == Verdict.FAILED.value else "green"
+        table.add_row(
+            str(r.index + 1),
+            escape(r.step_id),
+            escape(r.topic),
+            r.status,
+            str(r.compensated),
+            str(r.manual),
+            f"[{style}]{r.verdict}[/]",
+            escape(r.problems[0]) if r.problems else "",
+        )
+    console.print(table)
+    failed = sum(1 for r in rows if r.verdict == Verdict.FAILED.value)
+    verdict = "[bold red]failed[/]" if failed else "[bold green]recovered[/]"
+    console.print(f"{len(rows)} runs, {failed} failed: {verdict}", soft_wrap=True)
+    if evidence:
+        console.print(f"evidence: {escape(evidence)}", soft_wrap=True)
+
+
+@contextmanager
+def progress(console: Console, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on ``console`` while a long sweep runs; yields the update callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("sweep", total=total)
+
+        def update(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+
+        yield update

@@ -1,0 +1,157 @@
+"""`agentundo explain`: decision, winning rule, and why the others did not apply."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+CATALOG = """
+version: v1
+topics:
+  infra.db.delete:
+    side_effect: true
+    rollback: irreversible
+    risk: critical
+    no_rollback_reason: a dropped database is gone
+  tickets.read:
+    side_effect: false
+"""
+
+POLICY = """
+version: v1
+rules:
+  - id: allow-reads
+    when: {side_effect: false}
+    decision: allow
+  - id: deny-unrecoverable
+    when: {rollback_supported: false, risk: critical, approval_present: false}
+    decision: deny
+    reason: nothing can undo it
+  - id: human-for-prod
+    when: {env: production}
+    decision: require_human
+"""
+
+CONTROL_PLANE = """
+default_decision: deny
+rules:
+  - id: reads
+    match: {topics: ["tickets.*"]}
+    decision: permit
+  - id: db
+    match: {topics: ["infra.db.*"], risk_tags: [critical], tenants: [acme]}
+    decision: require-approval
+"""
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentundo", "explain", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for name, text in (
+        ("catalog.yaml", CATALOG),
+        ("policy.yaml", POLICY),
+        ("cp.yaml", CONTROL_PLANE),
+    ):
+        (tmp_path / name).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return tmp_path
+
+
+def test_text_explanation(project: Path) -> None:
+    done = run(
+        project, "--policy", "policy.yaml", "--catalog", "catalog.yaml",
+        "--topic", "infra.db.delete", "--env", "production",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        "deny: 'infra.db.delete' in production without approval is decided by rule "
+        "'deny-unrecoverable'"
+    )
+    assert lines[3:] == [
+        "rules:",
+        "  x  allow-reads (line 3) -> allow",
+        "       not matched: side_effect: wanted False, got True",
+        "  => deny-unrecoverable (line 6) -> deny",
+        "       decided: the strictest matching rule, first in file order (most_restrictive)",
+        "       reason: nothing can undo it",
+        "  ~  human-for-prod (line 10) -> require_human",
+        "       matched, but rule 'deny-unrecoverable' decides deny, which is stricter than "
+        "require_human (most_restrictive)",
+    ]
+
+
+def test_approval_changes_the_decision_and_json(project: Path) -> None:
+    done = run(
+        project, "-p", "policy.yaml", "-c", "catalog.yaml", "-t", "infra.db.delete",
+        "--approval", "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0
+    data = json.loads(done.stdout)
+    assert (data["decision"], data["rule"], data["rule_index"]) == (
+        "require_human",
+        "human-for-prod",
+        2,
+    )
+    assert data["context"]["approval_present"] is True
+    assert [r["status"] for r in data["rules"]] == ["not_matched", "not_matched", "decided"]
+    assert data["rules"][1]["failed"] == [
+        {"condition": "approval_present", "expected": ["False"], "actual": "True"}
+    ]
+
+
+def test_check_option(project: Path) -> None:
+    base = ["-p", "policy.yaml", "-c", "catalog.yaml", "-t", "tickets.read"]
+    assert run(project, *base, "--check", "allow").returncode == 0
+    done = run(project, *base, "--check", "deny")
+    assert done.returncode == 1
+    assert "expected deny, the policy decides allow" in done.stderr
+    assert run(project, *base, "--check", "maybe").returncode == 2
+
+
+def test_unknown_topic_is_explained_with_a_note(project: Path) -> None:
+    done = run(project, "-p", "policy.yaml", "-c", "catalog.yaml", "-t", "nope", "-e", "dev")
+    assert done.returncode == 0
+    assert "note: topic 'nope' is not in the catalog" in done.stdout
+
+
+def test_control_plane_policy(project: Path) -> None:
+    done = run(project, "-p", "cp.yaml", "-c", "catalog.yaml", "-t", "infra.db.delete", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert (data["decision"], data["rule"], data["combining"]) == (
+        "require_human",
+        "db",
+        "first_match",
+    )
+    assert any("AU313 match key 'tenants'" in note for note in data["notes"])
+    other = run(project, "-p", "cp.yaml", "-c", "catalog.yaml", "-t", "mail.send", "-f", "json")
+    assert json.loads(other.stdout)["decision"] == "deny"  # default deny
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "missing.yaml", "-t", "x"], "missing.yaml: error: no such file or directory"),
+        (["-p", "catalog.yaml", "-t", "x"], "expected a policy file, found a catalog file"),
+        (["-p", "policy.yaml", "-c", "policy.yaml", "-t", "x"], "no catalog file found"),
+    ],
+)
+def test_bad_input_exits_2(project: Path, args: list[str], message: str) -> None:
+    done = run(project, *args)
+    assert done.returncode == 2
+    assert message in done.stderr

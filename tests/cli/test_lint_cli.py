@@ -1,0 +1,243 @@
+"""`agentundo lint` as CI runs it: a real subprocess per control, real files in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+CATALOG = """
+version: v1
+topics:
+  payments.charge:
+    side_effect: true
+    rollback: compensatable
+    risk: high
+    idempotency_key: "{run_id}:{step_id}"
+    compensation:
+      topic: payments.refund
+      idempotency_key: "{run_id}:{step_id}:compensate"
+      timeout: 10s
+  payments.refund:
+    side_effect: true
+    rollback: irreversible
+    risk: medium
+    no_rollback_reason: refunded money is not taken back
+    idempotency_key: "{run_id}:{step_id}"
+  email.send:
+    side_effect: true
+    risk: low
+    idempotency_key: "{run_id}:{step_id}"
+"""
+
+POLICY = """
+version: v1
+rules:
+  - id: allow-compensations
+    when: {is_compensation: true}
+    decision: allow
+  - id: human-for-email
+    when: {topic: "email.*"}
+    decision: require_human
+  - id: human-for-email-send
+    when: {topic: email.send}
+    decision: require_human
+"""
+
+SUMMARY = "2 files checked: 1 error, 1 warning, 0 infos"
+
+
+def run(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, importtime: bool = False
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "NO_COLOR")}
+    environ.update(env or {})
+    prefix = [sys.executable, "-X", "importtime"] if importtime else [sys.executable]
+    return subprocess.run(
+        [*prefix, "-m", "agentundo", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for name, text in (("catalog.yaml", CATALOG), ("policy.yaml", POLICY)):
+        (tmp_path / name).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return tmp_path
+
+
+def codes(out: str) -> list[str]:
+    return [item["code"] for item in json.loads(out)]
+
+
+def test_default_text_report(project: Path) -> None:
+    done = run(project, "lint")
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == "catalog.yaml"
+    assert done.stdout.splitlines()[-1] == SUMMARY
+    assert "\x1b[" not in done.stdout
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github", "junit", "gitlab"])
+def test_every_format_from_the_command_line(project: Path, fmt: str) -> None:
+    done = run(project, "lint", "--format", fmt, ".")
+    assert done.returncode == 1, done.stderr
+    assert "AU101" in done.stdout and "AU305" in done.stdout
+
+
+def test_unknown_format_is_a_usage_error(project: Path) -> None:
+    done = run(project, "lint", "--format", "xml")
+    assert done.returncode == 2
+    assert "unknown format 'xml'" in done.stderr
+
+
+def test_output_file_and_summary_on_the_terminal(project: Path) -> None:
+    done = run(project, "lint", "--format", "sarif", "--output", "out/report.sarif")
+    assert done.returncode == 2  # the directory does not exist
+    assert "--output out/report.sarif: cannot write" in done.stderr
+    done = run(project, "lint", "--format", "sarif", "--output", "report.sarif")
+    assert done.returncode == 1
+    assert done.stdout == f"{SUMMARY} (report: report.sarif)\n"
+    log = json.loads((project / "report.sarif").read_text(encoding="utf-8"))
+    assert [r["ruleId"] for r in log["runs"][0]["results"]] == ["AU101", "AU305"]
+
+
+def test_github_actions_adds_annotations_to_the_text_report(project: Path) -> None:
+    done = run(project, "lint", env={"GITHUB_ACTIONS": "true"})
+    lines = done.stdout.splitlines()
+    assert SUMMARY in lines
+    assert [line.split("::")[1] for line in lines if line.startswith("::")] == [
+        "error file=catalog.yaml,line=18,col=3,title=AU101",
+        "warning file=policy.yaml,line=9,col=5,title=AU305",
+    ]
+    asked = run(project, "lint", "--format", "json", env={"GITHUB_ACTIONS": "true"})
+    assert codes(asked.stdout) == ["AU101", "AU305"]
+
+
+def test_no_color_and_forced_terminal(project: Path) -> None:
+    coloured = run(project, "lint", env={"FORCE_COLOR": "1", "TTY_COMPATIBLE": "1"})
+    assert "\x1b[" in coloured.stdout
+    plain = run(project, "lint", env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert "\x1b[1;31m" not in plain.stdout
+
+
+@pytest.mark.parametrize(
+    ("level", "code"), [("error", 1), ("warning", 1), ("info", 1)]
+)
+def test_fail_on(project: Path, level: str, code: int) -> None:
+    assert run(project, "lint", "--fail-on", level).returncode == code
+
+
+def test_fail_on_warning_and_error_only(project: Path) -> None:
+    assert run(project, "lint", "--ignore", "AU101").returncode == 0
+    assert run(project, "lint", "--ignore", "AU101", "--fail-on", "warning").returncode == 1
+    assert run(project, "lint", "--fail-on", "fatal").returncode == 2
+
+
+def test_select_and_ignore_by_code_and_prefix(project: Path) -> None:
+    assert codes(run(project, "lint", "-f", "json", "--select", "AU3").stdout) == ["AU305"]
+    assert codes(run(project, "lint", "-f", "json", "--select", "au101,AU305").stdout) == [
+        "AU101",
+        "AU305",
+    ]
+    assert codes(run(project, "lint", "-f", "json", "--ignore", "AU1").stdout) == ["AU305"]
+    done = run(project, "lint", "--select", "AU7")
+    assert done.returncode == 2
+    assert "--select AU7: no check has this code or prefix" in done.stderr
+
+
+def test_inline_suppression(project: Path) -> None:
+    catalog = project / "catalog.yaml"
+    text = catalog.read_text(encoding="utf-8")
+    catalog.write_text(
+        text.replace("email.send:", "email.send:  # agentundo: ignore[AU101] sent by a vendor"),
+        encoding="utf-8",
+    )
+    done = run(project, "lint")
+    assert done.stdout.splitlines()[-1] == (
+        "2 files checked: 0 errors, 1 warning, 0 infos, 1 suppressed"
+    )
+    assert done.returncode == 0
+
+
+def test_configuration_in_pyproject(project: Path) -> None:
+    sub = project / "policies"
+    sub.mkdir()
+    for name in ("catalog.yaml", "policy.yaml"):
+        (project / name).rename(sub / name)
+    (project / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """
+            [tool.agentundo]
+            paths = ["policies"]
+            fail-on = "warning"
+            ignore = ["AU101"]
+            """
+        ),
+        encoding="utf-8",
+    )
+    done = run(project, "lint", "-f", "json")
+    assert codes(done.stdout) == ["AU305"]
+    assert done.returncode == 1  # fail-on warning
+    assert run(project, "lint", "--fail-on", "error").returncode == 0  # flags override
+    assert codes(run(project, "lint", "-f", "json", "--ignore", "AU3").stdout) == ["AU101"]
+    nested = sub / "deeper"
+    nested.mkdir()
+    done = run(nested, "lint", "-f", "json")  # found by walking up; paths from its directory
+    assert [Path(i["path"]).name for i in json.loads(done.stdout)] == ["policy.yaml"]
+
+
+def test_per_file_ignores_and_explicit_config(project: Path) -> None:
+    (project / "ci.toml").write_text(
+        '[per-file-ignores]\n"catalog.yaml" = ["AU1"]\n', encoding="utf-8"
+    )
+    done = run(project, "lint", "-f", "json", "--config", "ci.toml")
+    assert codes(done.stdout) == ["AU305"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('fail_on = "loud"\n', "agentundo.toml: 'fail-on' is 'loud'"),
+        ('ignores = ["AU1"]\n', "agentundo.toml: unknown key 'ignores' in the file (did you mean 'ignore'?)"),
+        ('select = ["AU8"]\n', "agentundo.toml: 'select' AU8: no check has this code or prefix"),
+    ],
+)
+def test_bad_configuration_exits_2(project: Path, text: str, message: str) -> None:
+    (project / "agentundo.toml").write_text(text, encoding="utf-8")
+    done = run(project, "lint")
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert done.stdout == ""
+
+
+def test_input_errors_exit_2_and_appear_in_the_report(project: Path) -> None:
+    (project / "broken.yaml").write_text("version: v1\nversion: v1\n", encoding="utf-8")
+    done = run(project, "lint", "-f", "json")
+    assert done.returncode == 2
+    assert codes(done.stdout) == ["AU101", "AU305", "AU000"]
+    assert done.stderr.startswith("broken.yaml:2:1: error: duplicate key 'version'")
+
+
+def test_json_lint_does_not_import_rich(project: Path) -> None:
+    done = run(project, "lint", "-f", "json", importtime=True)
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "rich" not in imported
+    assert "agentundo.report.json_" in imported
+
+
+def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
+    done = run(tmp_path, "--version", importtime=True)
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert imported.isdisjoint({"rich", "jsonschema", "pydantic", "httpx", "typer", "yaml"})

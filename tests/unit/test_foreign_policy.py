@@ -1,0 +1,198 @@
+"""Control-plane policies (rules with match:): recognised, mapped onto agentundo's
+Policy, and what cannot be mapped reported as findings at its position."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agentundo.lint.engine import lint_paths
+from agentundo.load.files import load_file
+from agentundo.model.common import Decision, Risk
+from agentundo.model.foreign_policy import KIND, ForeignPolicy, convert, detect, register
+from agentundo.policy.evaluate import Context, evaluate
+
+CATALOG = """
+version: v1
+topics:
+  infra.db.delete:
+    side_effect: true
+    rollback: irreversible
+    risk: critical
+    no_rollback_reason: a dropped database is gone
+    idempotency_key: "{run_id}:{step_id}"
+  payments.charge:
+    side_effect: true
+    rollback: compensatable
+    risk: high
+    idempotency_key: "{run_id}:{step_id}"
+    compensation:
+      topic: payments.refund
+      idempotency_key: "{run_id}:{step_id}:compensate"
+      timeout: 10s
+  payments.refund:
+    side_effect: true
+    rollback: irreversible
+    risk: medium
+    no_rollback_reason: refunded money is not taken back
+    idempotency_key: "{run_id}:{step_id}"
+"""
+
+CONTROL_PLANE = """
+# safety policy of the agent control plane
+default_decision: deny
+rules:
+  - id: refunds-are-fine
+    match:
+      topics: ["payments.refund"]
+    decision: permit
+    reason: compensations must run
+  - id: no-db-deletes
+    match:
+      topics: ["infra.db.*"]
+      risk_tags: [critical]
+    decision: block
+    reason: deletes need a change ticket
+  - name: approve-payments
+    match: {topics: "payments.*"}
+    decision: require-approval
+"""
+
+
+def _write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def _foreign(tmp_path: Path, text: str) -> ForeignPolicy:
+    register()
+    model = load_file(_write(tmp_path, "cp.yaml", text)).model
+    assert isinstance(model, ForeignPolicy)
+    return model
+
+
+def _lint(tmp_path: Path, policy: str) -> list[tuple[str, int, int]]:
+    _write(tmp_path, "catalog.yaml", CATALOG)
+    _write(tmp_path, "cp.yaml", policy)
+    result = lint_paths([str(tmp_path)])
+    assert not result.input_errors, [e.describe() for e in result.input_errors]
+    return [(f.code, f.line, f.column) for f in result.findings]
+
+
+def test_detected_by_match_rules() -> None:
+    assert detect({"rules": [{"match": {}, "decision": "allow"}]}) == KIND
+    assert detect({"rules": [{"id": "a", "when": {}, "decision": "allow"}]}) is None
+    assert detect({"rules": [{"match": {}}, {"when": {}}]}) is None
+    assert detect({"topics": {}}) is None
+
+
+def test_conversion_first_match_and_positions(tmp_path: Path) -> None:
+    conversion = convert(_foreign(tmp_path, CONTROL_PLANE))
+    policy = conversion.policy
+    assert conversion.notes == ()
+    assert policy.combining == "first_match"
+    assert policy.default_decision is Decision.DENY
+    assert [(r.id, r.decision) for r in policy.rules] == [
+        ("refunds-are-fine", Decision.ALLOW),
+        ("no-db-deletes", Decision.DENY),
+        ("approve-payments", Decision.REQUIRE_HUMAN),
+    ]
+    assert policy.rules[1].when.topic == ["infra.db.*"]
+    assert policy.rules[1].when.risk == [Risk.CRITICAL]
+    assert policy.rules[2].when.topic == "payments.*"
+
+
+def test_default_decision_defaults_to_deny(tmp_path: Path) -> None:
+    policy = convert(
+        _foreign(tmp_path, "rules:\n  - match: {topics: [a]}\n    decision: allow\n")
+    ).policy
+    ctx = Context.for_topic("b", None, env="production")
+    assert evaluate(policy, ctx).decision is Decision.DENY
+    assert policy.rules[0].id == "rules[0]"
+
+
+@pytest.mark.parametrize(
+    ("word", "decision"),
+    [
+        ("allow", Decision.ALLOW),
+        ("permit", Decision.ALLOW),
+        ("deny", Decision.DENY),
+        ("block", Decision.DENY),
+        ("require_approval", Decision.REQUIRE_HUMAN),
+        ("require-approval", Decision.REQUIRE_HUMAN),
+        ("approval_required", Decision.REQUIRE_HUMAN),
+        ("Require-Approval", Decision.REQUIRE_HUMAN),
+    ],
+)
+def test_exact_decisions(tmp_path: Path, word: str, decision: Decision) -> None:
+    text = f"rules:\n  - match: {{topics: [a]}}\n    decision: {word}\n"
+    conversion = convert(_foreign(tmp_path, text))
+    assert conversion.policy.rules[0].decision is decision
+    assert conversion.notes == ()
+
+
+@pytest.mark.parametrize("word", ["allow_with_constraints", "throttle", "allow-with-constraints"])
+def test_constrained_decisions_allow_with_a_warning(tmp_path: Path, word: str) -> None:
+    text = f"rules:\n  - match: {{topics: [a]}}\n    decision: {word}\n    constraints: {{max: 3}}\n"
+    conversion = convert(_foreign(tmp_path, text))
+    assert conversion.policy.rules[0].decision is Decision.ALLOW
+    assert [(n.code, n.path) for n in conversion.notes] == [("AU311", ("rules", 0, "decision"))]
+
+
+def test_lint_a_clean_control_plane_policy(tmp_path: Path) -> None:
+    assert _lint(tmp_path, CONTROL_PLANE) == []
+
+
+def test_lint_checks_run_on_the_converted_policy(tmp_path: Path) -> None:
+    # 'permit' everything first: the critical delete is allowed (AU301 at rules[0])
+    text = CONTROL_PLANE.replace('topics: ["payments.refund"]', 'topics: ["*"]')
+    assert _lint(tmp_path, text) == [("AU301", 4, 5), ("AU305", 9, 5), ("AU305", 15, 5)]
+
+
+def test_unmappable_parts_are_findings_at_their_position(tmp_path: Path) -> None:
+    text = """
+rules:
+  - id: pii
+    match:
+      topics: ["payments.*"]
+      risk_tags: [high, pii]
+      tenants: [acme]
+    decision: escalate
+  - id: slow-down
+    match: {topics: ["infra.*"], risk_tags: destructive}
+    decision: throttle
+default_decision: quarantine
+"""
+    assert _lint(tmp_path, text) == [
+        ("AU312", 5, 25),  # 'pii' is not a risk level
+        ("AU313", 6, 7),  # tenants
+        ("AU310", 7, 15),  # escalate: checked as deny
+        ("AU301", 8, 5),  # throttle is checked as allow, and matches infra.db.delete
+        ("AU312", 9, 45),  # 'destructive': the condition is dropped
+        ("AU311", 10, 15),  # throttle
+        ("AU302", 11, 1),  # quarantine -> deny denies the refund (medium risk, no rule)
+        ("AU310", 11, 19),  # quarantine
+    ]
+
+
+def test_all_unmapped_risk_tags_drop_the_condition(tmp_path: Path) -> None:
+    text = "rules:\n  - match: {topics: [a], risk_tags: [pii]}\n    decision: deny\n"
+    conversion = convert(_foreign(tmp_path, text))
+    assert conversion.policy.rules[0].when.risk is None
+    assert [n.code for n in conversion.notes] == ["AU312"]
+    assert "no risk_tags condition" in conversion.notes[0].message
+
+
+def test_kind_can_be_named(tmp_path: Path) -> None:
+    register()
+    path = _write(tmp_path, "p.yaml", "kind: foreign-policy\nrules: []\n")
+    assert load_file(path).kind == KIND
+
+
+def test_schema_problems_keep_positions(tmp_path: Path) -> None:
+    _write(tmp_path, "cp.yaml", "rules:\n  - match: {topics: [a]}\n    decision: [allow]\n")
+    result = lint_paths([str(tmp_path)])
+    assert [(e.position.line, e.position.column) for e in result.input_errors] == [(3, 15)]
