@@ -115,7 +115,7 @@ def test_approval_changes_the_decision_and_json(project: Path) -> None:
 
 
 def test_check_option(project: Path) -> None:
-    base = ["-p", "policy.yaml", "-c", "catalog.yaml", "-t", "tickets.read"]
+    base = ["-p", "policy.yaml", "-c", "catalog.yaml", "-t", "tickets.read", "-e", "staging"]
     assert run(project, *base, "--check", "allow").returncode == 0
     done = run(project, *base, "--check", "deny")
     assert done.returncode == 1
@@ -130,7 +130,9 @@ def test_unknown_topic_is_explained_with_a_note(project: Path) -> None:
 
 
 def test_control_plane_policy(project: Path) -> None:
-    done = run(project, "-p", "cp.yaml", "-c", "catalog.yaml", "-t", "infra.db.delete", "-f", "json")
+    done = run(
+        project, "-p", "cp.yaml", "-c", "catalog.yaml", "-t", "infra.db.delete", "-f", "json"
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert (data["decision"], data["rule"], data["combining"]) == (

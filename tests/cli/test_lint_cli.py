@@ -132,9 +132,7 @@ def test_no_color_and_forced_terminal(project: Path) -> None:
     assert "\x1b[1;31m" not in plain.stdout
 
 
-@pytest.mark.parametrize(
-    ("level", "code"), [("error", 1), ("warning", 1), ("info", 1)]
-)
+@pytest.mark.parametrize(("level", "code"), [("error", 1), ("warning", 1), ("info", 1)])
 def test_fail_on(project: Path, level: str, code: int) -> None:
     assert run(project, "lint", "--fail-on", level).returncode == code
 
@@ -210,7 +208,10 @@ def test_per_file_ignores_and_explicit_config(project: Path) -> None:
     ("text", "message"),
     [
         ('fail_on = "loud"\n', "agentundo.toml: 'fail-on' is 'loud'"),
-        ('ignores = ["AU1"]\n', "agentundo.toml: unknown key 'ignores' in the file (did you mean 'ignore'?)"),
+        (
+            'ignores = ["AU1"]\n',
+            "agentundo.toml: unknown key 'ignores' in the file (did you mean 'ignore'?)",
+        ),
         ('select = ["AU8"]\n', "agentundo.toml: 'select' AU8: no check has this code or prefix"),
     ],
 )

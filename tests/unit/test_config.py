@@ -31,7 +31,9 @@ def test_walks_up_to_agentundo_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert discover().select == ("AU1",)
 
 
-def test_pyproject_without_table_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pyproject_without_table_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outer = _write(tmp_path / "pyproject.toml", '[tool.agentundo]\nenvs = ["staging"]\n')
     _write(tmp_path / "pkg" / "pyproject.toml", '[project]\nname = "x"\n')
     monkeypatch.chdir(tmp_path / "pkg")

@@ -10,8 +10,8 @@ from rich.console import Console
 from agentundo.model.catalog import Topic
 from agentundo.model.common import Decision, Risk, Rollback
 from agentundo.model.policy import Policy
-from agentundo.policy.explain import Status, explain, summary, symbol
 from agentundo.policy.evaluate import Context
+from agentundo.policy.explain import Status, explain, summary, symbol
 from agentundo.report.explain import render_json, render_text
 
 POLICY = Policy.model_validate(
@@ -25,7 +25,11 @@ POLICY = Policy.model_validate(
                 "decision": "require_human",
                 "reason": "risky actions need a person",
             },
-            {"id": "deny-staging-db", "when": {"env": "staging", "topic": "db.*"}, "decision": "deny"},
+            {
+                "id": "deny-staging-db",
+                "when": {"env": "staging", "topic": "db.*"},
+                "decision": "deny",
+            },
             {"id": "allow-all-again", "when": {}, "decision": "allow"},
         ],
     }
@@ -81,7 +85,11 @@ def test_first_match_and_the_default() -> None:
     assert result.winner is not None and result.winner.rule.id == "allow-all"
     assert result.rules[1].why == "matched, but rule 'allow-all' matched first (first_match)"
     empty = Policy.model_validate(
-        {"version": "v1", "default_decision": "deny", "rules": [{"id": "x", "when": {"env": "qa"}, "decision": "allow"}]}
+        {
+            "version": "v1",
+            "default_decision": "deny",
+            "rules": [{"id": "x", "when": {"env": "qa"}, "decision": "allow"}],
+        }
     )
     result = explain(empty, _ctx(), notes=["a note"])
     assert result.decision is Decision.DENY and result.winner is None

@@ -136,7 +136,9 @@ def test_exact_decisions(tmp_path: Path, word: str, decision: Decision) -> None:
 
 @pytest.mark.parametrize("word", ["allow_with_constraints", "throttle", "allow-with-constraints"])
 def test_constrained_decisions_allow_with_a_warning(tmp_path: Path, word: str) -> None:
-    text = f"rules:\n  - match: {{topics: [a]}}\n    decision: {word}\n    constraints: {{max: 3}}\n"
+    text = (
+        f"rules:\n  - match: {{topics: [a]}}\n    decision: {word}\n    constraints: {{max: 3}}\n"
+    )
     conversion = convert(_foreign(tmp_path, text))
     assert conversion.policy.rules[0].decision is Decision.ALLOW
     assert [(n.code, n.path) for n in conversion.notes] == [("AU311", ("rules", 0, "decision"))]

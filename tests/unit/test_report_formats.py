@@ -198,7 +198,9 @@ def test_junit_parses_back_one_case_per_file_and_check(result: LintResult) -> No
     assert suite.get("tests") == str(len(cases))
     assert (suite.get("failures"), suite.get("errors")) == ("2", "1")
     failed = {
-        (c.get("classname"), c.get("name")): c.find("failure") for c in cases if c.find("failure") is not None
+        (c.get("classname"), c.get("name")): c.find("failure")
+        for c in cases
+        if c.find("failure") is not None
     }
     assert set(failed) == {
         ("catalog.yaml", "AU101 rollback-tag-missing"),
