@@ -32,6 +32,9 @@ Fault knobs, to rehearse what goes wrong (``POST /admin/faults``, JSON, all opti
 ``delay_ms`` / ``slow_next``
     The next N requests (all while ``slow_next`` is absent) are answered ``delay_ms``
     late, after they are applied.
+``exit_after``
+    The server goes away (stops listening, drops every connection) right after
+    answering the next N charge/refund requests: "the server died mid-rollback".
 ``only``
     A path (``/charges`` or ``/refunds``) the faults are limited to.
 
@@ -66,6 +69,7 @@ class Faults:
     apply_then_fail: bool = False
     delay_ms: int = 0
     slow_next: int | None = None
+    exit_after: int | None = None
     only: str | None = None
 
     def applies_to(self, path: str) -> bool:
@@ -113,6 +117,9 @@ class Ledger:
                 apply_then_fail=_flag(options.get("apply_then_fail", False)),
                 delay_ms=int(options.get("delay_ms", 0)),
                 slow_next=None if options.get("slow_next") is None else int(options["slow_next"]),
+                exit_after=None
+                if options.get("exit_after") is None
+                else int(options["exit_after"]),
                 only=options.get("only"),
             )
             return self.faults
@@ -131,8 +138,17 @@ class Ledger:
                 "open_orders": open_orders,
             }
 
-    def post(self, path: str, key: str | None, payload: Any) -> tuple[Answer, float]:
-        """Answer a POST to /charges or /refunds, and how long to wait before sending it."""
+    def post(self, path: str, key: str | None, payload: Any) -> tuple[Answer, float, bool]:
+        """Answer a POST to /charges or /refunds: the answer, a delay, and whether to exit."""
+        answer, delay = self._post(path, key, payload)
+        with self._lock:
+            faults = self.faults
+            if faults.exit_after is not None and faults.applies_to(path):
+                faults.exit_after -= 1
+                return answer, delay, faults.exit_after <= 0
+        return answer, delay, False
+
+    def _post(self, path: str, key: str | None, payload: Any) -> tuple[Answer, float]:
         with self._lock:
             self.requests += 1
             if not key:
@@ -221,12 +237,23 @@ def _error(status: int, message: str) -> Answer:
 class _Handler(BaseHTTPRequestHandler):
     server: LedgerServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
+    def _gone(self) -> bool:
+        """A server that went away answers nothing: drop the connection."""
+        if self.server.gone:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+        return self.server.gone
+
     def do_GET(self) -> None:
+        if self._gone():
+            return
         path = urlsplit(self.path).path
         ledger = self.server.ledger
         if path == "/balance":
@@ -239,6 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_error(404, f"no such endpoint: GET {path}"))
 
     def do_POST(self) -> None:
+        if self._gone():
+            return
         parts = urlsplit(self.path)
         ledger = self.server.ledger
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -259,10 +288,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(Answer(200, {"faults": faults.__dict__}))
         elif parts.path in FAULTED_PATHS:
-            answer, delay = ledger.post(parts.path, self.headers.get("Idempotency-Key"), payload)
+            key = self.headers.get("Idempotency-Key")
+            answer, delay, exit_now = ledger.post(parts.path, key, payload)
             if delay:
                 time.sleep(delay)
+            if exit_now:
+                self.server.gone = True
+                self.close_connection = True
             self._send(answer)
+            if exit_now:
+                threading.Thread(target=self.server.go_away, daemon=True).start()
         else:
             self._send(_error(404, f"no such endpoint: POST {parts.path}"))
 
@@ -295,6 +330,7 @@ class LedgerServer(ThreadingHTTPServer):
     ) -> None:
         self.ledger = ledger or Ledger()
         self.verbose = verbose
+        self.gone = False
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -308,6 +344,13 @@ class LedgerServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def go_away(self) -> None:
+        """Stop serving (serve_forever returns), close the socket, cut connections."""
+        self.gone = True
+        self.shutdown()
+        self.server_close()
+        self.drop_connections()
 
     def drop_connections(self) -> None:
         """Cut every open connection, as a crashing server would."""
@@ -330,14 +373,15 @@ class RunningLedger:
         self.server = server
         self.url = server.url
         self.ledger = server.ledger
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="ledger", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="ledger", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
         """Go away: stop listening and cut open connections (in-flight answers are lost)."""
-        self.server.shutdown()
-        self.server.server_close()
-        self.server.drop_connections()
+        if not self.server.gone:
+            self.server.go_away()
         self._thread.join(timeout=5)
 
 

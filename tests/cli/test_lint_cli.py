@@ -242,3 +242,21 @@ def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
     done = run(tmp_path, "--version", importtime=True)
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert imported.isdisjoint({"rich", "jsonschema", "pydantic", "httpx", "typer", "yaml"})
+
+
+def test_help_lists_the_controls_and_completion(tmp_path: Path) -> None:
+    root = run(tmp_path, "--help")
+    assert "--install-completion" in root.stdout
+    assert "rules" in root.stdout and "explain" in root.stdout
+    lint = run(tmp_path, "lint", "--help", env={"COLUMNS": "200"})
+    for option in ("--format", "--output", "--fail-on", "--select", "--ignore", "--config"):
+        assert option in lint.stdout
+
+
+def test_pre_commit_hook_definition() -> None:
+    import yaml
+
+    hooks = yaml.safe_load((Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
+    assert [(h["id"], h["entry"], h["pass_filenames"]) for h in hooks] == [
+        ("agentundo-lint", "agentundo lint", False)
+    ]

@@ -134,7 +134,7 @@ def test_tail_deleted_at_a_line_boundary(run: Path) -> None:
     text = lines(run)
     found = verify(rewrite(run, text[:15]))
     assert ("EV205", 15) in found
-    assert ("EV201", 15) in found  # the retry dispatched on line 15 has no outcome
+    assert ("EV201", 12) in found  # the notify job (first dispatched on line 12) has no outcome
 
 
 def test_malformed_line_in_the_middle(run: Path) -> None:
@@ -203,6 +203,35 @@ def test_applied_step_not_compensated_after_rollback(tmp_path: Path) -> None:
     assert verify(path) == [("EV202", 3)]
 
 
+def test_pending_counts_settle_the_rollback_so_read_only_steps_need_nothing(
+    tmp_path: Path,
+) -> None:
+    lookup = {"job_id": "job-r", "step_id": "r", "topic": "t.read"}
+    records = [
+        {"event": "run_started", "env": "staging"},
+        {"event": "step_dispatched", **lookup, "attempt": 1},
+        {"event": "step_succeeded", **lookup, "attempt": 1},  # read-only: not on the stack
+        {"event": "step_dispatched", **STEP, "attempt": 1},
+        {"event": "step_succeeded", **STEP, "attempt": 1},
+        {"event": "rollback_triggered", "cause": "step_denied", "pending": 1},
+    ]
+    undo = {"job_id": "comp-a", "step_id": "a", "topic": "t.undo", "for_topic": "t.a"}
+    done = [
+        {"event": "compensation_dispatched", **undo, "attempt": 1},
+        {"event": "compensation_succeeded", **undo, "applied": True},
+    ]
+    summary = {**SUMMARY, "rollback_triggered": True, "compensation_jobs_dispatched": 1}
+    assert verify(write_run(tmp_path / "ok.jsonl", [*records, *done, summary])) == []
+    found = problems(
+        write_run(
+            tmp_path / "bad.jsonl", [*records, {**summary, "compensation_jobs_dispatched": 0}]
+        )
+    )
+    assert [(p.code, p.line) for p in found] == [("EV202", 6)]
+    assert "1 of 1 pending compensations" in found[0].message
+    assert "unsettled applied steps: r, a" in found[0].message
+
+
 def test_partial_failure_counts_as_applied_and_a_followup_settles_it(tmp_path: Path) -> None:
     records = [
         {"event": "run_started", "env": "staging"},
@@ -212,7 +241,12 @@ def test_partial_failure_counts_as_applied_and_a_followup_settles_it(tmp_path: P
     ]
     closing = [{**SUMMARY, "rollback_triggered": True}]
     assert verify(write_run(tmp_path / "a.jsonl", [*records, *closing])) == [("EV202", 3)]
-    followup = {"event": "manual_followup", "step_id": "a", "topic": "t.a", "category": "irreversible"}
+    followup = {
+        "event": "manual_followup",
+        "step_id": "a",
+        "topic": "t.a",
+        "category": "irreversible",
+    }
     settled = write_run(
         tmp_path / "b.jsonl", [*records, followup, {**closing[0], "manual_followups": 1}]
     )

@@ -412,7 +412,9 @@ class _EchoServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -445,3 +447,42 @@ def test_server_dying_during_a_refund_is_transient_and_the_retry_does_not_refund
     assert retried.detail.get("replayed") is True
     assert state.balance()["refunds"] == 1
     assert state.balance()["balance"] == 0
+
+
+def test_check_endpoints_names_every_step_without_http() -> None:
+    from agentundo.model.workflow import Workflow
+    from agentundo.saga.http import check_endpoints
+
+    catalog = Catalog.model_validate(
+        {
+            "version": "v1",
+            "topics": {
+                **_catalog().model_dump(exclude_none=True)["topics"],
+                "email.send": {
+                    "side_effect": True,
+                    "rollback": "compensatable",
+                    "compensation": {"topic": "email.recall"},
+                },
+                "email.recall": {"side_effect": False},
+            },
+        }
+    )
+    workflow = Workflow.model_validate(
+        {
+            "version": "v1",
+            "workflow": "w",
+            "env": "e",
+            "steps": [
+                {"id": "charge", "topic": "payments.charge"},
+                {"id": "mail", "topic": "email.send"},
+            ],
+        }
+    )
+    executor = _executor("http://127.0.0.1:1", catalog)
+    with pytest.raises(UsageError) as caught:
+        check_endpoints(executor, workflow, catalog)
+    assert str(caught.value) == (
+        "--executor http needs an 'http' block for: step 'mail' (topic 'email.send'), "
+        "compensation of step 'mail' (topic 'email.recall') (see docs/http-executor.md)"
+    )
+    executor.close()

@@ -78,7 +78,8 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
     for index, item in enumerate(data):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise InputError(where, f"tools[{index}]: a tool must be an object with a 'name'")
-        annotations = item.get("annotations") or {}
+        annotations = item.get("annotations")
+        annotations = {} if annotations is None else annotations
         if not isinstance(annotations, dict):
             raise InputError(
                 where, f"tools[{index}] ({item['name']}): 'annotations' must be an object"

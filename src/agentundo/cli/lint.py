@@ -182,17 +182,22 @@ def execute(
     )
     annotate = fmt is None and os.environ.get("GITHUB_ACTIONS") == "true"
     fmt = fmt or Format.TEXT
+    _describe_input_errors(result)
     if output is not None:
         try:
             with open(output, "w", encoding="utf-8", newline="\n") as handle:
                 reporter(fmt)(result, handle)
         except OSError as exc:
             raise UsageError(f"--output {output}: cannot write: {exc.strerror}") from None
-        _describe_input_errors(result)
         print(f"{summary_line(result)} (report: {output})")
+    elif fmt is Format.TEXT:
+        from rich.console import Console
+
+        from agentundo.report import text
+
+        # input errors went to stderr just above: the terminal report leaves them out
+        text.render(result, Console(highlight=False), input_errors=False)
     else:
-        if fmt is not Format.TEXT:
-            _describe_input_errors(result)
         reporter(fmt)(result, sys.stdout)
     if annotate:
         reporter(Format.GITHUB)(result, sys.stdout)

@@ -57,10 +57,7 @@ class Record:
     data: dict[str, Any]
     raw: bytes
     """The line as written, without its newline."""
-
-    @property
-    def event(self) -> str:
-        return str(self.data["event"])
+    event: str
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -109,11 +106,12 @@ def _parse(raw: bytes, path: str, number: int, *, complete: bool) -> Item:
             LineKind.NOT_OBJECT,
             f"not an evidence record: a JSON {type(data).__name__}, not an object",
         )
-    if not isinstance(data.get("event"), str):
+    event = data.get("event")
+    if not isinstance(event, str):
         return BadLine(
             path, number, LineKind.NOT_RECORD, 'not an evidence record: no "event" field'
         )
-    return Record(path, number, data, raw)
+    return Record(path, number, data, raw, event)
 
 
 def _looks_like_object(raw: bytes) -> bool:

@@ -16,9 +16,14 @@ Hash chain (see :mod:`agentundo.evidence.chain`)
   EV105 duplicate-seq       a ``seq`` appears twice: a line was inserted or repeated
   EV106 bad-start           the first record is not ``seq`` 0 chained to GENESIS
 Completeness
-  EV201 no-outcome          a dispatched job has no outcome
-  EV202 not-compensated     after ``rollback_triggered``, an applied step has neither a
-                            compensation outcome nor a manual follow-up
+  EV201 no-outcome          a dispatched job (by ``job_id``; retries share it) has no
+                            outcome: step_succeeded, step_failed_fatal, a compensation's
+                            succeeded/timed_out/rejected, a manual_followup or
+                            run_interrupted naming the job
+  EV202 not-compensated     after ``rollback_triggered``, fewer steps are settled (by a
+                            compensation outcome, a skip or a manual follow-up) than the
+                            ``pending`` entries it announced; without ``pending``, an
+                            applied step is not settled
   EV203 decision-without-rule  a ``policy_decision`` does not name its rule (``rule_id``, or
                             ``rule_id: null`` with ``default: true``)
   EV204 summary-mismatch    ``run_summary``'s counts disagree with the events
@@ -33,7 +38,6 @@ of the current run, never the records themselves.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +95,6 @@ class Problem:
         return f"{where}: {self.code} {self.message} [{self.name}]"
 
 
-_FORWARD_OUTCOMES = frozenset({Event.STEP_SUCCEEDED, Event.STEP_FAILED, Event.STEP_FAILED_FATAL})
 _COMPENSATION_OUTCOMES = frozenset(
     {
         Event.COMPENSATION_SUCCEEDED,
@@ -100,17 +103,51 @@ _COMPENSATION_OUTCOMES = frozenset(
         Event.COMPENSATION_REJECTED,
     }
 )
-_COMPENSATION_FAILURES = frozenset(
-    {Event.COMPENSATION_FAILED, Event.COMPENSATION_TIMED_OUT, Event.COMPENSATION_REJECTED}
+_ENDS_BEFORE_DISPATCH = frozenset(
+    {str(Event.COMPENSATION_TIMED_OUT), str(Event.COMPENSATION_REJECTED)}
 )
-_STEP_SETTLED = _COMPENSATION_OUTCOMES | {Event.COMPENSATION_SKIPPED, Event.MANUAL_FOLLOWUP}
-"""Events that settle an applied step after a rollback."""
+_COMPENSATION_SUCCEEDED = str(Event.COMPENSATION_SUCCEEDED)
+_JOB_ENDS = frozenset(
+    {
+        str(Event.STEP_SUCCEEDED),
+        str(Event.STEP_FAILED_FATAL),
+        str(Event.COMPENSATION_SUCCEEDED),
+        str(Event.COMPENSATION_TIMED_OUT),
+        str(Event.COMPENSATION_REJECTED),
+        str(Event.MANUAL_FOLLOWUP),
+        str(Event.RUN_INTERRUPTED),
+    }
+)
+"""Outcomes of a job (by ``job_id``): step_failed and compensation_failed are attempts."""
+_STEP_SETTLING = frozenset(
+    {
+        str(Event.COMPENSATION_SUCCEEDED),
+        str(Event.COMPENSATION_TIMED_OUT),
+        str(Event.COMPENSATION_REJECTED),
+        str(Event.COMPENSATION_SKIPPED),
+        str(Event.MANUAL_FOLLOWUP),
+    }
+)
+"""What settles a step once a rollback runs: a compensation outcome or a follow-up."""
 
-_SUMMARY_COUNTS = (
-    "compensation_jobs_dispatched",
-    "compensation_jobs_skipped",
-    "compensation_jobs_failed",
-    "manual_followups",
+_COMMON = frozenset(COMMON_FIELDS)
+_DISPATCHES = frozenset({str(Event.STEP_DISPATCHED), str(Event.COMPENSATION_DISPATCHED)})
+_RUN_STARTED = str(Event.RUN_STARTED)
+_RUN_SUMMARY = str(Event.RUN_SUMMARY)
+_ROLLBACK_TRIGGERED = str(Event.ROLLBACK_TRIGGERED)
+_COMPENSATION_DISPATCHED = str(Event.COMPENSATION_DISPATCHED)
+_COMPENSATION_SKIPPED = str(Event.COMPENSATION_SKIPPED)
+_MANUAL_FOLLOWUP = str(Event.MANUAL_FOLLOWUP)
+_TALLIED = frozenset(
+    {
+        _RUN_STARTED,
+        _RUN_SUMMARY,
+        _ROLLBACK_TRIGGERED,
+        _COMPENSATION_DISPATCHED,
+        _COMPENSATION_SKIPPED,
+        _MANUAL_FOLLOWUP,
+        *(str(e) for e in _COMPENSATION_OUTCOMES),
+    }
 )
 
 
@@ -143,56 +180,59 @@ class RunTally:
     events: int = 0
     rollback_triggered: bool = False
     compensation_jobs: set[tuple[str, str]] = field(default_factory=set)
-    compensation_last: dict[tuple[str, str], str] = field(default_factory=dict)
+    compensation_succeeded: set[tuple[str, str]] = field(default_factory=set)
+    ended_undispatched: set[tuple[str, str]] = field(default_factory=set)
     skipped: int = 0
     manual_followups: int = 0
     problems: int = 0
-    by_event: Counter[str] = field(default_factory=Counter)
 
     def feed(self, record: Record) -> None:
         data = record.data
         event = record.event
         self.events += 1
-        self.by_event[event] += 1
         ts = data.get("ts")
         if isinstance(ts, str):
-            self.first_ts = self.first_ts or ts
+            if self.first_ts is None:
+                self.first_ts = ts
             self.last_ts = ts
         if not self.run_id:
             self.run_id = str(data.get("run_id", ""))
             self.workflow_id = str(data.get("workflow_id", ""))
             self.actor = str(data.get("actor", ""))
-        match event:
-            case Event.RUN_STARTED:
-                self.started = data
-                env = data.get("env")
-                self.env = str(env) if env is not None else self.env
-            case Event.RUN_SUMMARY:
-                self.summary = data
-            case Event.ROLLBACK_TRIGGERED:
-                self.rollback_triggered = True
-            case Event.COMPENSATION_DISPATCHED:
-                self.compensation_jobs.add(_job_key(record))
-            case Event.COMPENSATION_SKIPPED:
-                self.skipped += 1
-            case Event.MANUAL_FOLLOWUP:
-                self.manual_followups += 1
-            case _:
-                pass
-        if event in _COMPENSATION_OUTCOMES:
-            self.compensation_last[_job_key(record)] = event
-
-    @property
-    def compensation_failed(self) -> int:
-        """Compensation jobs whose last outcome was a failure, timeout or rejection."""
-        return sum(1 for e in self.compensation_last.values() if e in _COMPENSATION_FAILURES)
+        if event not in _TALLIED:
+            return
+        if event == _RUN_STARTED:
+            self.started = data
+            env = data.get("env")
+            self.env = str(env) if env is not None else self.env
+        elif event == _RUN_SUMMARY:
+            self.summary = data
+        elif event == _ROLLBACK_TRIGGERED:
+            self.rollback_triggered = True
+        elif event == _COMPENSATION_DISPATCHED:
+            self.compensation_jobs.add(_job_key(record))
+        elif event == _COMPENSATION_SKIPPED:
+            self.skipped += 1
+        elif event == _MANUAL_FOLLOWUP:
+            self.manual_followups += 1
+        else:  # a compensation outcome
+            key = _job_key(record)
+            if event == _COMPENSATION_SUCCEEDED:
+                self.compensation_succeeded.add(key)
+            elif event in _ENDS_BEFORE_DISPATCH and key not in self.compensation_jobs:
+                self.ended_undispatched.add(key)
 
     def counts(self) -> dict[str, int]:
-        """The summary's counts as the events give them."""
+        """The summary's counts as the events give them (docs/evidence.md, run_summary).
+
+        Dispatched: distinct compensation jobs with a ``compensation_dispatched``. Skipped:
+        jobs never dispatched (``compensation_skipped``, or timed out or rejected before a
+        dispatch). Failed: dispatched jobs that did not succeed.
+        """
         return {
             "compensation_jobs_dispatched": len(self.compensation_jobs),
-            "compensation_jobs_skipped": self.skipped,
-            "compensation_jobs_failed": self.compensation_failed,
+            "compensation_jobs_skipped": self.skipped + len(self.ended_undispatched),
+            "compensation_jobs_failed": len(self.compensation_jobs - self.compensation_succeeded),
             "manual_followups": self.manual_followups,
         }
 
@@ -218,8 +258,12 @@ _RECENT = 4096
 class _Run:
     chain: _Chain
     tally: RunTally = field(default_factory=RunTally)
-    open_jobs: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    open_jobs: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+    """job -> (line of its first dispatch, kind, step_id), until its outcome."""
     applied: dict[str, tuple[int, str]] = field(default_factory=dict)
+    settled: set[str] = field(default_factory=set)
+    rollback_line: int = 0
+    pending: int | None = None
     summary_line: int = 0
     after_summary: int = 0
     last_line: int = 0
@@ -251,8 +295,8 @@ class Verifier:
 
     def _feed_record(self, record: Record) -> None:
         data = record.data
-        missing = [f for f in COMMON_FIELDS if f not in data]
-        if missing:
+        if not data.keys() >= _COMMON:
+            missing = [f for f in COMMON_FIELDS if f not in data]
             self._add(record.line, "EV003", f"record lacks {', '.join(missing)}")
         if (
             record.event == Event.RUN_STARTED
@@ -317,8 +361,8 @@ class Verifier:
         chain.hash_at_max = stored if isinstance(stored, str) else ""
         chain.line_at_max = line
         chain.recent[seq] = line
-        if len(chain.recent) > _RECENT:
-            del chain.recent[next(iter(chain.recent))]
+        if len(chain.recent) > 2 * _RECENT:  # keep the newest; pruning in batches is cheap
+            chain.recent = dict(list(chain.recent.items())[-_RECENT:])
 
     def _check_late(self, chain: _Chain, seq: int, line: int) -> None:
         """A seq at or below the highest seen: a reordered line or a repeated one."""
@@ -347,19 +391,29 @@ class Verifier:
             run.after_summary += 1
             if run.after_summary == 1:
                 self._add(line, "EV205", f"a record follows run_summary (line {run.summary_line})")
-        job_id, step_id = _job_key(record)
-        if event in (Event.STEP_DISPATCHED, Event.COMPENSATION_DISPATCHED):
-            kind = "step" if event == Event.STEP_DISPATCHED else "compensation"
-            run.open_jobs.setdefault((kind, job_id, step_id), []).append(line)
-        elif event in _FORWARD_OUTCOMES:
-            self._close(run, ("step", job_id, step_id))
-            if event == Event.STEP_SUCCEEDED or data.get("partial") is True:
-                run.applied.setdefault(step_id, (line, str(data.get("topic", ""))))
-        elif event in _COMPENSATION_OUTCOMES:
-            self._close(run, ("compensation", job_id, step_id))
-        if event in _STEP_SETTLED:
-            run.applied.pop(step_id, None)
+        if event in _DISPATCHES:
+            job = str(data.get("job_id") or data.get("step_id") or "")
+            if job not in run.open_jobs:
+                kind = "step" if event == Event.STEP_DISPATCHED else "compensation"
+                run.open_jobs[job] = (line, kind, str(data.get("step_id", "")))
+        elif event in _JOB_ENDS:
+            job = str(data.get("job_id") or data.get("step_id") or "")
+            run.open_jobs.pop(job, None)
+            if event == Event.STEP_SUCCEEDED or (
+                event == Event.STEP_FAILED_FATAL and data.get("partial") is True
+            ):
+                run.applied.setdefault(
+                    str(data.get("step_id", "")), (line, str(data.get("topic", "")))
+                )
+        if event in _STEP_SETTLING and run.rollback_line:
+            run.settled.add(str(data.get("step_id", "")))
+        if event == Event.ROLLBACK_TRIGGERED and not run.rollback_line:
+            run.rollback_line = line
+            pending = data.get("pending")
+            if isinstance(pending, int) and not isinstance(pending, bool):
+                run.pending = pending
         if event == Event.POLICY_DECISION and not names_its_rule(data):
+            job_id, step_id = _job_key(record)
             if "rule_id" not in data:
                 why = "has no rule_id"
             elif data["rule_id"] is None:
@@ -369,13 +423,6 @@ class Verifier:
             self._add(line, "EV203", f"policy decision for {step_id or job_id or '?'} {why}")
         if event == Event.RUN_SUMMARY:
             run.summary_line = line
-
-    def _close(self, run: _Run, key: tuple[str, str, str]) -> None:
-        lines = run.open_jobs.get(key)
-        if lines:
-            lines.pop()
-            if not lines:
-                del run.open_jobs[key]
 
     def _end_run(self) -> None:
         run = self._run
@@ -395,28 +442,18 @@ class Verifier:
                     f"{'' if count == 1 else 's'} deleted",
                 )
             )
-        for (kind, job_id, step_id), lines in run.open_jobs.items():
-            for line in lines:
-                self.problems.append(
-                    Problem(
-                        self.path,
-                        line,
-                        "EV201",
-                        f"{kind} job {job_id or '?'} (step {step_id or '?'}) was dispatched "
-                        "and has no outcome",
-                    )
+        for job, (line, kind, step_id) in run.open_jobs.items():
+            self.problems.append(
+                Problem(
+                    self.path,
+                    line,
+                    "EV201",
+                    f"{kind} job {job or '?'} (step {step_id or '?'}) was dispatched "
+                    "and has no outcome",
                 )
-        if run.tally.rollback_triggered:
-            for step_id, (line, topic) in run.applied.items():
-                self.problems.append(
-                    Problem(
-                        self.path,
-                        line,
-                        "EV202",
-                        f"step {step_id} ({topic}) was applied and rolled back without a "
-                        "compensation outcome or a manual follow-up",
-                    )
-                )
+            )
+        if run.rollback_line:
+            self._check_rollback(run)
         summary = run.tally.summary
         if summary is None:
             why = (
@@ -434,6 +471,41 @@ class Verifier:
             )
         else:
             self._check_summary(run, summary)
+
+    def _check_rollback(self, run: _Run) -> None:
+        """Every entry of the compensation stack is settled (compensated or followed up).
+
+        Read-only steps succeed without entering the stack and the evidence does not mark
+        them, so when ``rollback_triggered`` states ``pending`` (the stack's size) the rule
+        counts: fewer settled steps than pending entries is a problem, and the applied steps
+        left unsettled are named as the candidates. Without ``pending`` every applied step
+        must be settled.
+        """
+        unsettled = {s: v for s, v in run.applied.items() if s not in run.settled}
+        if run.pending is None:
+            for step_id, (line, topic) in unsettled.items():
+                self.problems.append(
+                    Problem(
+                        self.path,
+                        line,
+                        "EV202",
+                        f"step {step_id} ({topic}) was applied and rolled back without a "
+                        "compensation outcome or a manual follow-up",
+                    )
+                )
+            return
+        missing = run.pending - len(run.settled)
+        if missing > 0:
+            names = ", ".join(unsettled) or "none of the applied steps is unsettled"
+            self.problems.append(
+                Problem(
+                    self.path,
+                    run.rollback_line,
+                    "EV202",
+                    f"{missing} of {run.pending} pending compensations have neither an outcome "
+                    f"nor a manual follow-up (unsettled applied steps: {names})",
+                )
+            )
 
     def _check_summary(self, run: _Run, summary: dict[str, Any]) -> None:
         line = run.summary_line

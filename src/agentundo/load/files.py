@@ -65,6 +65,7 @@ KINDS: dict[str, Kind] = {
     "workflow": Kind(
         "workflow", "workflow", _workflow, frozenset({"steps", "workflow"}), strict_model=True
     ),
+    "scenario": Kind("scenario", "scenario", _scenario, frozenset({"scenario"})),
 }
 """Registered formats; later features add theirs with :func:`register_kind`."""
 

@@ -102,16 +102,16 @@ def render_text(result: DrillResult, console: Console, evidence: str | None) -> 
         soft_wrap=True,
     )
     steps = Table(title="steps", title_justify="left", show_edge=False, pad_edge=False)
-    for name in ("#", "step", "topic", "job", "decision (rule)", "attempts", "state"):
-        steps.add_column(name)
+    for name in ("#", "step", "topic", "job", "rule", "tries", "state"):
+        steps.add_column(name, overflow="fold")
     for st in result.steps:
-        rule = st.rule_id or ("default" if st.decision else "")
+        rule = st.rule_id or ("(default)" if st.decision else "")
         steps.add_row(
             str(st.index + 1),
             escape(st.step_id),
             escape(st.topic),
             st.job_id or "",
-            escape(f"{st.decision or ''} ({rule})" if st.decision else ""),
+            escape(rule),
             str(st.attempts or ""),
             st.state.value,
         )
@@ -123,8 +123,8 @@ def render_text(result: DrillResult, console: Console, evidence: str | None) -> 
             show_edge=False,
             pad_edge=False,
         )
-        for name in ("step", "compensation", "job", "key", "attempts", "outcome"):
-            comps.add_column(name)
+        for name in ("step", "compensation", "job", "tries", "outcome"):
+            comps.add_column(name, overflow="fold")
         for c in result.compensations:
             outcome = c.outcome
             if c.outcome == "succeeded" and c.applied is False:
@@ -135,7 +135,6 @@ def render_text(result: DrillResult, console: Console, evidence: str | None) -> 
                 escape(c.step_id),
                 escape(c.topic or "-"),
                 c.job_id or "",
-                escape(c.idempotency_key or "-"),
                 str(c.attempts or ""),
                 outcome,
             )

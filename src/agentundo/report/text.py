@@ -23,8 +23,10 @@ def render_stream(result: LintResult, stream: TextIO) -> None:
     render(result, Console(file=stream, highlight=False))
 
 
-def render(result: LintResult, console: Console) -> None:
-    findings = sorted(all_findings(result))
+def render(result: LintResult, console: Console, *, input_errors: bool = True) -> None:
+    """Findings by file, then the summary; ``input_errors=False`` leaves AU000 lines out
+    (the CLI prints input errors on stderr when this report goes to the terminal)."""
+    findings = sorted(all_findings(result) if input_errors else result.findings)
     for path, group in groupby(findings, key=lambda f: f.path):
         console.print(f"[bold underline]{escape(path)}[/]", soft_wrap=True)
         for f in group:

@@ -529,8 +529,12 @@ _STYLES = {
 }
 
 
+GOOD_VERDICTS = frozenset({"completed", "recovered", "pass"})
+"""Verdicts of a drill that needs nobody (docs/evidence.md: completed, recovered)."""
+
+
 def _verdict_style(verdict: str) -> str:
-    if verdict in ("pass", "passed", "ok", "succeeded"):
+    if verdict in GOOD_VERDICTS:
         return "bold green"
     if verdict == "?":
         return "bold yellow"
@@ -930,7 +934,7 @@ class SummaryRow:
     @property
     def has_problems(self) -> bool:
         return (
-            self.verdict not in ("pass", "passed", "ok")
+            self.verdict not in GOOD_VERDICTS
             or self.skipped not in (0, "0")
             or self.manual_followups not in (0, "0")
             or self.verified is False

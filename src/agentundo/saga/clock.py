@@ -50,7 +50,16 @@ class RealClock:
         return not stop.wait(max(0.0, seconds))
 
 
+_last: tuple[int, str] = (-1, "")
+
+
 def rfc3339(timestamp: float) -> str:
     """``2026-03-31T13:40:18.250Z``: RFC 3339, UTC, millisecond precision."""
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    global _last
+    millis = int(timestamp * 1000)
+    if millis == _last[0]:  # a virtual clock stands still between waits
+        return _last[1]
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+    _last = (millis, text)
+    return text

@@ -34,6 +34,8 @@ import httpx
 from agentundo.errors import UsageError
 from agentundo.evidence.redact import redact
 from agentundo.model.catalog import Catalog, HttpCall
+from agentundo.model.common import Rollback
+from agentundo.model.workflow import Workflow
 from agentundo.saga.executor import Call, CallKind, Outcome, Result
 from agentundo.saga.keys import KNOWN_FIELDS, render_key, template_fields
 
@@ -92,6 +94,11 @@ class HttpExecutor:
     def topics(self) -> frozenset[str]:
         """Topics this executor can call forward (those with an ``http`` block)."""
         return frozenset(self._forward)
+
+    @property
+    def compensation_topics(self) -> frozenset[str]:
+        """Forward topics whose compensation has its own ``http`` block."""
+        return frozenset(self._compensation)
 
     def endpoint(self, call: Call) -> Endpoint | None:
         """The endpoint of a call: a compensation's own block, else its topic's."""
@@ -173,6 +180,28 @@ class HttpExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_endpoints(executor: HttpExecutor, workflow: Workflow, catalog: Catalog) -> None:
+    """UsageError naming every step (or its compensation) that has no http endpoint."""
+    missing: list[str] = []
+    for step in workflow.steps:
+        topic = catalog.topics.get(step.topic)
+        if step.topic not in executor.topics:
+            missing.append(f"step '{step.id}' (topic '{step.topic}')")
+        if topic is None or topic.compensation is None:
+            continue
+        if topic.rollback not in (Rollback.REVERSIBLE, Rollback.COMPENSATABLE):
+            continue
+        has_own = step.topic in executor.compensation_topics
+        if not has_own and topic.compensation.topic not in executor.topics:
+            missing.append(f"compensation of step '{step.id}' (topic '{topic.compensation.topic}')")
+    if missing:
+        raise UsageError(
+            "--executor http needs an 'http' block for: "
+            + ", ".join(dict.fromkeys(missing))
+            + " (see docs/http-executor.md)"
+        )
 
 
 def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[str]) -> Endpoint:

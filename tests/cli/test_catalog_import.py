@@ -1,0 +1,112 @@
+"""`agentundo catalog import --from-json`: output, re-runs, and exit 2 for bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentundo.cli.main import main
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "mcp"
+
+
+def test_prints_a_skeleton_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["catalog", "import", "--from-json", str(FIXTURES / "tools_list.json")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.startswith("# Imported from MCP tools/list")
+    assert "\n  create_issue:\n    side_effect: true\n    rollback: compensatable\n" in out
+    assert "agentundo: added 5 topic(s), kept 0 existing" in err
+
+
+def test_writes_then_extends_the_output_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "catalog.yaml"
+    assert (
+        main(
+            ["catalog", "import", "--from-json", str(FIXTURES / "tools_list.json"), "-o", str(out)]
+        )
+        == 0
+    )
+    edited = out.read_text().replace("    needs_review: true\n", "", 1) + "# my note\n"
+    out.write_text(edited)
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "catalog",
+                "import",
+                "--from-json",
+                str(FIXTURES / "tools_list_more.json"),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "added 1 topic(s), kept 2 existing" in err
+    assert "not listed by the server (kept): delete_repository, run_script, set_label" in err
+    text = out.read_text()
+    assert text.endswith("# my note\n")
+    assert "close_issue:" in text
+    assert text.count("    needs_review: true\n") == 4  # one removed by a person, one added
+
+
+def test_lint_fails_until_reviewed(tmp_path: Path) -> None:
+    out = tmp_path / "catalog.yaml"
+    assert (
+        main(
+            ["catalog", "import", "--from-json", str(FIXTURES / "tools_list.json"), "-o", str(out)]
+        )
+        == 0
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "agentundo", "lint", str(out), "--format", "json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout.count('"AU109"') == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give exactly one of --from-json FILE or --url URL"),
+        (["--from-json", "a.json", "--url", "http://x/mcp"], "give exactly one of"),
+        (["--from-json", "missing.json"], "missing.json: error: no such file or directory"),
+        (["--from-json", str(FIXTURES / "not_json.json")], "error: not JSON"),
+        (["--from-json", str(FIXTURES / "jsonrpc_error.json")], "the answer is a JSON-RPC error"),
+        (
+            ["--from-json", str(FIXTURES / "tools_list.json"), "-H", "X=1"],
+            "--header only applies to --url",
+        ),
+        (["--url", "http://127.0.0.1:1/mcp", "-H", "novalue"], "expected NAME=VALUE"),
+        (["--url", "not a url"], "bad URL 'not a url'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code = main(["catalog", "import", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_broken_existing_catalog_is_not_touched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "catalog.yaml"
+    out.write_text("version: v1\ntopics: [\n")
+    code = main(
+        ["catalog", "import", "--from-json", str(FIXTURES / "tools_list.json"), "-o", str(out)]
+    )
+    assert code == 2
+    assert out.read_text() == "version: v1\ntopics: [\n"
+    assert str(out) in capsys.readouterr().err

@@ -1,0 +1,207 @@
+"""Drills of the ledger example with real HTTP calls: the rollback leaves the ledger balanced.
+
+The ledger service (examples/ledger) runs on 127.0.0.1 in a thread started by each test.
+The engine is driven through :mod:`agentundo.saga.drills` with an :class:`HttpExecutor`;
+the last test runs ``agentundo drill --executor http`` once the CLI has the option.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from agentundo.evidence.writer import EvidenceWriter
+from agentundo.model.scenario import Fault, FaultType
+from agentundo.saga.clock import VirtualClock
+from agentundo.saga.drills import Options, load_drill
+from agentundo.saga.engine import DrillResult, drill
+from agentundo.saga.faults import FaultPlan
+from agentundo.saga.http import HttpExecutor
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "ledger"
+TOKEN = "ledger-t0ken-never-in-evidence"
+
+
+def _load_ledger() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ledger_service", EXAMPLE / "ledger_service.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ledger_service"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ledger_service = _load_ledger()
+
+
+@pytest.fixture
+def ledger() -> Iterator[Any]:
+    running = ledger_service.start()
+    yield running
+    running.stop()
+
+
+def _drill(
+    url: str, tmp_path: Path, options: Options, *, extra: list[Fault] | None = None
+) -> tuple[DrillResult, list[dict[str, Any]], str]:
+    loaded = load_drill(
+        str(EXAMPLE / "workflow.yaml"),
+        str(EXAMPLE / "catalog.yaml"),
+        str(EXAMPLE / "policy.yaml"),
+        None,
+        options,
+    )
+    setup = loaded.setup
+    if extra:
+        from dataclasses import replace
+
+        setup = replace(setup, plan=FaultPlan.of([*setup.plan.faults, *extra]))
+    env = {"LEDGER_URL": url, "LEDGER_TOKEN": TOKEN}
+    path = tmp_path / "run.jsonl"
+    with (
+        HttpExecutor(setup.catalog, env=env) as executor,
+        EvidenceWriter(path, secrets=executor.secrets) as writer,
+    ):
+        result = drill(
+            setup,
+            run_id="run_test",
+            sink=writer.write,
+            clock=VirtualClock(time.time()),
+            executor=executor,
+        )
+    text = path.read_text()
+    return result, [json.loads(line) for line in text.splitlines()], text
+
+
+def _balance(url: str) -> dict[str, Any]:
+    data = httpx.get(f"{url}/balance", timeout=5).json()
+    assert isinstance(data, dict)
+    return data
+
+
+def _events(records: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [r for r in records if r["event"] == name]
+
+
+def test_third_charge_fails_and_the_rollback_balances_the_ledger(
+    ledger: Any, tmp_path: Path
+) -> None:
+    result, records, text = _drill(
+        ledger.url, tmp_path, Options(fail_at=["charge_c"], compensate_failed_step=False)
+    )
+    balance = _balance(ledger.url)
+    assert (balance["charged"], balance["refunded"], balance["balance"]) == (4600, 4600, 0)
+    assert balance["open_orders"] == []
+    assert result.verdict.value == "recovered"
+    succeeded = _events(records, "step_succeeded")
+    assert [e["detail"]["status"] for e in succeeded] == [201, 201]
+    assert all(isinstance(e["detail"]["elapsed_ms"], float) for e in succeeded)
+    refunds = _events(records, "compensation_succeeded")
+    assert [e["step_id"] for e in refunds] == ["charge_b", "charge_a"]
+    assert all(e["applied"] is True for e in refunds)
+    assert TOKEN not in text
+
+
+def test_compensating_the_failed_step_too_refunds_nothing_for_it(
+    ledger: Any, tmp_path: Path
+) -> None:
+    _result, records, _text = _drill(ledger.url, tmp_path, Options(fail_at=["charge_c"]))
+    assert _balance(ledger.url)["balance"] == 0
+    applied = {e["step_id"]: e["applied"] for e in _events(records, "compensation_succeeded")}
+    assert applied == {"charge_c": False, "charge_b": True, "charge_a": True}
+
+
+def test_refunds_answering_500_are_retried_and_applied_once(ledger: Any, tmp_path: Path) -> None:
+    httpx.post(
+        f"{ledger.url}/admin/faults",
+        json={"fail_next": 2, "status": 500, "only": "/refunds", "apply_then_fail": True},
+        timeout=5,
+    ).raise_for_status()
+    result, records, _text = _drill(
+        ledger.url, tmp_path, Options(fail_at=["charge_c"], compensate_failed_step=False)
+    )
+    balance = _balance(ledger.url)
+    assert (balance["refunds"], balance["balance"]) == (2, 0)
+    failed = _events(records, "compensation_failed")
+    assert [(e["detail"]["status"], e["transient"]) for e in failed] == [(500, True), (500, True)]
+    assert result.verdict.value == "recovered"
+
+
+def test_throttled_charges_wait_and_succeed(ledger: Any, tmp_path: Path) -> None:
+    httpx.post(
+        f"{ledger.url}/admin/faults",
+        json={"fail_next": 1, "status": 429, "retry_after": "2", "only": "/charges"},
+        timeout=5,
+    ).raise_for_status()
+    _result, records, _text = _drill(
+        ledger.url, tmp_path, Options(fail_at=["charge_c"], compensate_failed_step=False)
+    )
+    failed = _events(records, "step_failed")
+    assert failed[0]["detail"]["status"] == 429
+    assert _balance(ledger.url)["balance"] == 0
+
+
+def test_duplicate_compensation_delivery_refunds_once(ledger: Any, tmp_path: Path) -> None:
+    _result, _records, _text = _drill(
+        ledger.url,
+        tmp_path,
+        Options(fail_at=["charge_c"], compensate_failed_step=False),
+        extra=[Fault(type=FaultType.DUPLICATE_DELIVERY, step="charge_b")],
+    )
+    balance = _balance(ledger.url)
+    assert (balance["refunds"], balance["refunded"], balance["balance"]) == (2, 4600, 0)
+    assert len(ledger.ledger.keys) == 4  # 2 charges + 2 refunds; the duplicate was replayed
+
+
+def test_server_gone_mid_rollback_sends_the_rest_to_manual_follow_up(
+    ledger: Any, tmp_path: Path
+) -> None:
+    """The ledger dies after the first refund: the second cannot be made, and says so."""
+    httpx.post(
+        f"{ledger.url}/admin/faults", json={"exit_after": 1, "only": "/refunds"}, timeout=5
+    ).raise_for_status()
+    result, records, _text = _drill(
+        ledger.url, tmp_path, Options(fail_at=["charge_c"], compensate_failed_step=False)
+    )
+    balance = ledger.ledger.balance()
+    assert balance["open_orders"] == ["A-1001"]  # refunded B, could not refund A
+    failed = _events(records, "compensation_failed")
+    assert failed and all(e["transient"] for e in failed)
+    assert {e["step_id"] for e in failed} == {"charge_a"}
+    assert [f.step_id for f in result.followups] == ["charge_a"]
+
+
+def test_drill_cli_with_http_executor(ledger: Any, tmp_path: Path) -> None:
+    """`agentundo drill --executor http` end to end (skipped until the CLI has the option)."""
+    command = [sys.executable, "-m", "agentundo"]
+    helptext = subprocess.run(
+        [*command, "drill", "--help"], capture_output=True, text=True, timeout=60
+    ).stdout
+    if "--executor" not in helptext:
+        pytest.skip("agentundo drill has no --executor option yet")
+    env = {**os.environ, "LEDGER_URL": ledger.url, "LEDGER_TOKEN": TOKEN}
+    done = subprocess.run(
+        [
+            *command, "drill", str(EXAMPLE / "workflow.yaml"),
+            "--catalog", str(EXAMPLE / "catalog.yaml"),
+            "--policy", str(EXAMPLE / "policy.yaml"),
+            "--executor", "http", "--fail-at", "charge_c", "--clock", "virtual",
+            "--no-compensate-failed-step", "--evidence", str(tmp_path), "--format", "json",
+        ],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _balance(ledger.url)["balance"] == 0
+    for evidence in tmp_path.glob("*.jsonl"):
+        assert TOKEN not in evidence.read_text()
