@@ -32,7 +32,16 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-DRILL = ("drill", "wf.yaml", "--catalog", "catalog.yaml", "--policy", "policy.yaml", "--evidence", "ev")
+DRILL = (
+    "drill",
+    "wf.yaml",
+    "--catalog",
+    "catalog.yaml",
+    "--policy",
+    "policy.yaml",
+    "--evidence",
+    "ev",
+)
 
 
 def test_real_drills_verify_and_render(project: Path) -> None:
