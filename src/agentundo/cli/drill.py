@@ -72,6 +72,13 @@ def drill(
             help="Compensate the step that failed too [default: yes].",
         ),
     ] = None,
+    executor_name: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="simulated (default) or http: call the endpoints the catalog declares.",
+        ),
+    ] = "simulated",
     derive_keys: Annotated[
         bool | None,
         typer.Option(
@@ -101,6 +108,12 @@ def drill(
 
     if output_format not in ("text", "json"):
         raise UsageError(f"unknown format {output_format!r}; expected text or json")
+    if executor_name not in ("simulated", "http"):
+        raise UsageError(f"unknown executor {executor_name!r}; expected simulated or http")
+    if executor_name == "http" and sweep:
+        raise UsageError("--sweep runs the simulated executor only")
+    if executor_name == "http" and clock is None:
+        clock = "real"  # real endpoints: backoff and Retry-After wait for real
     loaded = load_drill(
         workflow,
         catalog,
@@ -133,9 +146,25 @@ def drill(
         if sweep:
             code = _sweep(loaded.setup, evidence_dir, make_clock, stop, output_format)
         else:
-            result, path = run_with_evidence(
-                loaded.setup, evidence_dir=evidence_dir, clock=make_clock(), stop=stop
-            )
+            import contextlib
+
+            with contextlib.ExitStack() as resources:
+                executor = None
+                secrets: frozenset[str] = frozenset()
+                if executor_name == "http":
+                    from agentundo.saga.http import HttpExecutor, check_endpoints
+
+                    executor = resources.enter_context(HttpExecutor(loaded.setup.catalog))
+                    check_endpoints(executor, loaded.setup.workflow, loaded.setup.catalog)
+                    secrets = executor.secrets
+                result, path = run_with_evidence(
+                    loaded.setup,
+                    evidence_dir=evidence_dir,
+                    clock=make_clock(),
+                    stop=stop,
+                    executor=executor,
+                    secrets=secrets,
+                )
             from agentundo.report import drill as report
 
             if output_format == "json":

@@ -19,6 +19,7 @@ from agentundo.model.common import seconds
 from agentundo.model.scenario import FailMode, Fault, FaultType, Scenario
 from agentundo.saga.clock import Clock
 from agentundo.saga.engine import DrillResult, DrillSetup, Settings, Stop, check_plan, drill
+from agentundo.saga.executor import Executor
 from agentundo.saga.faults import FaultPlan
 
 DEFAULT_EVIDENCE_DIR = "agentundo-evidence"
@@ -184,14 +185,22 @@ def run_with_evidence(
     clock: Clock,
     stop: Stop | None = None,
     run_id: str | None = None,
+    executor: Executor | None = None,
+    secrets: frozenset[str] = frozenset(),
 ) -> tuple[DrillResult, Path]:
-    """Run one drill, writing its evidence to ``<evidence_dir>/<run_id>.jsonl``."""
+    """Run one drill, writing its evidence to ``<evidence_dir>/<run_id>.jsonl``.
+
+    ``executor`` replaces the simulated world (e.g. an HttpExecutor); ``secrets`` are
+    redacted from the evidence.
+    """
     from agentundo.evidence.writer import EvidenceWriter
 
     run_id = run_id or new_run_id()
     path = evidence_dir / f"{run_id}.jsonl"
-    with EvidenceWriter(path) as writer:
-        result = drill(setup, run_id=run_id, sink=writer.write, clock=clock, stop=stop)
+    with EvidenceWriter(path, secrets=secrets) as writer:
+        result = drill(
+            setup, run_id=run_id, sink=writer.write, clock=clock, stop=stop, executor=executor
+        )
     return result, path
 
 

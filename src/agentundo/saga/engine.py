@@ -1120,7 +1120,9 @@ class Engine:
             else:
                 comp = outcomes.get(report.step_id)
                 applied = int(report.state is StepState.SUCCEEDED)
-                undone = int(comp is not None and comp.outcome == "succeeded")
+                undone = int(
+                    comp is not None and comp.outcome == "succeeded" and comp.applied is not False
+                )
             if applied == 0 and undone == 0:
                 state = "none"
             elif undone > applied:
