@@ -14,9 +14,14 @@ from typing import Any
 GENESIS = "0" * 64
 
 
+def canonical_text(record: dict[str, Any]) -> str:
+    """Canonical JSON text: sorted keys, no spaces, non-ASCII kept as is."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(record: dict[str, Any]) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Canonical JSON as UTF-8 bytes: what the hash is computed over."""
+    return canonical_text(record).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:

@@ -19,13 +19,28 @@ _SECRET_VALUE = re.compile(
 )
 
 
+_SHORTEST_SECRET = 13
+"""No string shorter than this can match the secret-value pattern ("sk-" and 10 more)."""
+
+_KEY_IS_SECRET: dict[str, bool] = {}
+
+
+def _secret_key(key: str) -> bool:
+    found = _KEY_IS_SECRET.get(key)
+    if found is None:
+        found = _SECRET_KEY.search(key) is not None
+        if len(_KEY_IS_SECRET) < 4096:
+            _KEY_IS_SECRET[key] = found
+    return found
+
+
 def redact(value: Any, secrets: frozenset[str] = frozenset()) -> Any:
     """A copy of ``value`` with secret keys, secret-looking strings and ``secrets`` masked."""
     if isinstance(value, dict):
         return {
             k: (
                 REDACTED
-                if _SECRET_KEY.search(str(k)) and v not in (None, "")
+                if v not in (None, "") and _secret_key(str(k))
                 else redact(v, secrets)
             )
             for k, v in value.items()
@@ -34,7 +49,9 @@ def redact(value: Any, secrets: frozenset[str] = frozenset()) -> Any:
         return [redact(v, secrets) for v in value]
     if isinstance(value, str):
         for secret in secrets:
-            if secret and len(secret) >= 4:
+            if len(secret) >= 4 and secret in value:
                 value = value.replace(secret, REDACTED)
+        if len(value) < _SHORTEST_SECRET:
+            return value
         return _SECRET_VALUE.sub(REDACTED, value)
     return value

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from agentundo.evidence.chain import GENESIS, seal
+from agentundo.evidence.chain import GENESIS, canonical_text
 from agentundo.evidence.redact import redact
 
 
@@ -36,13 +36,16 @@ class EvidenceWriter:
         if self._handle is None:
             raise ValueError(f"evidence file {self.path} is closed")
         body = redact({"seq": self._seq, **record}, self._secrets)
-        sealed = seal(body, self._prev)
-        line = json.dumps(sealed, ensure_ascii=False, separators=(",", ":"))
-        self._handle.write(line + "\n")
+        body["prev_hash"] = self._prev
+        text = canonical_text(body)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        # the line is the canonical body with the hash appended: one encoding per record
+        self._handle.write(f'{text[:-1]},"hash":"{digest}"}}\n')
         self._handle.flush()
-        self._prev = sealed["hash"]
+        body["hash"] = digest
+        self._prev = digest
         self._seq += 1
-        return sealed
+        return body
 
     def close(self) -> None:
         if self._handle is None:
