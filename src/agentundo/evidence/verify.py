@@ -161,6 +161,11 @@ def names_its_rule(record: dict[str, Any]) -> bool:
     return isinstance(rule, str) and bool(rule)
 
 
+def _job(data: dict[str, Any]) -> str:
+    """The job a record is about: its ``job_id`` (retries share it), else its step."""
+    return str(data.get("job_id") or data.get("step_id") or "")
+
+
 def _job_key(record: Record) -> tuple[str, str]:
     return (str(record.get("job_id", "")), str(record.get("step_id", "")))
 
@@ -179,9 +184,11 @@ class RunTally:
     summary: dict[str, Any] | None = None
     events: int = 0
     rollback_triggered: bool = False
-    compensation_jobs: set[tuple[str, str]] = field(default_factory=set)
-    compensation_succeeded: set[tuple[str, str]] = field(default_factory=set)
-    ended_undispatched: set[tuple[str, str]] = field(default_factory=set)
+    compensations_dispatched: int = 0
+    compensations_succeeded: int = 0
+    ended_undispatched: int = 0
+    open_compensations: set[str] = field(default_factory=set)
+    """Compensation jobs dispatched and not yet ended: a handful, whatever the run's size."""
     skipped: int = 0
     manual_followups: int = 0
     problems: int = 0
@@ -210,17 +217,26 @@ class RunTally:
         elif event == _ROLLBACK_TRIGGERED:
             self.rollback_triggered = True
         elif event == _COMPENSATION_DISPATCHED:
-            self.compensation_jobs.add(_job_key(record))
+            job = _job(data)
+            if job not in self.open_compensations:
+                self.open_compensations.add(job)
+                attempt = data.get("attempt", 1)
+                if attempt == 1 or not isinstance(attempt, int):
+                    self.compensations_dispatched += 1
         elif event == _COMPENSATION_SKIPPED:
             self.skipped += 1
         elif event == _MANUAL_FOLLOWUP:
             self.manual_followups += 1
-        else:  # a compensation outcome
-            key = _job_key(record)
-            if event == _COMPENSATION_SUCCEEDED:
-                self.compensation_succeeded.add(key)
-            elif event in _ENDS_BEFORE_DISPATCH and key not in self.compensation_jobs:
-                self.ended_undispatched.add(key)
+            self.open_compensations.discard(_job(data))
+        elif event == _COMPENSATION_SUCCEEDED:
+            self.compensations_succeeded += 1
+            self.open_compensations.discard(_job(data))
+        elif event in _ENDS_BEFORE_DISPATCH:
+            job = _job(data)
+            if job in self.open_compensations:
+                self.open_compensations.discard(job)
+            else:
+                self.ended_undispatched += 1
 
     def counts(self) -> dict[str, int]:
         """The summary's counts as the events give them (docs/evidence.md, run_summary).
@@ -230,9 +246,10 @@ class RunTally:
         dispatch). Failed: dispatched jobs that did not succeed.
         """
         return {
-            "compensation_jobs_dispatched": len(self.compensation_jobs),
-            "compensation_jobs_skipped": self.skipped + len(self.ended_undispatched),
-            "compensation_jobs_failed": len(self.compensation_jobs - self.compensation_succeeded),
+            "compensation_jobs_dispatched": self.compensations_dispatched,
+            "compensation_jobs_skipped": self.skipped + self.ended_undispatched,
+            "compensation_jobs_failed": self.compensations_dispatched
+            - self.compensations_succeeded,
             "manual_followups": self.manual_followups,
         }
 
@@ -260,7 +277,8 @@ class _Run:
     tally: RunTally = field(default_factory=RunTally)
     open_jobs: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     """job -> (line of its first dispatch, kind, step_id), until its outcome."""
-    applied: dict[str, tuple[int, str]] = field(default_factory=dict)
+    applied: dict[str, int] = field(default_factory=dict)
+    """Applied steps not yet settled: step_id -> line."""
     settled: set[str] = field(default_factory=set)
     rollback_line: int = 0
     pending: int | None = None
@@ -402,11 +420,11 @@ class Verifier:
             if event == Event.STEP_SUCCEEDED or (
                 event == Event.STEP_FAILED_FATAL and data.get("partial") is True
             ):
-                run.applied.setdefault(
-                    str(data.get("step_id", "")), (line, str(data.get("topic", "")))
-                )
+                run.applied.setdefault(str(data.get("step_id", "")), line)
         if event in _STEP_SETTLING and run.rollback_line:
-            run.settled.add(str(data.get("step_id", "")))
+            step_id = str(data.get("step_id", ""))
+            run.settled.add(step_id)
+            run.applied.pop(step_id, None)
         if event == Event.ROLLBACK_TRIGGERED and not run.rollback_line:
             run.rollback_line = line
             pending = data.get("pending")
@@ -481,15 +499,15 @@ class Verifier:
         left unsettled are named as the candidates. Without ``pending`` every applied step
         must be settled.
         """
-        unsettled = {s: v for s, v in run.applied.items() if s not in run.settled}
+        unsettled = run.applied
         if run.pending is None:
-            for step_id, (line, topic) in unsettled.items():
+            for step_id, line in unsettled.items():
                 self.problems.append(
                     Problem(
                         self.path,
                         line,
                         "EV202",
-                        f"step {step_id} ({topic}) was applied and rolled back without a "
+                        f"step {step_id} was applied and rolled back without a "
                         "compensation outcome or a manual follow-up",
                     )
                 )
