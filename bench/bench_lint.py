@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gen_large import generate  # noqa: E402
+from gen_large import generate
 
 OUT = Path(__file__).parent / "out"
 
@@ -45,7 +45,9 @@ def main() -> None:
         target = OUT / f"lint-{size}-{args.rules}-{args.workflows}"
         if not target.exists():
             generate(target, topics=size, rules=args.rules, workflows=args.workflows)
-        seconds = timed([sys.executable, "-m", "agentundo", "lint", "--format", "json", str(target)])
+        seconds = timed(
+            [sys.executable, "-m", "agentundo", "lint", "--format", "json", str(target)]
+        )
         rows.append((size, seconds))
     bare = timed([sys.executable, "-c", "pass"], runs=5)
     base_size, base_time = rows[0]

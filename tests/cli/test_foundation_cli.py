@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from agentundo import __version__
-from tests.unit.test_lint_checks import CLEAN_CATALOG, CLEAN_POLICY, CLEAN_WORKFLOW
 from tests.lint_helpers import write
+from tests.unit.test_lint_checks import CLEAN_CATALOG, CLEAN_POLICY, CLEAN_WORKFLOW
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -64,9 +64,17 @@ def test_warnings_alone_exit_0(tmp_path: Path) -> None:
 
 BAD_INPUTS = [
     ("dup.yaml", "version: v1\ntopics: {}\ntopics: {}\n", ":3:1: error: duplicate key 'topics'"),
-    ("unknown.yaml", "version: v1\ntopic: {}\n", ":2:1: error: unknown key 'topic': cannot tell what this file is (hint: did you mean 'topics'?)"),
+    (
+        "unknown.yaml",
+        "version: v1\ntopic: {}\n",
+        ":2:1: error: unknown key 'topic': cannot tell what this file is (hint: did you mean 'topics'?)",
+    ),
     ("type.yaml", "version: v1\ntopics: []\n", ":2:9: error: topics must be object, not a list"),
-    ("bool.yaml", "version: v1\ntopics:\n  a: {side_effect: yes}\n", ":3:20: error: ambiguous value 'yes'"),
+    (
+        "bool.yaml",
+        "version: v1\ntopics:\n  a: {side_effect: yes}\n",
+        ":3:20: error: ambiguous value 'yes'",
+    ),
     ("syntax.yaml", "version: v1\ntopics: {\n", ":3:1: error: YAML syntax error"),
     ("empty.yaml", "", ":1:1: error: file is empty"),
     ("binary.yaml", b"\x00\x01\x02", ":1:1: error: file looks binary"),
@@ -74,7 +82,9 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "content", "expected"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("name", "content", "expected"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
 def test_bad_input_exits_2_with_position(
     tmp_path: Path, name: str, content: str | bytes, expected: str
 ) -> None:

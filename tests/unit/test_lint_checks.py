@@ -559,7 +559,9 @@ def test_check_fires(
     assert located(findings, code) == expected
 
 
-@pytest.mark.parametrize(("code", "catalog", "policy", "workflow"), SILENT, ids=[c[0] for c in SILENT])
+@pytest.mark.parametrize(
+    ("code", "catalog", "policy", "workflow"), SILENT, ids=[c[0] for c in SILENT]
+)
 def test_check_is_silent(
     tmp_path: Path, code: str, catalog: str | None, policy: str | None, workflow: str | None
 ) -> None:
@@ -611,6 +613,8 @@ def test_policy_gate_checks_each_env(tmp_path: Path) -> None:
     """
     only_prod = lint_texts(tmp_path, catalog=CLEAN_CATALOG, policy=policy)
     assert located(only_prod, "AU302") == []
-    both = lint_texts(tmp_path, catalog=CLEAN_CATALOG, policy=policy, envs=("production", "staging"))
+    both = lint_texts(
+        tmp_path, catalog=CLEAN_CATALOG, policy=policy, envs=("production", "staging")
+    )
     assert located(both, "AU302") == [("policy.yaml", 3, 5)]
     assert "in staging" in next(f.message for f in both if f.code == "AU302")

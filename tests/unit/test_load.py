@@ -135,7 +135,9 @@ def test_top_level_list_is_not_a_format(tmp_path: Path) -> None:
 
 
 def test_unrecognised_document(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "version: v1\nhello: world\n").message == "cannot tell what this file is"
+    assert (
+        error_of(tmp_path, "version: v1\nhello: world\n").message == "cannot tell what this file is"
+    )
 
 
 def test_unknown_kind(tmp_path: Path) -> None:
@@ -200,7 +202,8 @@ def test_only_safe_loading_is_used() -> None:
     offenders = [
         str(p)
         for p in source.rglob("*.py")
-        if "yaml.load(" in p.read_text() or "yaml.unsafe" in p.read_text()
+        if "yaml.load(" in p.read_text()
+        or "yaml.unsafe" in p.read_text()
         or "yaml.full_load" in p.read_text()
     ]
     assert offenders == []

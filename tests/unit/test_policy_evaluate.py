@@ -77,17 +77,25 @@ def test_first_match_combining() -> None:
 
 
 def test_default_decision() -> None:
-    p = policy({"id": "r", "when": {"env": "staging"}, "decision": "allow"}, default_decision="deny")
+    p = policy(
+        {"id": "r", "when": {"env": "staging"}, "decision": "allow"}, default_decision="deny"
+    )
     result = evaluate(p, ctx())
     assert (result.decision, result.rule) == (Decision.DENY, None)
 
 
 def test_is_compensation_separates_rollbacks() -> None:
     p = policy(
-        {"id": "no-refunds", "when": {"topic": "payments.refund", "is_compensation": False}, "decision": "deny"},
+        {
+            "id": "no-refunds",
+            "when": {"topic": "payments.refund", "is_compensation": False},
+            "decision": "deny",
+        },
     )
     assert evaluate(p, ctx(topic="payments.refund")).decision is Decision.DENY
-    assert evaluate(p, ctx(topic="payments.refund", is_compensation=True)).decision is Decision.ALLOW
+    assert (
+        evaluate(p, ctx(topic="payments.refund", is_compensation=True)).decision is Decision.ALLOW
+    )
 
 
 def test_pattern_covers() -> None:
@@ -115,7 +123,16 @@ _when = st.fixed_dictionaries(
     {},
     optional={
         "env": st.sampled_from(["production", "staging", ["production", "staging"], "prod*"]),
-        "topic": st.sampled_from(["payments.*", "infra.*", "email.send", "*", "p?yments.charge", ["email.*", "infra.dns.*"]]),
+        "topic": st.sampled_from(
+            [
+                "payments.*",
+                "infra.*",
+                "email.send",
+                "*",
+                "p?yments.charge",
+                ["email.*", "infra.dns.*"],
+            ]
+        ),
         "side_effect": st.booleans(),
         "compensation_declared": st.booleans(),
         "rollback_supported": st.booleans(),
@@ -166,8 +183,13 @@ def test_compiled_policy_agrees_with_evaluate(
 
 
 @settings(max_examples=300, deadline=None)
-@given(rules=st.lists(_rule, min_size=2, max_size=6), contexts=st.lists(_context, min_size=1, max_size=8))
-def test_a_shadowed_rule_never_decides(rules: list[dict[str, Any]], contexts: list[Context]) -> None:
+@given(
+    rules=st.lists(_rule, min_size=2, max_size=6),
+    contexts=st.lists(_context, min_size=1, max_size=8),
+)
+def test_a_shadowed_rule_never_decides(
+    rules: list[dict[str, Any]], contexts: list[Context]
+) -> None:
     p = policy(*({"id": f"r{i}", **r} for i, r in enumerate(rules)))
     shadowed = {i for i in range(len(p.rules)) if shadowing_rule(p, i) is not None}
     for c in contexts:

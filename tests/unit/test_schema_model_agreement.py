@@ -39,7 +39,12 @@ SEEDS: dict[str, dict[str, Any]] = {
         "rules": [
             {
                 "id": "r",
-                "when": {"env": ["production"], "topic": "a.*", "risk": ["high"], "side_effect": True},
+                "when": {
+                    "env": ["production"],
+                    "topic": "a.*",
+                    "risk": ["high"],
+                    "side_effect": True,
+                },
                 "decision": "require_human",
             }
         ],

@@ -8,7 +8,6 @@ from pydantic import Field, StringConstraints
 
 from agentundo.model.common import Duration, Name, Risk, Rollback, Strict, seconds
 
-
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 

@@ -11,7 +11,6 @@ from agentundo.lint.project import Problem, Project
 from agentundo.lint.registry import check
 from agentundo.policy.analysis import shadowing_rule
 
-
 _META = frozenset("*?[")
 
 
