@@ -11,43 +11,10 @@ from pathlib import Path
 
 import pytest
 
-CATALOG = """
-version: v1
-topics:
-  payments.charge:
-    side_effect: true
-    rollback: compensatable
-    risk: high
-    idempotency_key: "{run_id}:{step_id}"
-    compensation:
-      topic: payments.refund
-      idempotency_key: "{run_id}:{step_id}:compensate"
-      timeout: 10s
-  payments.refund:
-    side_effect: true
-    rollback: irreversible
-    risk: medium
-    no_rollback_reason: refunded money is not taken back
-    idempotency_key: "{run_id}:{step_id}"
-  email.send:
-    side_effect: true
-    risk: low
-    idempotency_key: "{run_id}:{step_id}"
-"""
+from tests.samples import FINDINGS_CATALOG, FINDINGS_POLICY
 
-POLICY = """
-version: v1
-rules:
-  - id: allow-compensations
-    when: {is_compensation: true}
-    decision: allow
-  - id: human-for-email
-    when: {topic: "email.*"}
-    decision: require_human
-  - id: human-for-email-send
-    when: {topic: email.send}
-    decision: require_human
-"""
+CATALOG = FINDINGS_CATALOG
+POLICY = FINDINGS_POLICY
 
 SUMMARY = "2 files checked: 1 error, 1 warning, 0 infos"
 

@@ -251,6 +251,7 @@ def test_usage_errors_exit_2(evidence: Path) -> None:
         ("--since", "yesterday", "run-1.jsonl"),
         ("--follow", "run-1.jsonl", "run-1.jsonl"),
         ("--timeout", "3", "run-1.jsonl"),
+        ("--follow", "--timeout", "1", "."),
         ("--summary", "--event", "x", "."),
     ):
         done = run(*args, cwd=evidence)

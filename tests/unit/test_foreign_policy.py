@@ -13,32 +13,18 @@ from agentundo.load.files import load_file
 from agentundo.model.common import Decision, Risk
 from agentundo.model.foreign_policy import KIND, ForeignPolicy, convert, detect, register
 from agentundo.policy.evaluate import Context, evaluate
+from tests.samples import catalog
 
-CATALOG = """
-version: v1
-topics:
+CATALOG = catalog(
+    """\
   infra.db.delete:
     side_effect: true
     rollback: irreversible
     risk: critical
     no_rollback_reason: a dropped database is gone
     idempotency_key: "{run_id}:{step_id}"
-  payments.charge:
-    side_effect: true
-    rollback: compensatable
-    risk: high
-    idempotency_key: "{run_id}:{step_id}"
-    compensation:
-      topic: payments.refund
-      idempotency_key: "{run_id}:{step_id}:compensate"
-      timeout: 10s
-  payments.refund:
-    side_effect: true
-    rollback: irreversible
-    risk: medium
-    no_rollback_reason: refunded money is not taken back
-    idempotency_key: "{run_id}:{step_id}"
 """
+)
 
 CONTROL_PLANE = """
 # safety policy of the agent control plane

@@ -9,25 +9,10 @@ import pytest
 from agentundo.lint.engine import lint_paths
 from agentundo.lint.registry import all_checks
 from tests.lint_helpers import lint_texts, located, write
+from tests.samples import catalog
 
-CLEAN_CATALOG = """
-version: v1
-topics:
-  payments.charge:
-    side_effect: true
-    rollback: compensatable
-    risk: high
-    idempotency_key: "{run_id}:{step_id}"
-    compensation:
-      topic: payments.refund
-      idempotency_key: "{run_id}:{step_id}:compensate"
-      timeout: 10s
-  payments.refund:
-    side_effect: true
-    rollback: irreversible
-    risk: medium
-    no_rollback_reason: refunded money is not taken back
-    idempotency_key: "{run_id}:{step_id}"
+CLEAN_CATALOG = catalog(
+    """\
   email.send:
     side_effect: true
     rollback: irreversible
@@ -38,6 +23,7 @@ topics:
   tickets.read:
     side_effect: false
 """
+)
 
 CLEAN_POLICY = """
 version: v1

@@ -17,46 +17,12 @@ from agentundo.lint.registry import all_checks
 from agentundo.report import Format, reporter
 from agentundo.report import text as text_report
 from agentundo.report.github import escape_data, escape_property
+from tests.samples import FINDINGS_CATALOG, FINDINGS_POLICY
 
 SARIF_SCHEMA = Path(__file__).parents[2] / ".." / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 
-CATALOG = """
-version: v1
-topics:
-  payments.charge:
-    side_effect: true
-    rollback: compensatable
-    risk: high
-    idempotency_key: "{run_id}:{step_id}"
-    compensation:
-      topic: payments.refund
-      idempotency_key: "{run_id}:{step_id}:compensate"
-      timeout: 10s
-  payments.refund:
-    side_effect: true
-    rollback: irreversible
-    risk: medium
-    no_rollback_reason: refunded money is not taken back
-    idempotency_key: "{run_id}:{step_id}"
-  email.send:
-    side_effect: true
-    risk: low
-    idempotency_key: "{run_id}:{step_id}"
-"""
-
-POLICY = """
-version: v1
-rules:
-  - id: allow-compensations
-    when: {is_compensation: true}
-    decision: allow
-  - id: human-for-email
-    when: {topic: "email.*"}
-    decision: require_human
-  - id: human-for-email-send
-    when: {topic: email.send}
-    decision: require_human
-"""
+CATALOG = FINDINGS_CATALOG
+POLICY = FINDINGS_POLICY
 
 
 def _write(directory: Path, name: str, text: str) -> None:

@@ -281,6 +281,10 @@ def follow_path(
                 if deadline is not None and clock() >= deadline:
                     raise InputError(Position(path), "no such file (waited for it)") from None
                 sleep(poll)
+            except OSError as error:
+                raise InputError(
+                    Position(path), f"cannot read: {error.strerror or error}"
+                ) from None
         number = 0
         pending = b""
         seen_record = False

@@ -15,21 +15,12 @@ from typing import Any
 
 from agentundo.model.common import Decision
 from agentundo.model.policy import Policy
-from agentundo.policy.evaluate import Context
+from agentundo.policy.evaluate import EXACT_CONDITIONS, GLOB_CONDITIONS, Context
 
 _META = frozenset("*?[")
-_OTHER_CONDITIONS = (
-    "env",
-    "workflow",
-    "side_effect",
-    "compensation_declared",
-    "rollback_supported",
-    "approval_present",
-    "is_compensation",
-    "risk",
-    "rollback",
-)
-_GLOB_CONDITIONS = frozenset({"env", "workflow"})
+_OTHER_CONDITIONS = tuple(c for c in (*GLOB_CONDITIONS, *EXACT_CONDITIONS) if c != "topic")
+"""Every condition but ``topic``, which the index handles."""
+_GLOB_CONDITIONS = frozenset(GLOB_CONDITIONS)
 
 
 @dataclass(frozen=True, slots=True)

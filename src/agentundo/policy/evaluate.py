@@ -111,8 +111,9 @@ class Evaluation:
         return tuple(r for r in self.results if r.matched)
 
 
-_GLOB_CONDITIONS = ("env", "topic", "workflow")
-_EXACT_CONDITIONS = (
+GLOB_CONDITIONS = ("env", "topic", "workflow")
+"""Conditions whose values are globs (``fnmatch``), tested against strings."""
+EXACT_CONDITIONS = (
     "side_effect",
     "compensation_declared",
     "rollback_supported",
@@ -121,6 +122,7 @@ _EXACT_CONDITIONS = (
     "risk",
     "rollback",
 )
+"""Conditions compared for equality with one of the listed values."""
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -130,7 +132,7 @@ def _as_list(value: Any) -> list[Any]:
 def mismatches(when: When, ctx: Context) -> tuple[Mismatch, ...]:
     """The conditions of ``when`` that ``ctx`` fails (empty: the rule matches)."""
     failed: list[Mismatch] = []
-    for name in _GLOB_CONDITIONS:
+    for name in GLOB_CONDITIONS:
         wanted = getattr(when, name)
         if wanted is None:
             continue
@@ -138,7 +140,7 @@ def mismatches(when: When, ctx: Context) -> tuple[Mismatch, ...]:
         patterns = _as_list(wanted)
         if actual is None or not any(fnmatchcase(actual, p) for p in patterns):
             failed.append(Mismatch(name, patterns, actual))
-    for name in _EXACT_CONDITIONS:
+    for name in EXACT_CONDITIONS:
         wanted = getattr(when, name)
         if wanted is None:
             continue
