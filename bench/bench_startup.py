@@ -4,7 +4,7 @@
 
 Measures ``python -c pass``, ``import agentundo.cli.main``, ``agentundo --version``,
 ``agentundo rules`` and ``agentundo lint`` (``--format json`` and text) on
-``sample-policies/`` (or a small generated set when it is absent), each run as a fresh
+``sample-policies/``, each run as a fresh
 process. Then lists which heavy modules each command imports (``-X importtime``).
 """
 
@@ -14,49 +14,15 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("rich", "jsonschema", "pydantic", "httpx", "yaml", "typer")
 
-_CATALOG = """
-version: v1
-topics:
-  payments.charge:
-    side_effect: true
-    rollback: compensatable
-    risk: high
-    idempotency_key: "{run_id}:{step_id}"
-    compensation:
-      topic: payments.refund
-      idempotency_key: "{run_id}:{step_id}:compensate"
-      timeout: 10s
-  payments.refund:
-    side_effect: true
-    rollback: irreversible
-    risk: medium
-    no_rollback_reason: refunded money is not taken back
-    idempotency_key: "{run_id}:{step_id}"
-"""
-_POLICY = """
-version: v1
-rules:
-  - id: allow-compensations
-    when: {is_compensation: true}
-    decision: allow
-"""
 
-
-def _samples(directory: Path) -> Path:
-    sample = ROOT / "sample-policies"
-    if sample.is_dir() and any(sample.glob("**/*.y*ml")):
-        return sample
-    (directory / "catalog.yaml").write_text(textwrap.dedent(_CATALOG).lstrip(), "utf-8")
-    (directory / "policy.yaml").write_text(textwrap.dedent(_POLICY).lstrip(), "utf-8")
-    return directory
+def _samples() -> Path:
+    return ROOT / "sample-policies"
 
 
 def _time(command: list[str], repeat: int) -> float:
@@ -86,24 +52,23 @@ def main() -> None:
     parser.add_argument("paths", nargs="*")
     args = parser.parse_args()
     py = sys.executable
-    with tempfile.TemporaryDirectory() as scratch:
-        target = args.paths or [str(_samples(Path(scratch)))]
-        commands = {
-            "python -c pass": [py, "-c", "pass"],
-            "import agentundo.cli.main": [py, "-c", "import agentundo.cli.main"],
-            "agentundo --version": [py, "-m", "agentundo", "--version"],
-            "agentundo rules": [py, "-m", "agentundo", "rules"],
-            "agentundo lint -f json": [py, "-m", "agentundo", "lint", "-f", "json", *target],
-            "agentundo lint (text)": [py, "-m", "agentundo", "lint", *target],
-        }
-        base = None
-        print(f"linting: {' '.join(target)}; median of {args.repeat} runs each")
-        print(f"{'command':<28} {'median':>9} {'x python':>9}  heavy imports")
-        for label, command in commands.items():
-            median = _time(command, args.repeat)
-            base = base or median
-            heavy = ", ".join(_heavy(command)) or "-"
-            print(f"{label:<28} {median * 1000:>7.1f}ms {median / base:>8.1f}x  {heavy}")
+    target = args.paths or [str(_samples())]
+    commands = {
+        "python -c pass": [py, "-c", "pass"],
+        "import agentundo.cli.main": [py, "-c", "import agentundo.cli.main"],
+        "agentundo --version": [py, "-m", "agentundo", "--version"],
+        "agentundo rules": [py, "-m", "agentundo", "rules"],
+        "agentundo lint -f json": [py, "-m", "agentundo", "lint", "-f", "json", *target],
+        "agentundo lint (text)": [py, "-m", "agentundo", "lint", *target],
+    }
+    base = None
+    print(f"linting: {' '.join(target)}; median of {args.repeat} runs each")
+    print(f"{'command':<28} {'median':>9} {'x python':>9}  heavy imports")
+    for label, command in commands.items():
+        median = _time(command, args.repeat)
+        base = base or median
+        heavy = ", ".join(_heavy(command)) or "-"
+        print(f"{label:<28} {median * 1000:>7.1f}ms {median / base:>8.1f}x  {heavy}")
 
 
 if __name__ == "__main__":

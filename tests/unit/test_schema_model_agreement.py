@@ -49,6 +49,19 @@ SEEDS: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    "scenario": {
+        "version": "v1",
+        "kind": "scenario",
+        "scenario": "weekly",
+        "workflow": "refund-dispute",
+        "seed": 7,
+        "faults": [
+            {"type": "transient", "step": "close-ticket", "count": 3},
+            {"type": "partial", "step": "notify-finance"},
+            {"type": "duplicate_delivery", "step": "refund-duplicate"},
+        ],
+        "expect": {"status": "FAILED_FATAL", "compensated": ["a"], "manual": []},
+    },
     "workflow": {
         "version": "v1",
         "workflow": "w",
@@ -158,3 +171,9 @@ def test_seeds_are_valid() -> None:
     for kind in SEEDS:
         _agree(kind, SEEDS[kind])
         KINDS[kind].build(SEEDS[kind])
+
+
+@settings(max_examples=400, deadline=None)
+@given(mutated("scenario"))
+def test_scenario_schema_and_model_agree(doc: dict[str, Any]) -> None:
+    _agree("scenario", doc)

@@ -56,7 +56,7 @@ def _workflow(data: Any) -> Any:
 def _scenario(data: Any) -> Any:
     from agentundo.model.scenario import Scenario
 
-    return Scenario.model_validate(data)
+    return Scenario.model_validate_json(_json(data), strict=True)
 
 
 KINDS: dict[str, Kind] = {
@@ -65,7 +65,7 @@ KINDS: dict[str, Kind] = {
     "workflow": Kind(
         "workflow", "workflow", _workflow, frozenset({"steps", "workflow"}), strict_model=True
     ),
-    "scenario": Kind("scenario", "scenario", _scenario, frozenset({"scenario"})),
+    "scenario": Kind("scenario", "scenario", _scenario, frozenset({"scenario"}), strict_model=True),
 }
 """Registered formats; later features add theirs with :func:`register_kind`."""
 
