@@ -268,7 +268,7 @@ def test_unknown_event_and_fields_are_shown(tmp_path: Path) -> None:
     done = run("--verify", "new.jsonl", cwd=tmp_path)
     assert done.returncode == 0, done.stdout
     assert "quantum_entangled" in done.stdout
-    assert "(unknown event type) spin=up qubits=[1,2]" in done.stdout
+    assert "(unknown event type) qubits=[1,2] spin=up" in done.stdout
 
 
 def test_summary_of_the_drill_history(tmp_path: Path) -> None:

@@ -54,6 +54,15 @@ def drill(
     sweep: Annotated[
         bool, typer.Option("--sweep", help="Run once with FAILED_FATAL at each step in turn.")
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            metavar="N",
+            help="Processes for --sweep runs [default: one per CPU; 1: in this process].",
+        ),
+    ] = None,
     evidence: Annotated[
         str | None,
         typer.Option("--evidence", help="Evidence directory [default: ./agentundo-evidence]."),
@@ -94,13 +103,13 @@ def drill(
     """
     import signal
     import sys
-    import time
 
     from agentundo.errors import UsageError
-    from agentundo.saga.clock import RealClock, VirtualClock
+    from agentundo.saga.clock import clock_factory
     from agentundo.saga.drills import (
         DEFAULT_EVIDENCE_DIR,
         Options,
+        default_jobs,
         load_drill,
         run_with_evidence,
     )
@@ -110,6 +119,8 @@ def drill(
         raise UsageError(f"unknown format {output_format!r}; expected text or json")
     if executor_name not in ("simulated", "http"):
         raise UsageError(f"unknown executor {executor_name!r}; expected simulated or http")
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
     if executor_name == "http" and sweep:
         raise UsageError("--sweep runs the simulated executor only")
     if executor_name == "http" and clock is None:
@@ -133,8 +144,7 @@ def drill(
     )
     evidence_dir = Path(evidence or DEFAULT_EVIDENCE_DIR)
 
-    def make_clock() -> Clock:
-        return RealClock() if loaded.clock_name == "real" else VirtualClock(time.time())
+    make_clock = clock_factory(loaded.clock_name)
 
     stop = Stop()
 
@@ -144,7 +154,8 @@ def drill(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if sweep:
-            code = _sweep(loaded.setup, evidence_dir, make_clock, stop, output_format)
+            workers = default_jobs() if jobs is None else jobs
+            code = _sweep(loaded.setup, evidence_dir, make_clock, stop, output_format, workers)
         else:
             import contextlib
 
@@ -190,6 +201,7 @@ def _sweep(
     make_clock: Callable[[], Clock],
     stop: Stop,
     output_format: str,
+    jobs: int,
 ) -> int:
     import sys
 
@@ -204,10 +216,17 @@ def _sweep(
     if total >= SWEEP_PROGRESS_MIN and err.is_terminal:
         with report.progress(err, total) as update:
             rows = sweep(
-                setup, clock_factory=make_clock, evidence_dir=evidence_dir, stop=stop, on_run=update
+                setup,
+                clock_factory=make_clock,
+                evidence_dir=evidence_dir,
+                stop=stop,
+                on_run=update,
+                jobs=jobs,
             )
     else:
-        rows = sweep(setup, clock_factory=make_clock, evidence_dir=evidence_dir, stop=stop)
+        rows = sweep(
+            setup, clock_factory=make_clock, evidence_dir=evidence_dir, stop=stop, jobs=jobs
+        )
     where = str(evidence_dir)
     if output_format == "json":
         report.render_sweep_json(rows, sys.stdout, where)

@@ -3,22 +3,56 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import json.encoder
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from agentundo.evidence.chain import GENESIS, canonical_text
-from agentundo.evidence.redact import redact
+from agentundo.evidence.redact import redact_into
+
+
+
+def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
+    """:func:`~agentundo.evidence.chain.canonical_text`, with its encoder built once.
+
+    ``json.dumps`` builds a new encoder for every call, which costs as much as encoding
+    a record. Where the C encoder is available it is made once (without the circular
+    reference check: records are trees) and used only if it agrees with
+    :func:`canonical_text` on a sample; otherwise a reused ``JSONEncoder`` does the work.
+    """
+    fallback = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return fallback
+    try:
+        encode = make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    except TypeError:  # another Python's private signature
+        return fallback
+
+    def canonical(record: dict[str, Any]) -> str:
+        return "".join(encode(record, 0))
+
+    sample: dict[str, Any] = {"z": [1, 2.5, None, True], "a": {"é": "\n\"x"}, "m": -0.0}
+    return canonical if canonical(sample) == canonical_text(sample) else fallback
+
+
+_CANONICAL = _canonical_encoder()
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
 
 class EvidenceWriter:
     """Writes one run's evidence file.
 
-    The file is created exclusively (an existing file is never overwritten), each record
-    is written as one line and flushed at once, so a process killed mid-run leaves a
-    file whose complete lines are all valid; :meth:`close` also syncs it to disk.
-    Records are redacted before they are hashed, so no secret is ever written.
+    The file is created exclusively (an existing file is never overwritten) and opened
+    for appending only; each record is written as one line with a single unbuffered
+    ``write`` (nothing waits in a buffer), so a process killed mid-run leaves a file
+    whose complete lines are all valid; :meth:`close` also syncs it to disk. Records
+    are redacted before they are hashed, so no secret is ever written.
     """
 
     def __init__(
@@ -26,34 +60,38 @@ class EvidenceWriter:
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[str] | None = self.path.open("x", encoding="utf-8")
+        self._fd: int | None = os.open(self.path, _OPEN_FLAGS, 0o666)
         self._prev = GENESIS
         self._seq = 0
         self._secrets = secrets
 
     def write(self, record: dict[str, Any]) -> dict[str, Any]:
         """Seal ``record`` (adding ``seq``, ``prev_hash``, ``hash``), append it, flush."""
-        if self._handle is None:
+        fd = self._fd
+        if fd is None:
             raise ValueError(f"evidence file {self.path} is closed")
-        body = redact({"seq": self._seq, **record}, self._secrets)
+        body = redact_into({"seq": self._seq}, record, self._secrets)
         body["prev_hash"] = self._prev
-        text = canonical_text(body)
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        data = _CANONICAL(body).encode()
+        digest = hashlib.sha256(data).hexdigest()
         # the line is the canonical body with the hash appended: one encoding per record
-        self._handle.write(f'{text[:-1]},"hash":"{digest}"}}\n')
-        self._handle.flush()
+        line = memoryview(b'%s,"hash":"%s"}\n' % (data[:-1], digest.encode()))
+        while line:
+            line = line[os.write(fd, line) :]
         body["hash"] = digest
         self._prev = digest
         self._seq += 1
         return body
 
     def close(self) -> None:
-        if self._handle is None:
+        fd = self._fd
+        if fd is None:
             return
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        self._handle = None
+        self._fd = None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def __enter__(self) -> EvidenceWriter:
         return self

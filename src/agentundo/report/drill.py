@@ -223,7 +223,12 @@ def render_sweep_text(rows: Sequence[SweepRow], console: Console, evidence: str 
 
 @contextmanager
 def progress(console: Console, total: int) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on ``console`` while a long sweep runs; yields the update callback."""
+    """A progress bar on ``console`` while a long sweep runs; yields the update callback.
+
+    The bar is redrawn by each update, not by a refresh thread: a parallel sweep forks
+    its worker processes while the bar is up, and forking a process that runs other
+    threads can deadlock the child.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress(
@@ -233,10 +238,12 @@ def progress(console: Console, total: int) -> Iterator[Callable[[int, int], None
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task("sweep", total=total)
+        bar.refresh()
 
         def update(done: int, _total: int) -> None:
-            bar.update(task, completed=done)
+            bar.update(task, completed=done, refresh=True)
 
         yield update

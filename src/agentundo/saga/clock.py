@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -48,6 +49,19 @@ class RealClock:
             time.sleep(max(0.0, seconds))
             return True
         return not stop.wait(max(0.0, seconds))
+
+
+def virtual_from_now() -> VirtualClock:
+    """A virtual clock that starts at the current wall time (what a drill uses)."""
+    return VirtualClock(time.time())
+
+
+def clock_factory(name: str) -> Callable[[], Clock]:
+    """Make the clocks called ``name`` (virtual or real), one per run.
+
+    The factory is a module-level callable, so a sweep can hand it to worker processes.
+    """
+    return RealClock if name == "real" else virtual_from_now
 
 
 _last: tuple[int, str] = (-1, "")

@@ -7,6 +7,7 @@ run, and runs sweeps. It prints nothing.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -220,6 +221,63 @@ class SweepRow:
     evidence: str | None
 
 
+PARALLEL_MIN_RUNS = 16
+"""Sweeps with fewer runs stay in one process: below this, starting worker processes and
+shipping rows back costs more than the runs (measured with ``bench/bench_sweep.py``)."""
+
+
+def default_jobs() -> int:
+    """How many processes a sweep uses by default: one per CPU this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _SweepPlan:
+    """What every run of a sweep shares; sent once to each worker process."""
+
+    setup: DrillSetup
+    kept: tuple[Fault, ...]
+    base: str
+    evidence_dir: Path | None
+    clock_factory: Callable[[], Clock]
+
+    def run(self, index: int, stop: Stop | None) -> SweepRow:
+        """Run ``index`` (FAILED_FATAL at step ``index``), writing its evidence file."""
+        from dataclasses import replace
+
+        from agentundo.evidence.writer import EvidenceWriter
+
+        step = self.setup.workflow.steps[index]
+        plan = FaultPlan.of([*self.kept, Fault(type=FaultType.FATAL, step=step.id)])
+        one = replace(self.setup, plan=plan, expect=None)
+        run_id = f"{self.base}-{index + 1:03d}"
+        path: Path | None = None
+        if self.evidence_dir is not None:
+            path = self.evidence_dir / f"{run_id}.jsonl"
+            with EvidenceWriter(path) as writer:
+                result = drill(
+                    one, run_id=run_id, sink=writer.write, clock=self.clock_factory(), stop=stop
+                )
+        else:
+            result = drill(
+                one, run_id=run_id, sink=_discard, clock=self.clock_factory(), stop=stop
+            )
+        return SweepRow(
+            index=index,
+            step_id=step.id,
+            topic=step.topic,
+            run_id=run_id,
+            status=result.status.value,
+            verdict=result.verdict.value,
+            compensated=sum(1 for r in result.ledger if r.state == "undone"),
+            manual=len(result.followups),
+            problems=tuple(result.problems),
+            evidence=None if path is None else str(path),
+        )
+
+
 def sweep(
     setup: DrillSetup,
     *,
@@ -227,49 +285,34 @@ def sweep(
     evidence_dir: Path | None,
     stop: Stop | None = None,
     on_run: Callable[[int, int], None] | None = None,
+    jobs: int = 1,
 ) -> list[SweepRow]:
     """Run the drill once per step with ``fatal`` injected there; one row per run.
 
     The scenario's own ``fatal`` and ``partial`` faults and its expectations are left out
     (each run has its own failure point); the other faults apply to every run.
+
+    With ``jobs`` > 1 (and at least :data:`PARALLEL_MIN_RUNS` runs) the runs are spread
+    over that many worker processes. Each run is the same as in one process (its run id,
+    seed, faults, evidence file), so the rows are too; they come back in step order and
+    ``on_run(done, total)`` is called as runs finish. When ``stop`` is requested, runs
+    not yet started are not started and the runs under way stop at their next safe
+    point, recorded as interrupted; the rows of the runs that ran are returned.
     """
-    from dataclasses import replace
-
-    from agentundo.evidence.writer import EvidenceWriter
-
-    kept = [f for f in setup.plan.faults if f.type not in (FaultType.FATAL, FaultType.PARTIAL)]
-    base = new_run_id()
-    rows: list[SweepRow] = []
+    kept = tuple(
+        f for f in setup.plan.faults if f.type not in (FaultType.FATAL, FaultType.PARTIAL)
+    )
+    plan = _SweepPlan(setup, kept, new_run_id(), evidence_dir, clock_factory)
     total = len(setup.workflow.steps)
-    for index, step in enumerate(setup.workflow.steps):
+    if jobs > 1 and total >= PARALLEL_MIN_RUNS:
+        from agentundo.saga.parallel import run_parallel
+
+        return run_parallel(plan.run, total, jobs=jobs, stop=stop, on_run=on_run)
+    rows: list[SweepRow] = []
+    for index in range(total):
         if stop is not None and stop.requested:
             break
-        plan = FaultPlan.of([*kept, Fault(type=FaultType.FATAL, step=step.id)])
-        one = replace(setup, plan=plan, expect=None)
-        run_id = f"{base}-{index + 1:03d}"
-        path: Path | None = None
-        if evidence_dir is not None:
-            path = evidence_dir / f"{run_id}.jsonl"
-            with EvidenceWriter(path) as writer:
-                result = drill(
-                    one, run_id=run_id, sink=writer.write, clock=clock_factory(), stop=stop
-                )
-        else:
-            result = drill(one, run_id=run_id, sink=_discard, clock=clock_factory(), stop=stop)
-        rows.append(
-            SweepRow(
-                index=index,
-                step_id=step.id,
-                topic=step.topic,
-                run_id=run_id,
-                status=result.status.value,
-                verdict=result.verdict.value,
-                compensated=sum(1 for r in result.ledger if r.state == "undone"),
-                manual=len(result.followups),
-                problems=tuple(result.problems),
-                evidence=None if path is None else str(path),
-            )
-        )
+        rows.append(plan.run(index, stop))
         if on_run is not None:
             on_run(index + 1, total)
     return rows

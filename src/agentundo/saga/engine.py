@@ -195,6 +195,17 @@ class _Gate:
     category: FollowUp = FollowUp.COMPENSATION_DENIED
 
 
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """A policy decision as the gate reports it."""
+
+    decision: Decision
+    value: str
+    rule_id: str | None
+    reason: str
+    default: bool
+
+
 @dataclass(slots=True)
 class _Counts:
     dispatched: int = 0
@@ -281,6 +292,11 @@ class Engine:
         self._comps: list[CompensationReport] = []
         self._followups: list[FollowUpReport] = []
         self._rb = _Rollback(owner=f"owner:{run_id}")
+        self._rollback_actor = f"rollback:{self._rb.owner}"
+        self._ts_at = float("nan")  # the clock reading ``_ts`` is for (nan: none yet)
+        self._ts = ""
+        self._decisions: dict[tuple[str, bool, bool], _Decided] = {}
+        self._topics = catalog.topics
         self._trigger_job: str | None = None
         self._trigger_rule: str | None = None
         self._last_rule: str | None = None
@@ -288,18 +304,21 @@ class Engine:
 
     # -- evidence -------------------------------------------------------------------
 
-    def _emit(self, event: Event, actor: str, **fields: Any) -> None:
+    def _emit(self, event: Event, actor: str, /, **fields: Any) -> None:
+        now = self.clock.now()
+        if now != self._ts_at:  # a virtual clock stands still between waits
+            self._ts_at = now
+            self._ts = rfc3339(now)
         record: dict[str, Any] = {
-            "ts": rfc3339(self.clock.now()),
-            "event": event.value,
+            "ts": self._ts,
+            "event": event._value_,  # the plain str (``.value`` is a slow descriptor)
             "run_id": self.run_id,
             "workflow_id": self.wf_id,
             "actor": actor,
         }
-        for name, value in fields.items():
-            if name == "idempotency_key" and value is None:
-                continue
-            record[name] = value
+        record.update(fields)
+        if "idempotency_key" in fields and fields["idempotency_key"] is None:
+            del record["idempotency_key"]
         self.sink(record)
         self._events += 1
 
@@ -555,27 +574,17 @@ class Engine:
                 reason="denied by the drill's compensation_denied fault",
             )
             return _Gate(False, "denied by the drill's compensation_denied fault", injected)
-        ctx = Context.for_topic(
-            topic,
-            spec,
-            env=self.env,
-            approval_present=approved,
-            is_compensation=is_comp,
-            workflow=self.wf_id,
-        )
-        decision, index = self.compiled.decide(ctx)
-        rule = None if index is None else self.policy.rules[index]
-        rule_id = None if rule is None else rule.id
-        reason = (rule.reason if rule is not None else None) or (
-            f"rule '{rule_id}'" if rule_id else f"default decision ({decision.value})"
-        )
+        decided = self._decisions.get((topic, approved, is_comp))
+        if decided is None:
+            decided = self._decide(topic, spec, approved, is_comp)
+        decision, rule_id, reason = decided.decision, decided.rule_id, decided.reason
         self._emit(
             Event.POLICY_DECISION,
             actor,
             **ids,
-            decision=decision.value,
+            decision=decided.value,
             rule_id=rule_id,
-            default=rule is None,
+            default=decided.default,
             is_compensation=is_comp,
             approval_present=approved,
             reason=reason,
@@ -598,11 +607,31 @@ class Engine:
         self._emit(Event.APPROVAL_TIMEOUT, actor, **ids, timeout_s=timeout)
         return _Gate(False, f"no approval within {timeout:g}s ({reason})", rule_id)
 
-    # -- the rollback ---------------------------------------------------------------
+    def _decide(self, topic: str, spec: Topic | None, approved: bool, is_comp: bool) -> _Decided:
+        """The policy's answer for ``topic`` (whose catalog entry is ``spec``), cached.
 
-    @property
-    def _rollback_actor(self) -> str:
-        return f"rollback:{self._rb.owner}"
+        Everything else a decision depends on (env, workflow, the policy) is fixed for the
+        run, so one evaluation per (topic, approval, phase) gives every later gate its answer.
+        """
+        ctx = Context.for_topic(
+            topic,
+            spec,
+            env=self.env,
+            approval_present=approved,
+            is_compensation=is_comp,
+            workflow=self.wf_id,
+        )
+        decision, index = self.compiled.decide(ctx)
+        rule = None if index is None else self.policy.rules[index]
+        rule_id = None if rule is None else rule.id
+        reason = (rule.reason if rule is not None else None) or (
+            f"rule '{rule_id}'" if rule_id else f"default decision ({decision.value})"
+        )
+        decided = _Decided(decision, decision.value, rule_id, reason, rule is None)
+        self._decisions[(topic, approved, is_comp)] = decided
+        return decided
+
+    # -- the rollback ---------------------------------------------------------------
 
     def _rollback(self, status: RunStatus) -> None:
         failed = next((s for s in self._steps if s.state is not StepState.SUCCEEDED), None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from agentundo.model.scenario import Fault, FaultType, Phase
 from agentundo.saga.clock import Clock
@@ -16,6 +16,22 @@ class FaultPlan:
     """Faults indexed for the engine: by (type, step) and by type."""
 
     faults: tuple[Fault, ...] = ()
+    _at: dict[tuple[FaultType, str | None], Fault] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    _first: dict[FaultType, Fault] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    _unavailable: list[Fault] = field(
+        init=False, repr=False, compare=False, default_factory=list
+    )
+
+    def __post_init__(self) -> None:
+        for fault in self.faults:  # the first fault of a kind (at a step) wins
+            self._at.setdefault((fault.type, fault.step), fault)
+            self._first.setdefault(fault.type, fault)
+            if fault.type is FaultType.POLICY_UNAVAILABLE:
+                self._unavailable.append(fault)
 
     @classmethod
     def of(cls, faults: Iterable[Fault]) -> FaultPlan:
@@ -26,21 +42,16 @@ class FaultPlan:
 
     def at(self, kind: FaultType, step: str) -> Fault | None:
         """The first fault of ``kind`` aimed at ``step``."""
-        for fault in self.faults:
-            if fault.type is kind and fault.step == step:
-                return fault
-        return None
+        return self._at.get((kind, step)) if self.faults else None
 
     def first(self, kind: FaultType) -> Fault | None:
-        return next((f for f in self.faults if f.type is kind), None)
+        return self._first.get(kind) if self.faults else None
 
     def policy_unavailable(self, step: str, phase: Phase) -> bool:
         """Whether the policy engine is down for ``step``'s gate in ``phase``."""
         return any(
-            f.type is FaultType.POLICY_UNAVAILABLE
-            and (f.step is None or f.step == step)
-            and f.phase in (Phase.ANY, phase)
-            for f in self.faults
+            (f.step is None or f.step == step) and f.phase in (Phase.ANY, phase)
+            for f in self._unavailable
         )
 
     def steps(self) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 KNOWN_FIELDS = frozenset(
@@ -26,11 +26,30 @@ def template_fields(template: str) -> list[str]:
     return fields
 
 
+_PARSED: dict[str, tuple[tuple[str, str | None], ...]] = {}
+
+
+def _parse(template: str) -> tuple[tuple[str, str | None], ...] | None:
+    """``(literal, field name)`` pairs of a template (cached); None when it is malformed."""
+    parts = _PARSED.get(template)
+    if parts is None:
+        try:
+            parts = tuple((lit, name) for lit, name, _s, _c in _FORMATTER.parse(template))
+        except ValueError:
+            return None
+        if len(_PARSED) < 4096:
+            _PARSED[template] = parts
+    return parts
+
+
 def render_key(template: str, fields: Mapping[str, Any]) -> str:
     """Fill a template; ``params.NAME`` reads ``fields['params'][NAME]``."""
+    parts: Iterable[tuple[str, str | None]] | None = _parse(template)
+    if parts is None:  # malformed: fail exactly where (and how) the formatter does
+        parts = ((lit, name) for lit, name, _s, _c in _FORMATTER.parse(template))
     out: list[str] = []
     params = fields.get("params") or {}
-    for literal, name, _spec, _conversion in _FORMATTER.parse(template):
+    for literal, name in parts:
         out.append(literal)
         if name is None:
             continue

@@ -49,10 +49,12 @@ class SimulatedWorld:
         return self.effects.get(step_id)
 
 
+_ENCODE = json.JSONEncoder(sort_keys=True, default=str).encode
+"""``json.dumps(..., sort_keys=True, default=str)`` with its encoder built once."""
+
+
 def _fingerprint(call: Call) -> str:
-    return json.dumps(
-        [call.kind.value, call.topic, call.step_id, call.params], sort_keys=True, default=str
-    )
+    return _ENCODE([call.kind.value, call.topic, call.step_id, call.params])
 
 
 class SimulatedExecutor:
