@@ -254,6 +254,30 @@ def _value(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+_QUIET_WHEN_FALSE = frozenset(
+    {"approval_present", "default", "is_compensation", "injected", "failed_step", "partial"}
+)
+"""Flags that only matter when set: the row shows them when true, JSON always."""
+_MAX_DETAIL_VALUE = 60
+
+
+def _detail_value(value: object) -> str:
+    text = _value(value)
+    if len(text) > _MAX_DETAIL_VALUE:
+        return text[: _MAX_DETAIL_VALUE - 1] + "…"
+    return text
+
+
+def _worth_showing(key: str, value: object, data: dict[str, Any]) -> bool:
+    """Leave out what carries no information in a row: nulls, empty values, false flags,
+    and a reason that only repeats the rule id (all still present in JSON output)."""
+    if value is None or value in ("", [], {}):
+        return False
+    if value is False and key in _QUIET_WHEN_FALSE:
+        return False
+    return not (key == "reason" and value == f"rule '{data.get('rule_id')}'")
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One row of the timeline, every cell already text."""
@@ -303,9 +327,11 @@ def make_entry(record: Record, run_start: datetime | None, actor: str) -> Entry:
     event = record.event
     in_decision = event == Event.POLICY_DECISION and data.get("rule_id", "") is None
     details = [
-        f"{k}={_value(v)}"
+        f"{k}={_detail_value(v)}"
         for k, v in data.items()
-        if k not in _COLUMN_FIELDS and not (k == "default" and in_decision)
+        if k not in _COLUMN_FIELDS
+        and not (k == "default" and in_decision)
+        and _worth_showing(k, v, data)
     ]
     record_actor = data.get("actor")
     if record_actor is not None and record_actor != actor:
@@ -533,6 +559,10 @@ GOOD_VERDICTS = frozenset({"completed", "recovered", "pass"})
 """Verdicts of a drill that needs nobody (docs/evidence.md: completed, recovered)."""
 
 
+_RATIOS = {"Step": 2, "Event": 2, "Topic": 2, "Decision": 3, "Idempotency key": 3, "Detail": 5}
+"""Share of the terminal width of each flexible column (Time, Offset, Job never wrap)."""
+
+
 def _verdict_style(verdict: str) -> str:
     if verdict in GOOD_VERDICTS:
         return "bold green"
@@ -596,9 +626,14 @@ class TableRenderer:
         if not rows:
             self.console.print("  no records match the filters", style="dim")
             return
-        table = Table(show_lines=False, header_style="bold", pad_edge=False, expand=False)
+        table = Table(show_lines=False, header_style="bold", pad_edge=False, expand=True)
         for name in COLUMNS:
-            table.add_column(name, overflow="fold", no_wrap=name in ("Time", "Offset"))
+            table.add_column(
+                name,
+                overflow="fold",
+                no_wrap=name in ("Time", "Offset", "Job"),
+                ratio=_RATIOS.get(name),
+            )
         from rich.text import Text
 
         for entry in rows:
