@@ -559,8 +559,8 @@ GOOD_VERDICTS = frozenset({"completed", "recovered", "pass"})
 """Verdicts of a drill that needs nobody (docs/evidence.md: completed, recovered)."""
 
 
-_RATIOS = {"Step": 2, "Event": 2, "Topic": 2, "Decision": 3, "Idempotency key": 3, "Detail": 5}
-"""Share of the terminal width of each flexible column (Time, Offset, Job never wrap)."""
+_RATIOS = {"Step": 2, "Topic": 2, "Decision": 4, "Idempotency key": 3, "Detail": 5}
+"""Share of the terminal width of each flexible column; the others never wrap."""
 
 
 def _verdict_style(verdict: str) -> str:
@@ -631,8 +631,9 @@ class TableRenderer:
             table.add_column(
                 name,
                 overflow="fold",
-                no_wrap=name in ("Time", "Offset", "Job"),
+                no_wrap=name not in _RATIOS,
                 ratio=_RATIOS.get(name),
+                min_width=8 if name in _RATIOS else None,
             )
         from rich.text import Text
 
