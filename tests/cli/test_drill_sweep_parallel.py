@@ -23,7 +23,7 @@ STEPS = PARALLEL_MIN_RUNS + 8  # enough runs to go parallel
 def _workflow(steps: int) -> str:
     lines = ["version: v1", "workflow: order", "env: production", "steps:"]
     for i in range(steps):
-        params = "{sku: A%d}" % i if TOPICS[i % 4] == "inventory.reserve" else "{}"
+        params = f"{{sku: A{i}}}" if TOPICS[i % 4] == "inventory.reserve" else "{}"
         lines.append(f"  - {{id: s{i}, topic: {TOPICS[i % 4]}, params: {params}}}")
     return "\n".join(lines) + "\n"
 

@@ -15,7 +15,6 @@ from agentundo.evidence.chain import GENESIS, canonical_text
 from agentundo.evidence.redact import redact_into
 
 
-
 def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
     """:func:`~agentundo.evidence.chain.canonical_text`, with its encoder built once.
 
@@ -36,13 +35,18 @@ def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
     def canonical(record: dict[str, Any]) -> str:
         return "".join(encode(record, 0))
 
-    sample: dict[str, Any] = {"z": [1, 2.5, None, True], "a": {"é": "\n\"x"}, "m": -0.0}
+    sample: dict[str, Any] = {"z": [1, 2.5, None, True], "a": {"é": '\n"x'}, "m": -0.0}
     return canonical if canonical(sample) == canonical_text(sample) else fallback
 
 
 _CANONICAL = _canonical_encoder()
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_all(fd: int, rest: memoryview) -> None:
+    while rest:
+        rest = rest[os.write(fd, rest) :]
 
 
 class EvidenceWriter:
@@ -75,9 +79,10 @@ class EvidenceWriter:
         data = _CANONICAL(body).encode()
         digest = hashlib.sha256(data).hexdigest()
         # the line is the canonical body with the hash appended: one encoding per record
-        line = memoryview(b'%s,"hash":"%s"}\n' % (data[:-1], digest.encode()))
-        while line:
-            line = line[os.write(fd, line) :]
+        line = data[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
+        written = os.write(fd, line)
+        if written < len(line):  # a short write (disk full, signal): finish the line
+            _write_all(fd, memoryview(line)[written:])
         body["hash"] = digest
         self._prev = digest
         self._seq += 1

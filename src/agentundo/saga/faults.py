@@ -22,9 +22,7 @@ class FaultPlan:
     _first: dict[FaultType, Fault] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
-    _unavailable: list[Fault] = field(
-        init=False, repr=False, compare=False, default_factory=list
-    )
+    _unavailable: list[Fault] = field(init=False, repr=False, compare=False, default_factory=list)
 
     def __post_init__(self) -> None:
         for fault in self.faults:  # the first fault of a kind (at a step) wins
