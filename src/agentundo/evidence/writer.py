@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from agentundo.errors import UsageError
 from agentundo.evidence.chain import GENESIS, canonical_text
 from agentundo.evidence.redact import redact_into
 
@@ -63,8 +64,13 @@ class EvidenceWriter:
         self, path: str | os.PathLike[str], *, secrets: frozenset[str] = frozenset()
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(self.path, _OPEN_FLAGS, 0o666)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(self.path, _OPEN_FLAGS, 0o666)
+        except FileExistsError:
+            raise UsageError(f"evidence file {self.path} exists; it is never overwritten") from None
+        except OSError as exc:
+            raise UsageError(f"cannot write evidence to {self.path}: {exc.strerror}") from None
         self._prev = GENESIS
         self._seq = 0
         self._secrets = secrets

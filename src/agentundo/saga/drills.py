@@ -7,6 +7,7 @@ run, and runs sweeps. It prints nothing.
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
 from collections.abc import Callable, Sequence
@@ -102,9 +103,18 @@ def load_drill(
     options: Options,
 ) -> Loaded:
     """Load and cross-check every input; raise positioned input errors (exit 2)."""
+    from agentundo.model.foreign_policy import ForeignPolicy, convert, register
+
+    register()
     workflow = load_file(workflow_path, expect="workflow")
     catalog = load_file(catalog_path, expect="catalog")
-    policy = load_file(policy_path, expect="policy")
+    policy = load_file(policy_path)
+    if isinstance(policy.model, ForeignPolicy):
+        policy_model = convert(policy.model).policy
+    elif policy.kind == "policy":
+        policy_model = policy.model
+    else:
+        raise InputError(policy.position(), f"expected a policy file, found a {policy.kind} file")
     scenario_file: LoadedFile | None = None
     scenario: Scenario | None = None
     if scenario_path is not None:
@@ -120,6 +130,17 @@ def load_drill(
     approvals = [*(scenario.approvals if scenario is not None else ()), *options.approve]
     plan = FaultPlan.of(faults)
     errors: list[InputError] = []
+    topics = catalog.model.topics
+    for index, step in enumerate(workflow.model.steps):
+        if step.topic not in topics:
+            close = difflib.get_close_matches(step.topic, list(topics), n=1)
+            errors.append(
+                InputError(
+                    workflow.position("steps", index, "topic"),
+                    f"step '{step.id}' uses topic '{step.topic}', which is not in the catalog",
+                    f"did you mean '{close[0]}'?" if close else None,
+                )
+            )
     if scenario is not None and scenario_file is not None:
         if scenario.workflow is not None and scenario.workflow != workflow.model.workflow:
             errors.append(
@@ -163,7 +184,7 @@ def load_drill(
     setup = DrillSetup(
         workflow=workflow.model,
         catalog=catalog.model,
-        policy=policy.model,
+        policy=policy_model,
         plan=plan,
         approvals=frozenset(approvals),
         settings=settings_from(scenario, options),
