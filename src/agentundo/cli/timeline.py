@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
@@ -132,6 +133,23 @@ def _console() -> Any:
     return Console(highlight=False, width=width)
 
 
+def _feed(items: Iterable[Any], view: Any, verifier: Any) -> None:
+    """Stream one source into the view, and into the verifier when verifying.
+
+    Bad lines go to the verifier (which reports them) or, without one, to a warning.
+    """
+    from agentundo.evidence.reader import BadLine
+
+    for item in items:
+        if verifier is not None:
+            verifier.feed(item)
+        if isinstance(item, BadLine):
+            if verifier is None:
+                _warn(item)
+            continue
+        view.feed(item)
+
+
 def _warn(item: Any) -> None:
     import sys
 
@@ -153,7 +171,6 @@ def _timeline(
 
     from agentundo.errors import InputError
     from agentundo.evidence.reader import (
-        BadLine,
         display_path,
         expand_paths,
         follow_path,
@@ -186,14 +203,7 @@ def _timeline(
             view.begin_source(name)
             items = follow_path(path, timeout=timeout) if follow else read_path(path, keep=keep)
             try:
-                for item in items:
-                    if verifier is not None:
-                        verifier.feed(item)
-                    if isinstance(item, BadLine):
-                        if verifier is None:
-                            _warn(item)
-                        continue
-                    view.feed(item)
+                _feed(items, view, verifier)
             except InputError as error:
                 print(error.describe(), file=sys.stderr)
                 errors.append(error)
@@ -230,7 +240,6 @@ def _summary(paths: list[str], query: Any, fmt: Any, *, verify: bool) -> int:
 
     from agentundo.errors import InputError, UsageError
     from agentundo.evidence.reader import (
-        BadLine,
         expand_paths,
         first_record,
         last_record,
@@ -283,14 +292,7 @@ def _summary(paths: list[str], query: Any, fmt: Any, *, verify: bool) -> int:
         verifier = Verifier(path) if verify else None
         view.begin_source(path)
         try:
-            for item in read_path(path):
-                if verifier is not None:
-                    verifier.feed(item)
-                if isinstance(item, BadLine):
-                    if verifier is None:
-                        _warn(item)
-                    continue
-                view.feed(item)
+            _feed(read_path(path), view, verifier)
         except InputError as error:
             print(error.describe(), file=sys.stderr)
             errors += 1

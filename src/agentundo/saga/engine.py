@@ -999,16 +999,7 @@ class Engine:
             detail=result.detail,
         )
         if not transient:
-            report.outcome = "failed"
-            self._counts.failed += 1
-            self._followup(
-                self.workflow.steps[self._index_of(report.step_id)],
-                str(report.topic),
-                FollowUp.COMPENSATION_FAILED,
-                f"compensation failed: {error}",
-                self._mitigation(report.step_id),
-                job_id=report.job_id,
-            )
+            self._compensation_gave_up(report, f"compensation failed: {error}")
             return True
         if self.clock.now() >= self._rb.deadline:
             escalate(
@@ -1019,18 +1010,23 @@ class Engine:
             )
             return True
         if attempt > self.settings.compensation_max_retries:
-            report.outcome = "failed"
-            self._counts.failed += 1
-            self._followup(
-                self.workflow.steps[self._index_of(report.step_id)],
-                str(report.topic),
-                FollowUp.COMPENSATION_FAILED,
-                f"gave up after {self.settings.compensation_max_retries} retries: {error}",
-                self._mitigation(report.step_id),
-                job_id=report.job_id,
-            )
+            retries = self.settings.compensation_max_retries
+            self._compensation_gave_up(report, f"gave up after {retries} retries: {error}")
             return True
         return False
+
+    def _compensation_gave_up(self, report: CompensationReport, reason: str) -> None:
+        """A compensation failed for good: count it and send its step to a human."""
+        report.outcome = "failed"
+        self._counts.failed += 1
+        self._followup(
+            self.workflow.steps[self._index_of(report.step_id)],
+            str(report.topic),
+            FollowUp.COMPENSATION_FAILED,
+            reason,
+            self._mitigation(report.step_id),
+            job_id=report.job_id,
+        )
 
     def _index_of(self, step_id: str) -> int:
         return next(i for i, s in enumerate(self.workflow.steps) if s.id == step_id)
