@@ -208,3 +208,21 @@ def test_only_safe_loading_is_used() -> None:
     ]
     assert offenders == []
     assert yaml.SafeLoader is not None
+
+
+def test_other_yaml_inside_a_directory_is_passed_over(tmp_path: Path) -> None:
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    (tmp_path / "ci.yml").write_text("on: [push]\njobs: {lint: {runs-on: ubuntu-latest}}\n")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    (tmp_path / "typo.yaml").write_text("version: v1\ntopic: {}\n")
+    files, errors = load_paths([str(tmp_path)])
+    assert [Path(f.path).name for f in files] == ["catalog.yaml"]
+    assert [Path(e.position.path).name for e in errors] == ["typo.yaml"]
+
+
+def test_other_yaml_named_explicitly_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "ci.yml"
+    path.write_text("jobs: {}\n")
+    files, errors = load_paths([str(path)])
+    assert files == []
+    assert [e.message for e in errors] == ["cannot tell what this file is"]

@@ -220,15 +220,30 @@ def load_file(path: str | os.PathLike[str], expect: str | None = None) -> Loaded
     return build(doc, kind)
 
 
+def _looks_like_ours(data: Any) -> bool:
+    return isinstance(data, dict) and ("version" in data or "kind" in data)
+
+
 def load_paths(
     paths: Iterable[str | os.PathLike[str]],
 ) -> tuple[list[LoadedFile], list[InputError]]:
-    """Load every file under ``paths``; carry on past bad files and return their errors."""
+    """Load every file under ``paths``; carry on past bad files and return their errors.
+
+    A file named on the command line must be an agentundo file. A YAML file found inside
+    a directory that is plainly something else (no top-level ``version`` or ``kind``:
+    a CI workflow, a compose file) is passed over, so a repository can be linted whole.
+    """
+    paths = list(paths)
+    named = {Path(p) for p in paths if Path(p).is_file()}
     files, errors = discover(paths)
     loaded: list[LoadedFile] = []
     for path in files:
         try:
-            loaded.append(load_file(path))
+            doc = read_document(path)
+            if path not in named and not _looks_like_ours(doc.data):
+                continue
+            kind = detect_kind(doc)
+            loaded.append(build(doc, kind))
         except InputErrors as exc:
             errors.extend(exc.errors)
         except InputError as exc:
