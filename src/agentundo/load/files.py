@@ -185,7 +185,7 @@ def build(doc: Document, kind: str) -> LoadedFile:
         if errors:
             raise InputErrors(errors)
     try:
-        model = spec.build(doc.data)
+        model = build_model(spec, doc.data)
     except ValidationError as exc:
         errors = validate(doc, spec.schema) if spec.strict_model else []
         raise InputErrors(
@@ -196,6 +196,42 @@ def build(doc: Document, kind: str) -> LoadedFile:
             ]
         ) from None
     return LoadedFile(path=doc.path, kind=kind, doc=doc, model=model)
+
+
+def build_model(spec: Kind, data: Any) -> Any:
+    """Build ``spec``'s model from ``data``; raise pydantic's ``ValidationError``.
+
+    JSON Schema counts ``3.0`` as an integer and a strict model does not; a document whose
+    only quarrel with the model is such a float is rebuilt with those floats made ints.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return spec.build(data)
+    except ValidationError:
+        if not spec.strict_model or not _has_integral_float(data):
+            raise
+    return spec.build(_integral_floats_as_ints(data))
+
+
+def _has_integral_float(data: Any) -> bool:
+    if isinstance(data, float):
+        return data.is_integer()
+    if isinstance(data, dict):
+        return any(_has_integral_float(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_has_integral_float(v) for v in data)
+    return False
+
+
+def _integral_floats_as_ints(data: Any) -> Any:
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    if isinstance(data, dict):
+        return {k: _integral_floats_as_ints(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_integral_floats_as_ints(v) for v in data]
+    return data
 
 
 def _has_null(data: Any) -> bool:
@@ -221,7 +257,11 @@ def load_file(path: str | os.PathLike[str], expect: str | None = None) -> Loaded
 
 
 def _looks_like_ours(data: Any) -> bool:
-    return isinstance(data, dict) and ("version" in data or "kind" in data)
+    if not isinstance(data, dict):
+        return False
+    if "version" in data or "kind" in data:
+        return True
+    return any(detector(data) is not None for detector in _DETECTORS)
 
 
 def load_paths(
@@ -230,8 +270,8 @@ def load_paths(
     """Load every file under ``paths``; carry on past bad files and return their errors.
 
     A file named on the command line must be an agentundo file. A YAML file found inside
-    a directory that is plainly something else (no top-level ``version`` or ``kind``:
-    a CI workflow, a compose file) is passed over, so a repository can be linted whole.
+    a directory that is plainly something else (no top-level ``version`` or ``kind`` and
+    no registered detector claims it: a CI workflow, a compose file) is passed over, so a repository can be linted whole.
     """
     paths = list(paths)
     named = {Path(p) for p in paths if Path(p).is_file()}
