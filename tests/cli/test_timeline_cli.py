@@ -205,11 +205,20 @@ def test_truncated_file_still_shows_every_complete_line(evidence: Path) -> None:
 def test_verify_quiet_for_ci(evidence: Path) -> None:
     clean_run(evidence / "ok.jsonl")
     done = run("--verify", "-q", ".", cwd=evidence)
+    unkeyed = "sha256, unkeyed: detects corruption and truncation, not a deliberate reseal"
     assert (done.returncode, done.stdout) == (
         0,
         "✓ ok.jsonl: verified (hash chain intact, run complete)\n"
-        "✓ run-1.jsonl: verified (hash chain intact, run complete)\n",
+        f"  chain run-ok: head {_last_hash(evidence / 'ok.jsonl')} (seq 10; {unkeyed})\n"
+        "✓ run-1.jsonl: verified (hash chain intact, run complete)\n"
+        f"  chain run-1: head {_last_hash(evidence / 'run-1.jsonl')} (seq 32; {unkeyed})\n",
     )
+    assert done.stderr == "agentundo timeline: 2 files checked, all verified\n"
+
+
+def _last_hash(path: Path) -> str:
+    head: str = json.loads(path.read_text().splitlines()[-1])["hash"]
+    return head
 
 
 def test_malformed_line_warns_and_carries_on(evidence: Path) -> None:

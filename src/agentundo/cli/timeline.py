@@ -61,7 +61,9 @@ def timeline(
     verify: Annotated[
         bool,
         typer.Option(
-            "--verify", help="Check the hash chain and completeness; exit 1 on any problem."
+            "--verify",
+            help="Check the hash chain (its MACs with AGENTUNDO_EVIDENCE_KEY) and completeness; "
+            "exit 1 on any problem.",
         ),
     ] = False,
     summary: Annotated[
@@ -150,6 +152,33 @@ def _feed(items: Iterable[Any], view: Any, verifier: Any) -> None:
         view.feed(item)
 
 
+def _key(verify: bool) -> bytes | None:
+    """The evidence key when verifying (a UsageError when it is set but unusable)."""
+    import os
+
+    from agentundo.evidence.keys import evidence_key
+
+    return evidence_key(os.environ) if verify else None
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+def _verdict_line(checked: int, failed: int, unreadable: int) -> str:
+    """The last line of ``--verify``: what was verified, never more than that."""
+    if not checked:
+        return f"nothing verified: {_files(unreadable)} could not be read as evidence (see above)"
+    verdict = f"{failed} of {checked} failed verification" if failed else "all verified"
+    line = f"{_files(checked)} checked, {verdict}"
+    if unreadable:
+        line += (
+            f"; {unreadable} more could not be read as evidence and "
+            f"{'was' if unreadable == 1 else 'were'} not verified"
+        )
+    return line
+
+
 def _warn(item: Any) -> None:
     import sys
 
@@ -192,6 +221,7 @@ def _timeline(
             follow=follow,
         )
     keep = query.prefilter() if fmt is Format.JSON and not verify else None
+    key = _key(verify)
     view = Timeline(query, out)
     errors: list[InputError] = []
     failed = 0
@@ -199,7 +229,7 @@ def _timeline(
     try:
         for path in sources:
             name = display_path(path)
-            verifier = Verifier(name) if verify else None
+            verifier = Verifier(name, key=key) if verify else None
             view.begin_source(name)
             items = follow_path(path, timeout=timeout) if follow else read_path(path, keep=keep)
             try:
@@ -214,10 +244,12 @@ def _timeline(
                 checked += 1
                 problems = verifier.finish()
                 failed += bool(problems)
-                if fmt is Format.JSON and not quiet:
+                if fmt in (Format.JSON, Format.MERMAID) and not quiet:  # stdout is data
                     for problem in problems:
                         print(problem.describe(), file=sys.stderr)
-                out.problems(name, problems, verified=True)
+                    for chain in verifier.chains:
+                        print(f"{name}: {chain.describe()}", file=sys.stderr)
+                out.problems(name, problems, verified=True, chains=verifier.chains)
         out.close()
     except BrokenPipeError:
         import os
@@ -225,11 +257,7 @@ def _timeline(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if verify:
-        verdict = f"{failed} of {checked} failed verification" if failed else "all verified"
-        print(
-            f"agentundo timeline: {checked} file{'s' if checked != 1 else ''} checked, {verdict}",
-            file=sys.stderr,
-        )
+        print(f"agentundo timeline: {_verdict_line(checked, failed, len(errors))}", file=sys.stderr)
     if errors:
         return 2  # each was printed as path:line:col: error: ... when it was met
     return 1 if failed else 0
@@ -261,6 +289,7 @@ def _summary(paths: list[str], query: Any, fmt: Any, *, verify: bool) -> int:
     rows: list[SummaryRow] = []
     errors = 0
     failed = 0
+    key = _key(verify)
 
     class _Collect:
         def __init__(self) -> None:
@@ -272,7 +301,9 @@ def _summary(paths: list[str], query: Any, fmt: Any, *, verify: bool) -> int:
         def end_run(self, run: Run) -> None:
             self.runs.append(run)
 
-        def problems(self, path: str, problems: list[Any], *, verified: bool) -> None:
+        def problems(
+            self, path: str, problems: list[Any], *, verified: bool, chains: Any = ()
+        ) -> None:
             pass
 
         def close(self) -> None:
@@ -289,7 +320,7 @@ def _summary(paths: list[str], query: Any, fmt: Any, *, verify: bool) -> int:
             continue
         collect = _Collect()
         view = Timeline(Query(), collect)
-        verifier = Verifier(path) if verify else None
+        verifier = Verifier(path, key=key) if verify else None
         view.begin_source(path)
         try:
             _feed(read_path(path), view, verifier)
@@ -305,6 +336,8 @@ def _summary(paths: list[str], query: Any, fmt: Any, *, verify: bool) -> int:
             failed += not ok
             for problem in problems:
                 print(problem.describe(), file=sys.stderr)
+            for chain in verifier.chains:
+                print(f"{path}: {chain.describe()}", file=sys.stderr)
         rows.extend(summary_row(path, run.tally, verified=ok) for run in collect.runs)
 
     def wanted(row: SummaryRow) -> bool:

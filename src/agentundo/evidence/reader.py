@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -37,6 +38,16 @@ EVIDENCE_SUFFIXES = (".jsonl", ".ndjson")
 _SNIFF_BYTES = 4096
 _MAX_LEADING_BAD = 5
 """A stream whose first this-many non-blank lines are all bad is not evidence."""
+MAX_DEPTH = 500
+"""Deepest nesting of arrays and objects a record may have (evidence needs a handful).
+
+Deeper lines are malformed: parsing, hashing and showing them recurses that deep, and
+Python's recursion limit (1000) turns a line of 100,000 ``[`` into a crash. 500 leaves
+the rest of the stack room. A line of at most ``2 * MAX_DEPTH`` bytes cannot nest deeper,
+so evidence lines (a few hundred bytes) are never scanned."""
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+"""A JSON string (skipped whole: brackets inside it do not nest) or one bracket."""
+_OPENERS = frozenset(b"[{")
 
 
 class LineKind(StrEnum):
@@ -85,9 +96,36 @@ def display_path(path: str) -> str:
     return "<stdin>" if path == STDIN else path
 
 
+def _too_deep(raw: bytes) -> bool:
+    """Whether a line of valid JSON nests arrays and objects deeper than :data:`MAX_DEPTH`."""
+    if len(raw) <= 2 * MAX_DEPTH or raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for token in _TOKEN.finditer(raw):
+        first = token.group()[0]
+        if first in _OPENERS:
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif first != 0x22:  # a closing bracket; strings (0x22 '"') do not nest
+            depth -= 1
+    return False
+
+
+def _too_deep_line(path: str, number: int) -> BadLine:
+    return BadLine(
+        path,
+        number,
+        LineKind.MALFORMED,
+        f"malformed line: arrays or objects nested more than {MAX_DEPTH} levels deep",
+    )
+
+
 def _parse(raw: bytes, path: str, number: int, *, complete: bool) -> Item:
     try:
         data = json.loads(raw)
+    except RecursionError:  # deeper than the interpreter can parse: malformed, never a crash
+        return _too_deep_line(path, number)
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
         if not complete:
             return BadLine(
@@ -99,6 +137,8 @@ def _parse(raw: bytes, path: str, number: int, *, complete: bool) -> Item:
         column = getattr(error, "colno", 1)
         reason = getattr(error, "msg", None) or "not valid UTF-8"
         return BadLine(path, number, LineKind.MALFORMED, f"malformed line: {reason}", column)
+    if _too_deep(raw):
+        return _too_deep_line(path, number)
     if not isinstance(data, dict):
         return BadLine(
             path,

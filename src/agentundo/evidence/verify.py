@@ -15,6 +15,10 @@ Hash chain (see :mod:`agentundo.evidence.chain`)
   EV104 out-of-order        a record comes after one with a higher ``seq``: lines reordered
   EV105 duplicate-seq       a ``seq`` appears twice: a line was inserted or repeated
   EV106 bad-start           the first record is not ``seq`` 0 chained to GENESIS
+  EV107 mac-unchecked       the chain is keyed and its MACs could not be checked: no key
+                            was given (``AGENTUNDO_EVIDENCE_KEY``), or the scheme is unknown
+  EV108 not-keyed           a key was given but the chain is not keyed: anyone could have
+                            resealed it, so it cannot be authenticated
 Completeness
   EV201 no-outcome          a dispatched job (by ``job_id``; retries share it) has no
                             outcome: step_succeeded, step_failed_fatal, a compensation's
@@ -32,6 +36,11 @@ Completeness
 
 A chain starts at a ``run_started`` record with ``seq`` 0 chained to GENESIS, so the
 concatenation of complete files (``cat *.jsonl | agentundo timeline --verify -``) verifies.
+Its first record says whether it is keyed (``"mac": "hmac-sha256"``); a keyed chain's
+``hash`` values are checked as MACs under the verifier's key, and after the first record
+that fails, later failures of the same run are counted into one problem (a reseal
+without the key makes every later record fail). Each run's chain head (the ``hash`` of its
+highest ``seq``) is kept in :attr:`Verifier.chains`, for anchoring elsewhere.
 Memory: the verifier holds the open dispatches and the applied, not yet compensated steps
 of the current run, never the records themselves.
 """
@@ -41,8 +50,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentundo.evidence.chain import GENESIS, record_hash
+from agentundo.evidence.chain import (
+    GENESIS,
+    HMAC_SHA256,
+    MAC_FIELD,
+    UNKEYED,
+    record_hash,
+    record_mac,
+)
 from agentundo.evidence.events import COMMON_FIELDS, SUMMARY_FIELDS, Event
+from agentundo.evidence.keys import ENV_VAR
 from agentundo.evidence.reader import BadLine, Item, LineKind, Record
 
 
@@ -65,6 +82,8 @@ RULES: dict[str, Rule] = {
         Rule("EV104", "out-of-order", "A record comes after one with a higher seq."),
         Rule("EV105", "duplicate-seq", "A seq appears twice: a line was inserted or repeated."),
         Rule("EV106", "bad-start", "The first record is not seq 0 chained to GENESIS."),
+        Rule("EV107", "mac-unchecked", "The chain is keyed and its MACs could not be checked."),
+        Rule("EV108", "not-keyed", "A key was given but the chain is not keyed."),
         Rule("EV201", "no-outcome", "A dispatched job has no outcome."),
         Rule(
             "EV202", "not-compensated", "An applied step has no compensation outcome or follow-up."
@@ -254,11 +273,58 @@ class RunTally:
         }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainHead:
+    """Where one run's chain ended, and how far its links could be trusted.
+
+    ``head`` is the ``hash`` of the record with the highest ``seq``: write it down
+    somewhere else (a ticket, a log, a commit) and a later copy of the file can be
+    checked against it.
+    """
+
+    path: str
+    run_id: str
+    seq: int
+    head: str
+    scheme: str
+    """:data:`~agentundo.evidence.chain.UNKEYED`, ``hmac-sha256``, or an unknown name."""
+    authenticated: bool
+    """The MACs were checked with the key (always False for an unkeyed chain)."""
+
+    @property
+    def keyed(self) -> bool:
+        return self.scheme != UNKEYED
+
+    def strength(self) -> str:
+        """What the chain can prove, in a few words."""
+        if not self.keyed:
+            return "sha256, unkeyed: detects corruption and truncation, not a deliberate reseal"
+        if self.authenticated:
+            return f"{self.scheme}, keyed: MACs checked with {ENV_VAR}"
+        if self.scheme != HMAC_SHA256:
+            return f"mac {self.scheme!r}: unknown scheme, MACs NOT checked"
+        return f"{self.scheme}, keyed: MACs NOT checked ({ENV_VAR} not set)"
+
+    def describe(self) -> str:
+        return f"chain {self.run_id or '?'}: head {self.head} (seq {self.seq}; {self.strength()})"
+
+
 @dataclass(slots=True)
 class _Chain:
     """The hash chain of one run: the state to check the next record against."""
 
     run_id: str
+    scheme: str = UNKEYED
+    checked: bool = True
+    """Each record's ``hash`` is checked against its content (False: keyed, no key)."""
+    mac_key: bytes | None = None
+    """The key its MACs are checked with (None: unkeyed, or not checked)."""
+    first_bad_mac: int = 0
+    """Line of the run's first record whose MAC fails (0: none yet)."""
+    later_bad_macs: int = 0
+    """How many records after it fail too; the first few lines are kept to name them."""
+    later_bad_mac_lines: list[int] = field(default_factory=list)
+    last_bad_mac: int = 0
     max_seq: int = -1
     hash_at_max: str = GENESIS
     line_at_max: int = 0
@@ -284,17 +350,29 @@ class _Run:
     pending: int | None = None
     summary_line: int = 0
     after_summary: int = 0
+    first_line: int = 0
     last_line: int = 0
 
 
-class Verifier:
-    """Feed every item of one source in order, then :meth:`finish`; read :attr:`problems`."""
+_LISTED_BAD_MACS = 5
 
-    def __init__(self, path: str) -> None:
+
+class Verifier:
+    """Feed every item of one source in order, then :meth:`finish`; read :attr:`problems`.
+
+    ``key`` is the evidence key (``AGENTUNDO_EVIDENCE_KEY``): with it, keyed chains are
+    authenticated and unkeyed ones are a problem (EV108); without it, keyed chains are
+    checked for everything but their MACs and reported as unchecked (EV107).
+    :attr:`chains` holds each run's :class:`ChainHead` once the run has ended.
+    """
+
+    def __init__(self, path: str, *, key: bytes | None = None) -> None:
         self.path = path
         self.problems: list[Problem] = []
+        self.chains: list[ChainHead] = []
         self._run: _Run | None = None
         self._truncated_at = 0
+        self._key = key
 
     def _add(self, line: int, code: str, message: str) -> None:
         self.problems.append(Problem(self.path, line, code, message))
@@ -324,8 +402,8 @@ class Verifier:
         ):
             self._end_run()
         if self._run is None:
-            self._run = _Run(_Chain(str(data.get("run_id", ""))))
-            self._check_start(record)
+            self._run = _Run(_Chain(str(data.get("run_id", ""))), first_line=record.line)
+            self._check_start(self._run.chain, record)
         run = self._run
         run.last_line = record.line
         if data.get("run_id") != run.chain.run_id:
@@ -340,21 +418,78 @@ class Verifier:
 
     # --- the hash chain -------------------------------------------------------------
 
-    def _check_start(self, record: Record) -> None:
+    def _check_start(self, chain: _Chain, record: Record) -> None:
         data = record.data
-        if data.get("seq") != 0 or data.get("prev_hash") != GENESIS:
+        starts = data.get("seq") == 0 and data.get("prev_hash") == GENESIS
+        if not starts:
             self._add(
                 record.line,
                 "EV106",
                 f"the first record has seq {data.get('seq')!r} and does not chain to GENESIS: "
                 "records before it were deleted",
             )
+        if MAC_FIELD in data:
+            scheme: object = data[MAC_FIELD]
+        elif starts:
+            scheme = None
+        else:
+            scheme = self._guess_scheme(data)
+        if scheme is None:
+            if self._key is not None:
+                self._add(
+                    record.line,
+                    "EV108",
+                    f"{ENV_VAR} is set but this chain is not keyed (plain SHA-256, no "
+                    f'"{MAC_FIELD}"): anyone could have resealed it, so it cannot be '
+                    "authenticated",
+                )
+            return
+        chain.scheme = scheme if isinstance(scheme, str) else repr(scheme)
+        if scheme != HMAC_SHA256:
+            chain.checked = False
+            self._add(
+                record.line,
+                "EV107",
+                f"the chain names an unknown MAC scheme {scheme!r}: its records' MACs were "
+                "not checked",
+            )
+        elif self._key is not None:
+            chain.mac_key = self._key
+        else:
+            chain.checked = False
+            why = (
+                f"is keyed ({HMAC_SHA256})"
+                if MAC_FIELD in data
+                else "has lost its first record and this one's hash is not a plain SHA-256: "
+                "it is keyed, or this record was edited"
+            )
+            self._add(
+                record.line,
+                "EV107",
+                f"the chain {why}; {ENV_VAR} is not set, so its records' MACs were not checked "
+                "(only their order, links and completeness)",
+            )
+
+    def _guess_scheme(self, data: dict[str, Any]) -> str | None:
+        """A chain whose head was deleted: keyed unless its first record is a plain hash."""
+        stored = data.get("hash")
+        key = self._key
+        if key is not None and stored == record_mac(data, key):
+            return HMAC_SHA256
+        if stored == record_hash(data):
+            return None
+        return HMAC_SHA256
 
     def _check_chain(self, chain: _Chain, record: Record) -> None:
         data = record.data
         line = record.line
         stored = data.get("hash")
-        if not isinstance(stored, str) or stored != record_hash(data):
+        if chain.mac_key is not None:
+            if stored != record_mac(data, chain.mac_key):
+                self._bad_mac(chain, line)
+        elif not chain.checked:
+            pass
+        elif not isinstance(stored, str) or stored != record_hash(data):
             self._add(line, "EV101", "content does not match its hash: the line was edited")
         seq = data.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool):
@@ -381,6 +516,43 @@ class Verifier:
         chain.recent[seq] = line
         if len(chain.recent) > 2 * _RECENT:  # keep the newest; pruning in batches is cheap
             chain.recent = dict(list(chain.recent.items())[-_RECENT:])
+
+    def _bad_mac(self, chain: _Chain, line: int) -> None:
+        """Report the run's first MAC failure; count the later ones (see :meth:`_end_run`)."""
+        if not chain.first_bad_mac:
+            chain.first_bad_mac = line
+            self._add(
+                line,
+                "EV101",
+                f"MAC ({HMAC_SHA256}) does not match: the first bad record of this run; it was "
+                "edited, or sealed without this key",
+            )
+            return
+        chain.later_bad_macs += 1
+        if len(chain.later_bad_mac_lines) < _LISTED_BAD_MACS:
+            chain.later_bad_mac_lines.append(line)
+        chain.last_bad_mac = line
+
+    def _later_bad_macs(self, run: _Run) -> Problem:
+        """One problem for every MAC failure after the run's first one."""
+        chain = run.chain
+        count = chain.later_bad_macs
+        lines = chain.later_bad_mac_lines
+        if chain.first_bad_mac == run.first_line and count == run.tally.events - 1:
+            message = (
+                f"every record of this run fails its MAC ({count + 1} records): it was sealed "
+                "with a different key, or forged"
+            )
+        else:
+            named = ", ".join(map(str, lines))
+            if count > len(lines):
+                named += f", ... {chain.last_bad_mac}"
+            message = (
+                f"{count} more record{'' if count == 1 else 's'} after line "
+                f"{chain.first_bad_mac} {'fails its' if count == 1 else 'fail their'} MAC too "
+                f"(line{'' if count == 1 else 's'} {named}): resealed without this key, or edited"
+            )
+        return Problem(self.path, lines[0], "EV101", message)
 
     def _check_late(self, chain: _Chain, seq: int, line: int) -> None:
         """A seq at or below the highest seen: a reordered line or a repeated one."""
@@ -448,6 +620,20 @@ class Verifier:
             return
         self._run = None
         end = run.last_line
+        chain = run.chain
+        if chain.later_bad_macs:
+            self.problems.append(self._later_bad_macs(run))
+        if chain.max_seq >= 0:
+            self.chains.append(
+                ChainHead(
+                    path=self.path,
+                    run_id=chain.run_id,
+                    seq=chain.max_seq,
+                    head=chain.hash_at_max,
+                    scheme=chain.scheme,
+                    authenticated=chain.mac_key is not None,
+                )
+            )
         for first, last, noticed in run.chain.gaps:
             span = f"seq {first}" if first == last else f"seq {first}-{last}"
             count = last - first + 1
@@ -562,9 +748,9 @@ class Verifier:
         return self.problems
 
 
-def verify_items(path: str, items: list[Item]) -> list[Problem]:
+def verify_items(path: str, items: list[Item], *, key: bytes | None = None) -> list[Problem]:
     """Verify a source given as a list (tests and small inputs)."""
-    verifier = Verifier(path)
+    verifier = Verifier(path, key=key)
     for item in items:
         verifier.feed(item)
     return verifier.finish()

@@ -1,4 +1,4 @@
-"""Append-only, flushed, hash-chained JSON Lines evidence files."""
+"""Append-only, flushed, hash-chained JSON Lines evidence files (keyed when a key is set)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import json
 import json.encoder
 import os
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Final, Literal
 
 from agentundo.errors import UsageError
-from agentundo.evidence.chain import GENESIS, canonical_text
+from agentundo.evidence.chain import GENESIS, HMAC_SHA256, MAC_FIELD, canonical_text, mac_of
+from agentundo.evidence.keys import evidence_key
 from agentundo.evidence.redact import redact_into
 
 
@@ -45,6 +47,14 @@ _CANONICAL = _canonical_encoder()
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
 
+class _FromEnvironment(Enum):
+    TOKEN = "from the environment"
+
+
+FROM_ENVIRONMENT: Final = _FromEnvironment.TOKEN
+"""The writer's default key: ``AGENTUNDO_EVIDENCE_KEY`` if set, else unkeyed."""
+
+
 def _write_all(fd: int, rest: memoryview) -> None:
     while rest:
         rest = rest[os.write(fd, rest) :]
@@ -58,11 +68,24 @@ class EvidenceWriter:
     ``write`` (nothing waits in a buffer), so a process killed mid-run leaves a file
     whose complete lines are all valid; :meth:`close` also syncs it to disk. Records
     are redacted before they are hashed, so no secret is ever written.
+
+    With a ``key`` (by default ``AGENTUNDO_EVIDENCE_KEY``, read when the writer is made;
+    ``None`` for unkeyed) each ``hash`` is an HMAC-SHA256 under it and the first record
+    carries ``"mac": "hmac-sha256"``; the key itself is redacted like a secret.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, secrets: frozenset[str] = frozenset()
+        self,
+        path: str | os.PathLike[str],
+        *,
+        secrets: frozenset[str] = frozenset(),
+        key: bytes | Literal[_FromEnvironment.TOKEN] | None = FROM_ENVIRONMENT,
     ) -> None:
+        if key is FROM_ENVIRONMENT:
+            key = evidence_key(os.environ)
+        self._key: bytes | None = key
+        if key is not None:
+            secrets = secrets | {key.decode("utf-8", "surrogateescape")}
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,8 +105,11 @@ class EvidenceWriter:
             raise ValueError(f"evidence file {self.path} is closed")
         body = redact_into({"seq": self._seq}, record, self._secrets)
         body["prev_hash"] = self._prev
+        key = self._key
+        if key is not None and self._seq == 0:
+            body[MAC_FIELD] = HMAC_SHA256
         data = _CANONICAL(body).encode()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(data).hexdigest() if key is None else mac_of(data, key)
         # the line is the canonical body with the hash appended: one encoding per record
         line = data[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
         written = os.write(fd, line)

@@ -15,16 +15,16 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO, assert_never
 
 from agentundo.errors import UsageError
 from agentundo.evidence.events import COMMON_FIELDS, PROBLEM_EVENTS, Event
 from agentundo.evidence.reader import Keep, Record
-from agentundo.evidence.verify import Problem, RunTally
+from agentundo.evidence.verify import ChainHead, Problem, RunTally
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -110,6 +110,9 @@ def parse_ts(value: object) -> datetime | None:
 
 _OFFSET = re.compile(r"^\+(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_OFFSET_H = 876_000
+"""The largest ``--since``/``--until`` offset accepted, in hours: about a hundred years."""
+_LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,11 @@ class TimeBound:
         match = _OFFSET.match(text.strip())
         if match:
             seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+            if not seconds <= MAX_OFFSET_H * 3600:  # also catches inf from endless digits
+                raise UsageError(
+                    f"{option} {text.strip()[:40]!r}: offset too large; an offset from the "
+                    f"run's start is at most +{MAX_OFFSET_H}h"
+                )
             return cls(offset=timedelta(seconds=seconds))
         moment = parse_ts(text.strip())
         if moment is None:
@@ -138,7 +146,10 @@ class TimeBound:
             return self.at
         if run_start is None or self.offset is None:
             return None
-        return run_start + self.offset
+        try:
+            return run_start + self.offset
+        except OverflowError:  # a run started near year 9999: the bound is after every time
+            return _LATEST
 
 
 def format_duration(seconds: float) -> str:
@@ -415,7 +426,14 @@ class Renderer(Protocol):
 
     def end_run(self, run: Run) -> None: ...
 
-    def problems(self, path: str, problems: list[Problem], *, verified: bool) -> None: ...
+    def problems(
+        self,
+        path: str,
+        problems: list[Problem],
+        *,
+        verified: bool,
+        chains: Sequence[ChainHead] = (),
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -479,7 +497,14 @@ class JsonRenderer:
     def end_run(self, run: Run) -> None:
         pass
 
-    def problems(self, path: str, problems: list[Problem], *, verified: bool) -> None:
+    def problems(
+        self,
+        path: str,
+        problems: list[Problem],
+        *,
+        verified: bool,
+        chains: Sequence[ChainHead] = (),
+    ) -> None:
         pass
 
     def close(self) -> None:
@@ -643,21 +668,31 @@ class TableRenderer:
         if hidden:
             self.console.print(f"  … {_hidden_note(hidden)}", style="dim", markup=False)
 
-    def problems(self, path: str, problems: list[Problem], *, verified: bool) -> None:
+    def problems(
+        self,
+        path: str,
+        problems: list[Problem],
+        *,
+        verified: bool,
+        chains: Sequence[ChainHead] = (),
+    ) -> None:
         if not verified:
             return
         if not problems:
             self.console.print(
                 f"✓ {path}: verified (hash chain intact, run complete)", style="green", markup=False
             )
-            return
-        self.console.print(
-            f"✗ {path}: {len(problems)} verification problem{'' if len(problems) == 1 else 's'}",
-            style="bold red",
-            markup=False,
-        )
-        for problem in problems:
-            self.console.print(f"  {problem.describe()}", style="red", markup=False)
+        else:
+            self.console.print(
+                f"✗ {path}: {len(problems)} verification problem"
+                f"{'' if len(problems) == 1 else 's'}",
+                style="bold red",
+                markup=False,
+            )
+            for problem in problems:
+                self.console.print(f"  {problem.describe()}", style="red", markup=False)
+        for chain in chains:
+            self.console.print(f"  {chain.describe()}", style="dim", markup=False, soft_wrap=True)
 
     def close(self) -> None:
         pass
@@ -732,20 +767,33 @@ class MarkdownRenderer:
         if hidden:
             write(f"_{md_cell(_hidden_note(hidden))}_\n\n")
 
-    def problems(self, path: str, problems: list[Problem], *, verified: bool) -> None:
+    def problems(
+        self,
+        path: str,
+        problems: list[Problem],
+        *,
+        verified: bool,
+        chains: Sequence[ChainHead] = (),
+    ) -> None:
         if not verified:
             return
         write = self.stream.write
         write(f"### Verification of `{path}`\n\n")
         if not problems:
             write("Verified: hash chain intact, run complete.\n\n")
-            return
-        write(f"**{len(problems)} problem{'' if len(problems) == 1 else 's'}:**\n\n")
-        for problem in problems:
+        else:
+            write(f"**{len(problems)} problem{'' if len(problems) == 1 else 's'}:**\n\n")
+            for problem in problems:
+                write(
+                    f"- line {problem.line}: `{problem.code}` {md_cell(problem.message)} "
+                    f"({problem.name})\n"
+                )
+            write("\n")
+        for chain in chains:
             write(
-                f"- line {problem.line}: `{problem.code}` {md_cell(problem.message)} ({problem.name})\n"
+                f"Chain `{md_cell(chain.run_id or '?')}`: head `{chain.head}` at seq {chain.seq} "
+                f"({md_cell(chain.strength())}).\n\n"
             )
-        write("\n")
 
     def close(self) -> None:
         self.stream.flush()
@@ -895,7 +943,14 @@ class MermaidRenderer:
         if hidden:
             write(f"    %% {hidden} more tasks not shown (raise --limit)\n")
 
-    def problems(self, path: str, problems: list[Problem], *, verified: bool) -> None:
+    def problems(
+        self,
+        path: str,
+        problems: list[Problem],
+        *,
+        verified: bool,
+        chains: Sequence[ChainHead] = (),
+    ) -> None:
         pass
 
     def close(self) -> None:
