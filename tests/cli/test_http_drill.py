@@ -23,7 +23,7 @@ import pytest
 
 from agentundo.evidence.writer import EvidenceWriter
 from agentundo.model.scenario import Fault, FaultType
-from agentundo.saga.clock import VirtualClock
+from agentundo.saga.clock import Clock, RealClock, VirtualClock
 from agentundo.saga.drills import Options, load_drill
 from agentundo.saga.engine import DrillResult, drill
 from agentundo.saga.faults import FaultPlan
@@ -53,7 +53,12 @@ def ledger() -> Iterator[Any]:
 
 
 def _drill(
-    url: str, tmp_path: Path, options: Options, *, extra: list[Fault] | None = None
+    url: str,
+    tmp_path: Path,
+    options: Options,
+    *,
+    extra: list[Fault] | None = None,
+    clock: Clock | None = None,
 ) -> tuple[DrillResult, list[dict[str, Any]], str]:
     loaded = load_drill(
         str(EXAMPLE / "workflow.yaml"),
@@ -77,7 +82,7 @@ def _drill(
             setup,
             run_id="run_test",
             sink=writer.write,
-            clock=VirtualClock(time.time()),
+            clock=clock or VirtualClock(time.time()),
             executor=executor,
         )
     text = path.read_text()
@@ -205,3 +210,59 @@ def test_drill_cli_with_http_executor(ledger: Any, tmp_path: Path) -> None:
     assert _balance(ledger.url)["balance"] == 0
     for evidence in tmp_path.glob("*.jsonl"):
         assert TOKEN not in evidence.read_text()
+
+
+def test_retry_after_is_waited_for(ledger: Any, tmp_path: Path) -> None:
+    """A 429 with ``Retry-After: 5`` waits 5 s (virtual), not the 1 s first backoff."""
+    httpx.post(
+        f"{ledger.url}/admin/faults",
+        json={"fail_next": 1, "status": 429, "retry_after": "5", "only": "/charges"},
+        timeout=5,
+    ).raise_for_status()
+    result, records, _text = _drill(ledger.url, tmp_path, Options(fail_at=["charge_c"]))
+    assert [r["delay_s"] for r in _events(records, "retry_scheduled")] == [5.0]
+    assert result.verdict.value == "recovered"
+
+
+def test_no_step_starts_after_the_deadline(ledger: Any, tmp_path: Path) -> None:
+    """On the real clock a slow first charge uses up the deadline: the second never starts,
+    the first is refunded, and the drill fails (it was cut short, not rehearsed)."""
+    httpx.post(
+        f"{ledger.url}/admin/faults",
+        json={"delay_ms": 700, "slow_next": 1, "only": "/charges"},
+        timeout=5,
+    ).raise_for_status()
+    result, records, _text = _drill(
+        ledger.url,
+        tmp_path,
+        Options(deadline="300ms", compensate_failed_step=False),
+        clock=RealClock(),
+    )
+    assert [s.state.value for s in result.steps] == ["succeeded", "FAILED_FATAL", "not_run"]
+    assert result.steps[1].attempts == 0
+    assert result.steps[1].error == "not started: the drill deadline of 0.3s had passed"
+    assert [r["step_id"] for r in _events(records, "step_dispatched")] == ["charge_a"]
+    assert result.verdict.value == "failed"
+    assert result.problems == [
+        "step 'charge_b': not started: the drill deadline of 0.3s had passed; the run was cut short"
+    ]
+    assert _balance(ledger.url)["balance"] == 0  # charge_a was refunded for real
+
+
+def test_an_unreachable_endpoint_is_no_rehearsal(tmp_path: Path) -> None:
+    """Nothing listens: the first charge gives up, and the drill fails instead of
+    calling the rollback of an outage "recovered"."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result, _records, _text = _drill(
+        f"http://127.0.0.1:{port}", tmp_path, Options(compensate_failed_step=False)
+    )
+    assert result.status.value == "FAILED_FATAL"
+    assert result.verdict.value == "failed"
+    assert result.problems[0].startswith(
+        "step 'charge_a': its endpoint was unreachable or kept failing (cannot connect: "
+    )
+    assert "gave up after 50 retries" in result.problems[0]

@@ -78,6 +78,8 @@ def test_a_scenario_is_recognised_by_its_keys_and_loads(tmp_path: Path) -> None:
         ("faults:\n  - {type: fatl, step: a}\n", 4, "did you mean 'fatal'"),
         ("settings: {rollback_window: soon}\n", 3, "does not match"),
         ("expect: {compensate: [a]}\n", 3, "unknown key 'compensate'"),
+        ("seed: -1\n", 3, "seed: -1 is less than the minimum of 0"),
+        ("settings: {deadline: soon}\n", 3, "does not match"),
     ],
 )
 def test_mistakes_are_reported_at_their_position(

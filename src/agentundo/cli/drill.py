@@ -95,11 +95,22 @@ def drill(
             help="Derive idempotency keys for compensations without a template [default: yes].",
         ),
     ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option(
+            "--deadline",
+            metavar="DURATION",
+            help="Time the forward steps may take, retries and approval waits included "
+            "[default: none; 2m with --executor http].",
+        ),
+    ] = None,
 ) -> None:
     """Drill a workflow's rollback: inject faults, run the saga, check the ledger.
 
     Exit 0 when it recovered as expected, 1 when an effect was left behind silently,
-    undone twice or an expectation failed, 2 for bad input, 130 when interrupted.
+    undone twice, an expectation failed, an endpoint was unreachable or the deadline
+    passed (with --sweep: also when a run never reached its step), 2 for bad input,
+    130 when interrupted.
     """
     import signal
     import sys
@@ -109,6 +120,7 @@ def drill(
     from agentundo.saga.drills import (
         DEFAULT_EVIDENCE_DIR,
         Options,
+        check_evidence_dir,
         default_jobs,
         load_drill,
         run_with_evidence,
@@ -123,6 +135,14 @@ def drill(
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
     if executor_name == "http" and sweep:
         raise UsageError("--sweep runs the simulated executor only")
+    if sweep and (fail_at or partial):
+        given = "--fail-at" if fail_at else "--partial"
+        raise UsageError(
+            f"--sweep fails each step in turn, so it cannot be combined with {given}; "
+            "drop one of them"
+        )
+    evidence_dir = Path(evidence or DEFAULT_EVIDENCE_DIR)
+    check_evidence_dir(evidence_dir)
     if executor_name == "http" and clock is None:
         clock = "real"  # real endpoints: backoff and Retry-After wait for real
     loaded = load_drill(
@@ -140,9 +160,10 @@ def drill(
             compensate_failed_step=compensate_failed_step,
             derive_compensation_keys=derive_keys,
             policy_fail_mode=policy_fail_mode,
+            deadline=deadline,
+            executor=executor_name,
         ),
     )
-    evidence_dir = Path(evidence or DEFAULT_EVIDENCE_DIR)
 
     make_clock = clock_factory(loaded.clock_name)
 
@@ -234,4 +255,5 @@ def _sweep(
         report.render_sweep_text(rows, _console(), where)
     if stop.requested:
         return Verdict.INTERRUPTED.exit_code
-    return 1 if any(r.verdict == Verdict.FAILED.value for r in rows) else 0
+    passed = (Verdict.RECOVERED.value, Verdict.COMPLETED.value)
+    return 0 if all(r.verdict in passed for r in rows) else 1

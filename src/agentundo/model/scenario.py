@@ -43,6 +43,9 @@ STEP_FAULTS = frozenset(
 )
 """Faults that name the step they hit (``policy_unavailable`` may, the lock faults do not)."""
 
+WORKFLOW_FAULTS = frozenset({FaultType.LOCK_HELD, FaultType.LOCK_EXPIRES})
+"""Faults about the workflow's rollback lock: they name no step (a drill refuses one that does)."""
+
 
 class Phase(StrEnum):
     """Which gate a ``policy_unavailable`` fault hits."""
@@ -81,7 +84,10 @@ class Fault(Strict):
 
 
 class Settings(Strict):
-    """Engine settings a scenario may change (every one has a default)."""
+    """Engine settings a scenario may change (every one has a default).
+
+    A drill refuses a duration longer than 168h (7 days) at its position.
+    """
 
     max_retries: int | None = Field(default=None, ge=0)
     backoff_initial: Duration | None = None
@@ -94,6 +100,7 @@ class Settings(Strict):
     compensate_failed_step: bool | None = None
     derive_compensation_keys: bool | None = None
     policy_fail_mode: FailMode | None = None
+    deadline: Duration | None = None
 
 
 class Expect(Strict):
@@ -113,7 +120,7 @@ class Scenario(Strict):
     scenario: Name
     description: str | None = None
     workflow: Name | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0)
     clock: Literal["virtual", "real"] | None = None
     approvals: list[Name] = Field(default_factory=list)
     settings: Settings = Settings()

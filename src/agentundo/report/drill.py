@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agentundo.saga.drills import SweepRow
+from agentundo.saga.drills import NOT_REACHED, SweepRow
 from agentundo.saga.engine import DrillResult, Verdict
 
 _VERDICT_STYLE = {
@@ -179,6 +179,8 @@ def sweep_dict(rows: Sequence[SweepRow], evidence: str | None) -> dict[str, Any]
                 "run_id": r.run_id,
                 "status": r.status,
                 "verdict": r.verdict,
+                "reached": r.reached,
+                "stopped_at": r.stopped_at,
                 "compensated": r.compensated,
                 "manual": r.manual,
                 "problems": list(r.problems),
@@ -188,6 +190,7 @@ def sweep_dict(rows: Sequence[SweepRow], evidence: str | None) -> dict[str, Any]
         ],
         "total": len(rows),
         "failed": len(failed),
+        "not_reached": sum(1 for r in rows if r.verdict == NOT_REACHED),
         "evidence": evidence,
     }
 
@@ -202,7 +205,11 @@ def render_sweep_text(rows: Sequence[SweepRow], console: Console, evidence: str 
     for name in ("#", "fails at", "topic", "status", "undone", "manual", "verdict", "problem"):
         table.add_column(name)
     for r in rows:
-        style = "red" if r.verdict == Verdict.FAILED.value else "green"
+        if r.verdict == NOT_REACHED:
+            verdict, note = "[yellow]not reached[/]", _not_reached(r)
+        else:
+            style = "red" if r.verdict == Verdict.FAILED.value else "green"
+            verdict, note = f"[{style}]{r.verdict}[/]", r.problems[0] if r.problems else ""
         table.add_row(
             str(r.index + 1),
             escape(r.step_id),
@@ -210,15 +217,28 @@ def render_sweep_text(rows: Sequence[SweepRow], console: Console, evidence: str 
             r.status,
             str(r.compensated),
             str(r.manual),
-            f"[{style}]{r.verdict}[/]",
-            escape(r.problems[0]) if r.problems else "",
+            verdict,
+            escape(note),
         )
     console.print(table)
     failed = sum(1 for r in rows if r.verdict == Verdict.FAILED.value)
-    verdict = "[bold red]failed[/]" if failed else "[bold green]recovered[/]"
-    console.print(f"{len(rows)} runs, {failed} failed: {verdict}", soft_wrap=True)
+    missed = sum(1 for r in rows if r.verdict == NOT_REACHED)
+    if failed:
+        verdict = "[bold red]failed[/]"
+    elif missed:
+        verdict = "[bold yellow]incomplete[/] (steps not reached were not rehearsed)"
+    else:
+        verdict = "[bold green]recovered[/]"
+    counts = f"{len(rows)} runs, {failed} failed" + (f", {missed} not reached" if missed else "")
+    console.print(f"{counts}: {verdict}", soft_wrap=True)
     if evidence:
         console.print(f"evidence: {escape(evidence)}", soft_wrap=True)
+
+
+def _not_reached(row: SweepRow) -> str:
+    if row.stopped_at is None or row.stopped_at == row.step_id:
+        return f"{row.status} before the injected failure"
+    return f"stopped at '{row.stopped_at}' first"
 
 
 @contextmanager

@@ -11,6 +11,20 @@ from typing import Protocol
 DEFAULT_START = 1_767_225_600.0
 """2026-01-01T00:00:00Z: where a virtual clock starts unless told otherwise."""
 
+MAX_WAIT_S = 7 * 24 * 3600.0
+"""The longest single wait (7 days). A drill refuses longer durations when it loads its
+files; the clocks cap every wait here anyway, so no setting can overflow the time."""
+
+_LAST_MOMENT = "9999-12-31T23:59:59.999Z"
+_FIRST_MOMENT = "0001-01-01T00:00:00.000Z"
+
+
+def bounded_wait(seconds: float) -> float:
+    """``seconds`` as a wait a clock performs: 0 when negative or NaN, at most a week."""
+    if not seconds > 0:  # also NaN
+        return 0.0
+    return min(seconds, MAX_WAIT_S)
+
 
 class Clock(Protocol):
     """Tells the time (seconds since the epoch) and waits."""
@@ -34,7 +48,7 @@ class VirtualClock:
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         if stop is not None and stop.is_set():
             return False
-        self._now += max(0.0, seconds)
+        self._now += bounded_wait(seconds)
         return True
 
 
@@ -46,9 +60,9 @@ class RealClock:
 
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         if stop is None:
-            time.sleep(max(0.0, seconds))
+            time.sleep(bounded_wait(seconds))
             return True
-        return not stop.wait(max(0.0, seconds))
+        return not stop.wait(bounded_wait(seconds))
 
 
 def virtual_from_now() -> VirtualClock:
@@ -68,12 +82,19 @@ _last: tuple[int, str] = (-1, "")
 
 
 def rfc3339(timestamp: float) -> str:
-    """``2026-03-31T13:40:18.250Z``: RFC 3339, UTC, millisecond precision."""
+    """``2026-03-31T13:40:18.250Z``: RFC 3339, UTC, millisecond precision.
+
+    A time beyond what a date can show (year 1 to 9999) is shown as the first or last
+    moment, never an error: evidence must be written whatever the clock says.
+    """
     global _last
-    millis = int(timestamp * 1000)
-    if millis == _last[0]:  # a virtual clock stands still between waits
-        return _last[1]
-    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+    try:
+        millis = int(timestamp * 1000)
+        if millis == _last[0]:  # a virtual clock stands still between waits
+            return _last[1]
+        moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return _LAST_MOMENT if timestamp > 0 else _FIRST_MOMENT
+    text = f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
     _last = (millis, text)
     return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,14 +18,44 @@ from typing import Any
 
 from agentundo.errors import InputError, InputErrors, Position, UsageError
 from agentundo.load.files import LoadedFile, load_file
-from agentundo.model.common import seconds
+from agentundo.model.catalog import Catalog
+from agentundo.model.common import DURATION_PATTERN, seconds
 from agentundo.model.scenario import FailMode, Fault, FaultType, Scenario
-from agentundo.saga.clock import Clock
-from agentundo.saga.engine import DrillResult, DrillSetup, Settings, Stop, check_plan, drill
+from agentundo.model.workflow import Workflow
+from agentundo.saga.clock import MAX_WAIT_S, Clock
+from agentundo.saga.engine import (
+    DrillResult,
+    DrillSetup,
+    Settings,
+    StepState,
+    Stop,
+    Verdict,
+    check_plan,
+    drill,
+)
 from agentundo.saga.executor import Executor
-from agentundo.saga.faults import FaultPlan
+from agentundo.saga.faults import FaultPlan, contradictions
 
 DEFAULT_EVIDENCE_DIR = "agentundo-evidence"
+
+HTTP_DEADLINE_S = 120.0
+"""The deadline of the forward steps with ``--executor http`` unless one is given: real
+endpoints take real time, and an unreachable one must not keep a drill retrying for the
+engine's full 50 retries (about 18 minutes of backoff)."""
+
+MAX_DURATION = "168h"
+"""The longest duration a drill accepts (7 days, :data:`~agentundo.saga.clock.MAX_WAIT_S`)."""
+
+SCENARIO_DURATIONS = {
+    "backoff_initial": "backoff_initial_s",
+    "backoff_max": "backoff_max_s",
+    "approval_timeout": "approval_timeout_s",
+    "lock_ttl": "lock_ttl_s",
+    "rollback_window": "rollback_window_s",
+    "compensation_timeout": "compensation_timeout_s",
+    "deadline": "deadline_s",
+}
+"""Scenario settings that are durations, and the engine setting each one sets."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +71,8 @@ class Options:
     compensate_failed_step: bool | None = None
     derive_compensation_keys: bool | None = None
     policy_fail_mode: str | None = None
+    deadline: str | None = None  # a duration
+    executor: str = "simulated"  # or http: real endpoints get a deadline by default
 
 
 @dataclass(slots=True)
@@ -55,20 +88,71 @@ def _transient(spec: str) -> Fault:
     return Fault(type=FaultType.TRANSIENT, step=step, count=int(count))
 
 
+def _step_flag(flag: str, step: str) -> str:
+    if not step.strip():
+        raise UsageError(f"{flag} expects a step id, got {step!r}")
+    return step
+
+
+def _too_long(value: str) -> bool:
+    return seconds(value) > MAX_WAIT_S
+
+
+def _deadline_flag(value: str) -> float:
+    """``--deadline``: a duration above 0 and at most :data:`MAX_DURATION`."""
+    if re.fullmatch(DURATION_PATTERN, value) is None:
+        raise UsageError(f"--deadline expects a duration such as 90s, 2m or 1h, got {value!r}")
+    if _too_long(value):
+        raise UsageError(f"--deadline {value} is longer than {MAX_DURATION} (7 days)")
+    if seconds(value) <= 0:
+        raise UsageError("--deadline must be longer than 0s")
+    return seconds(value)
+
+
+def duration_errors(scenario: LoadedFile | None, catalog: LoadedFile) -> list[InputError]:
+    """Durations a drill would read that are longer than :data:`MAX_DURATION` (or a 0s
+    deadline), each at its position: the scenario's settings and the catalog's timeouts."""
+    errors: list[InputError] = []
+    limit = f"at most {MAX_DURATION} (7 days)"
+    if scenario is not None:
+        settings = scenario.model.settings
+        for name in SCENARIO_DURATIONS:
+            value = getattr(settings, name)
+            if value is None:
+                continue
+            where = scenario.position("settings", name)
+            if _too_long(value):
+                errors.append(InputError(where, f"settings.{name} {value} is too long: {limit}"))
+            elif name == "deadline" and seconds(value) <= 0:
+                errors.append(InputError(where, "settings.deadline must be longer than 0s"))
+    model: Catalog = catalog.model
+    for topic_name, topic in model.topics.items():
+        timeouts: list[tuple[tuple[str, ...], str | None]] = [
+            (("http", "timeout"), topic.http.timeout if topic.http else None)
+        ]
+        if topic.compensation is not None:
+            comp = topic.compensation
+            timeouts.append((("compensation", "timeout"), comp.timeout))
+            timeouts.append(
+                (("compensation", "http", "timeout"), comp.http.timeout if comp.http else None)
+            )
+        for path, value in timeouts:
+            if value is not None and _too_long(value):
+                errors.append(
+                    InputError(
+                        catalog.position("topics", topic_name, *path),
+                        f"{'.'.join(path)} {value} of topic '{topic_name}' is too long: {limit}",
+                    )
+                )
+    return errors
+
+
 def settings_from(scenario: Scenario | None, options: Options) -> Settings:
     """Engine settings: defaults, then the scenario's, then the command line's."""
     values: dict[str, Any] = {}
     if scenario is not None:
         s = scenario.settings
-        durations = {
-            "backoff_initial": "backoff_initial_s",
-            "backoff_max": "backoff_max_s",
-            "approval_timeout": "approval_timeout_s",
-            "lock_ttl": "lock_ttl_s",
-            "rollback_window": "rollback_window_s",
-            "compensation_timeout": "compensation_timeout_s",
-        }
-        for name, target in durations.items():
+        for name, target in SCENARIO_DURATIONS.items():
             value = getattr(s, name)
             if value is not None:
                 values[target] = seconds(value)
@@ -92,6 +176,10 @@ def settings_from(scenario: Scenario | None, options: Options) -> Settings:
                 f"--policy-fail-mode must be closed or open, not {options.policy_fail_mode!r}"
             )
         values["policy_fail_mode"] = FailMode(options.policy_fail_mode)
+    if options.deadline is not None:
+        values["deadline_s"] = _deadline_flag(options.deadline)
+    elif options.executor == "http" and "deadline_s" not in values:
+        values["deadline_s"] = HTTP_DEADLINE_S
     return Settings(**values)
 
 
@@ -114,7 +202,9 @@ def load_drill(
     elif policy.kind == "policy":
         policy_model = policy.model
     else:
-        raise InputError(policy.position(), f"expected a policy file, found a {policy.kind} file")
+        raise InputError(
+            policy.kind_position(), f"expected a policy file, found a {policy.kind} file"
+        )
     scenario_file: LoadedFile | None = None
     scenario: Scenario | None = None
     if scenario_path is not None:
@@ -122,14 +212,24 @@ def load_drill(
         scenario = scenario_file.model
     if options.clock not in (None, "virtual", "real"):
         raise UsageError(f"--clock must be virtual or real, not {options.clock!r}")
+    if options.seed is not None and options.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, not {options.seed}")
     faults: list[Fault] = list(scenario.faults) if scenario is not None else []
     scenario_faults = len(faults)
-    faults.extend(Fault(type=FaultType.FATAL, step=s) for s in options.fail_at)
-    faults.extend(Fault(type=FaultType.PARTIAL, step=s) for s in options.partial)
-    faults.extend(_transient(t) for t in options.transient)
+    flags: list[str] = []  # the option that added each fault after the scenario's
+    for step in options.fail_at:
+        faults.append(Fault(type=FaultType.FATAL, step=_step_flag("--fail-at", step)))
+        flags.append(f"--fail-at {step}")
+    for step in options.partial:
+        faults.append(Fault(type=FaultType.PARTIAL, step=_step_flag("--partial", step)))
+        flags.append(f"--partial {step}")
+    for spec in options.transient:
+        faults.append(_transient(spec))
+        flags.append(f"--transient {spec}")
     approvals = [*(scenario.approvals if scenario is not None else ()), *options.approve]
     plan = FaultPlan.of(faults)
-    errors: list[InputError] = []
+    errors = duration_errors(scenario_file, catalog)
+    errors.extend(_contradiction_errors(faults, flags, scenario_file))
     topics = catalog.model.topics
     for index, step in enumerate(workflow.model.steps):
         if step.topic not in topics:
@@ -150,16 +250,10 @@ def load_drill(
                     f"not '{workflow.model.workflow}'",
                 )
             )
-        known = {s.id for s in workflow.model.steps}
-        errors.extend(
-            InputError(
-                scenario_file.position("approvals", i),
-                f"approval for step '{name}', which is not in the workflow",
-            )
-            for i, name in enumerate(scenario.approvals)
-            if name not in known
-        )
+        errors.extend(_unknown_steps(scenario_file, workflow.model))
     for problem in check_plan(workflow.model, catalog.model, plan, options.approve):
+        if problem.usage:
+            raise UsageError(problem.message)
         if problem.fault_index is not None and problem.fault_index < scenario_faults:
             assert scenario_file is not None
             where = scenario_file.position("faults", problem.fault_index, "step")
@@ -196,6 +290,73 @@ def load_drill(
     return Loaded(setup=setup, clock_name=clock_name)
 
 
+def _contradiction_errors(
+    faults: list[Fault], flags: list[str], scenario: LoadedFile | None
+) -> list[InputError]:
+    """Faults that contradict each other: positioned errors for the scenario's own; a
+    :class:`UsageError` when the command line (``flags``, its last faults) is involved."""
+    own = len(faults) - len(flags)
+
+    def where(index: int) -> Position:
+        assert scenario is not None
+        return scenario.position("faults", index)
+
+    errors: list[InputError] = []
+    for clash in contradictions(faults):
+        first, second = faults[clash.first], faults[clash.second]
+        if clash.second < own:
+            errors.append(
+                InputError(
+                    where(clash.second),
+                    f"this {second.type} fault contradicts the {first.type} fault at line "
+                    f"{where(clash.first).line}: {clash.reason}",
+                )
+            )
+            continue
+        earlier = (
+            f"the scenario's {first.type} fault ({where(clash.first)})"
+            if clash.first < own
+            else flags[clash.first - own]
+        )
+        raise UsageError(f"{flags[clash.second - own]} contradicts {earlier}: {clash.reason}")
+    return errors
+
+
+def _unknown_steps(scenario: LoadedFile, workflow: Workflow) -> list[InputError]:
+    """Approvals and expectations of a scenario that name steps the workflow lacks."""
+    known = {s.id for s in workflow.steps}
+    named: list[tuple[tuple[str | int, ...], str, str]] = [
+        (("approvals", i), name, f"approval for step '{name}'")
+        for i, name in enumerate(scenario.model.approvals)
+    ]
+    expect = scenario.model.expect
+    for field in ("compensated", "manual"):
+        names = None if expect is None else getattr(expect, field)
+        named.extend(
+            (("expect", field, i), name, f"expect.{field} names step '{name}'")
+            for i, name in enumerate(names or ())
+        )
+    errors: list[InputError] = []
+    for path, name, what in named:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        errors.append(
+            InputError(
+                scenario.position(*path),
+                f"{what}, which is not in workflow '{workflow.workflow}'",
+                f"did you mean '{close[0]}'?" if close else None,
+            )
+        )
+    return errors
+
+
+def check_evidence_dir(path: Path) -> None:
+    """Refuse (exit 2) an evidence directory that is an existing file, before any run."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"cannot write evidence to {path}: it is a file, not a directory")
+
+
 def new_run_id() -> str:
     return f"run_{secrets.token_hex(4)}"
 
@@ -226,9 +387,18 @@ def run_with_evidence(
     return result, path
 
 
+NOT_REACHED = "not_reached"
+"""The verdict of a sweep run that stopped before the step it was to fail (e.g. an
+earlier step was denied): the failure was never injected, so the run is no pass."""
+
+
 @dataclass(frozen=True, slots=True)
 class SweepRow:
-    """One run of a sweep: FAILED_FATAL injected at ``step_id``."""
+    """One run of a sweep: FAILED_FATAL injected at ``step_id``.
+
+    ``verdict`` is the run's, except that a run which recovered without reaching
+    ``step_id`` is :data:`NOT_REACHED`; ``stopped_at`` names the step where it stopped.
+    """
 
     index: int
     step_id: str
@@ -240,6 +410,8 @@ class SweepRow:
     manual: int
     problems: tuple[str, ...]
     evidence: str | None
+    reached: bool = True
+    stopped_at: str | None = None
 
 
 PARALLEL_MIN_RUNS = 24
@@ -284,17 +456,27 @@ class _SweepPlan:
                 )
         else:
             result = drill(one, run_id=run_id, sink=_discard, clock=self.clock_factory(), stop=stop)
+        reached = result.steps[index].attempts > 0  # dispatched: the injected failure fired
+        stopped = next(
+            (s for s in result.steps if s.state not in (StepState.SUCCEEDED, StepState.NOT_RUN)),
+            None,
+        )
+        verdict = result.verdict.value
+        if not reached and result.verdict in (Verdict.RECOVERED, Verdict.COMPLETED):
+            verdict = NOT_REACHED
         return SweepRow(
             index=index,
             step_id=step.id,
             topic=step.topic,
             run_id=run_id,
             status=result.status.value,
-            verdict=result.verdict.value,
+            verdict=verdict,
             compensated=sum(1 for r in result.ledger if r.state == "undone"),
             manual=len(result.followups),
             problems=tuple(result.problems),
             evidence=None if path is None else str(path),
+            reached=reached,
+            stopped_at=None if stopped is None else stopped.step_id,
         )
 
 
@@ -310,7 +492,8 @@ def sweep(
     """Run the drill once per step with ``fatal`` injected there; one row per run.
 
     The scenario's own ``fatal`` and ``partial`` faults and its expectations are left out
-    (each run has its own failure point); the other faults apply to every run.
+    (each run has its own failure point); the other faults apply to every run. A run
+    that stops before its step (an earlier step denied, say) is :data:`NOT_REACHED`.
 
     With ``jobs`` > 1 (and at least :data:`PARALLEL_MIN_RUNS` runs) the runs are spread
     over that many worker processes. Each run is the same as in one process (its run id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -19,11 +19,11 @@ from agentundo.evidence.events import Event, FollowUp
 from agentundo.model.catalog import Catalog, Topic
 from agentundo.model.common import Decision, Rollback
 from agentundo.model.policy import Policy
-from agentundo.model.scenario import Expect, FailMode, FaultType, Phase
+from agentundo.model.scenario import WORKFLOW_FAULTS, Expect, FailMode, FaultType, Phase
 from agentundo.model.workflow import Step, Workflow
 from agentundo.policy.compiled import CompiledPolicy
 from agentundo.policy.evaluate import Context
-from agentundo.saga.clock import Clock, rfc3339
+from agentundo.saga.clock import Clock, bounded_wait, rfc3339
 from agentundo.saga.executor import Call, CallKind, Executor, Outcome, Result
 from agentundo.saga.faults import FaultInjector, FaultPlan
 from agentundo.saga.keys import derived_compensation_key, render_key
@@ -55,9 +55,25 @@ class Settings:
     compensate_failed_step: bool = True
     derive_compensation_keys: bool = True
     policy_fail_mode: FailMode = FailMode.CLOSED
+    deadline_s: float | None = None
+    """Time the forward steps may take, waits included (None: no limit); see ``docs/drill.md``."""
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def bounded(self) -> Settings:
+        """These settings with every duration a wait a clock can perform (0 to a week).
+
+        A drill's loader refuses longer durations with their position; this keeps the
+        engine itself from overflowing the time whatever it is given.
+        """
+        changes: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            numeric = f.name.endswith("_s") and isinstance(value, int | float)
+            if numeric and bounded_wait(value) != value:
+                changes[f.name] = bounded_wait(value)
+        return replace(self, **changes) if changes else self
 
 
 class RunStatus(StrEnum):
@@ -273,7 +289,7 @@ class Engine:
         self.run_id = run_id
         self.plan = plan
         self.approvals = frozenset(approvals)
-        self.settings = settings
+        self.settings = settings.bounded()
         self.world = world
         self.expect = expect
         self.stop = stop or Stop()
@@ -301,6 +317,8 @@ class Engine:
         self._trigger_rule: str | None = None
         self._last_rule: str | None = None
         self._interrupt_written = False
+        self._deadline_at: float | None = None  # set when the run starts
+        self._cut_short: list[str] = []  # why the run is no rehearsal (the drill fails)
 
     # -- evidence -------------------------------------------------------------------
 
@@ -350,6 +368,8 @@ class Engine:
     # -- the run --------------------------------------------------------------------
 
     def run(self) -> DrillResult:
+        if self.settings.deadline_s is not None:
+            self._deadline_at = self.clock.now() + self.settings.deadline_s
         started = rfc3339(self.clock.now())
         self._emit(
             Event.RUN_STARTED,
@@ -401,6 +421,19 @@ class Engine:
             "params": step.params,
         }
 
+    # -- the deadline ---------------------------------------------------------------
+
+    def _time_left(self) -> float | None:
+        """Seconds until the forward steps' deadline (None: no deadline)."""
+        return None if self._deadline_at is None else self._deadline_at - self.clock.now()
+
+    def _deadline_name(self) -> str:
+        return f"the drill deadline of {self.settings.deadline_s:g}s"
+
+    def _cut(self, step: Step, why: str) -> None:
+        """The run stopped being the rehearsal it was written for: the drill fails."""
+        self._cut_short.append(f"step '{step.id}': {why}")
+
     def _forward(self, index: int, step: Step) -> StepState:
         report = self._steps[index]
         spec = self.catalog.topics.get(step.topic)
@@ -410,6 +443,22 @@ class Engine:
         if spec is not None and spec.idempotency_key:
             key = render_key(spec.idempotency_key, self._key_fields(step, index, job, step.topic))
         ids = {"job_id": job, "step_id": step.id, "topic": step.topic}
+        left = self._time_left()
+        if left is not None and left <= 0:
+            error = f"not started: {self._deadline_name()} had passed"
+            report.state = StepState.FAILED_FATAL
+            report.error = error
+            self._trigger_job = job
+            self._emit(
+                Event.STEP_FAILED_FATAL,
+                self._agent,
+                **ids,
+                idempotency_key=key,
+                attempts=0,
+                error=error,
+            )
+            self._cut(step, f"{error}; the run was cut short")
+            return StepState.FAILED_FATAL
         gate = self._gate(
             step=step,
             topic=step.topic,
@@ -490,10 +539,17 @@ class Engine:
                 error=error,
                 detail=result.detail,
             )
+            delay = 0.0
+            past_deadline = False
             if transient and attempt <= self.settings.max_retries:
                 delay = backoff_delay(
                     attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s, self.rng
                 )
+                if result.retry_after_s is not None:  # the server asked for a longer wait
+                    delay = max(delay, bounded_wait(result.retry_after_s))
+                left = self._time_left()
+                past_deadline = left is not None and delay >= left
+            if transient and attempt <= self.settings.max_retries and not past_deadline:
                 self._emit(
                     Event.RETRY_SCHEDULED,
                     self._agent,
@@ -511,8 +567,24 @@ class Engine:
                         self._stack.append(entry)
                     raise
                 continue
+            if past_deadline:
+                gave_up = (
+                    f"gave up after {attempt} attempts: the next retry (in "
+                    f"{round(delay, 3):g}s) would start after {self._deadline_name()}"
+                )
+            else:
+                gave_up = f"gave up after {self.settings.max_retries} retries"
             if transient:
-                error = f"gave up after {self.settings.max_retries} retries: {error}"
+                if "injected" not in result.detail:
+                    self._cut(
+                        step,
+                        f"its endpoint was unreachable or kept failing ({error}; {gave_up}). "
+                        "A real outage is not a fault the drill injected, so the drill did "
+                        "not rehearse its scenario",
+                    )
+                elif past_deadline:
+                    self._cut(step, f"{gave_up}; the run was cut short")
+                error = f"{gave_up}: {error}"
             report.state = StepState.FAILED_FATAL
             report.error = error
             self._emit(
@@ -603,6 +675,13 @@ class Engine:
         if approved:
             self._emit(Event.APPROVAL_GRANTED, actor, **ids, approver="scenario")
             return _Gate(True, reason, rule_id)
+        left = self._time_left()
+        if left is not None and left < timeout:
+            self._sleep(left, ids)
+            self._emit(Event.APPROVAL_TIMEOUT, actor, **ids, timeout_s=timeout)
+            why = f"no approval before {self._deadline_name()}"
+            self._cut(step, f"{why}; the run was cut short")
+            return _Gate(False, f"{why} ({reason})", rule_id)
         self._sleep(timeout, ids)
         self._emit(Event.APPROVAL_TIMEOUT, actor, **ids, timeout_s=timeout)
         return _Gate(False, f"no approval within {timeout:g}s ({reason})", rule_id)
@@ -872,7 +951,7 @@ class Engine:
                 step, comp.topic, gate.category, gate.reason, spec.mitigation, job_id=job
             )
             return
-        per_attempt = comp.timeout_seconds or self.settings.compensation_timeout_s
+        per_attempt = bounded_wait(comp.timeout_seconds or self.settings.compensation_timeout_s)
         attempt = 0
         while True:
             now = self.clock.now()
@@ -930,15 +1009,15 @@ class Engine:
             report.deliveries += int(result.detail.get("deliveries", 1))
             if self._settle(result, report, ids, escalate):
                 return
-            delay = min(
-                backoff_delay(
-                    attempt,
-                    self.settings.backoff_initial_s,
-                    self.settings.compensation_backoff_max_s,
-                    self.rng,
-                ),
-                max(0.0, self._rb.deadline - self.clock.now()),
+            delay = backoff_delay(
+                attempt,
+                self.settings.backoff_initial_s,
+                self.settings.compensation_backoff_max_s,
+                self.rng,
             )
+            if result.retry_after_s is not None:  # the server asked for a longer wait
+                delay = max(delay, bounded_wait(result.retry_after_s))
+            delay = min(delay, max(0.0, self._rb.deadline - self.clock.now()))
             self._emit(
                 Event.COMPENSATION_RETRY_SCHEDULED,
                 actor,
@@ -1059,12 +1138,13 @@ class Engine:
 
     def _finish(self, status: RunStatus, rollback: bool, started: str) -> DrillResult:
         ledger = self._ledger(rollback)
-        problems = [
+        problems = list(self._cut_short)  # an outage or the deadline: no rehearsal
+        problems.extend(
             f"step '{row.step_id}': effect of {row.topic} left behind with no compensation "
             "and no manual follow-up"
             for row in ledger
             if row.state == "left_behind"
-        ]
+        )
         problems.extend(
             f"step '{row.step_id}': compensation applied {row.undone} times for "
             f"{row.applied} effect(s) (undone twice; no idempotency key?)"
@@ -1214,6 +1294,7 @@ class PlanProblem:
     message: str
     step_index: int | None = None
     fault_index: int | None = None
+    usage: bool = False  # the command line's doing (exit 2 as a usage error)
 
 
 def check_plan(
@@ -1230,7 +1311,15 @@ def check_plan(
         dup = sorted({i for i in ids if ids.count(i) > 1})
         problems.append(PlanProblem(f"step ids must be unique; repeated: {', '.join(dup)}"))
     for index, fault in enumerate(plan.faults):
-        if fault.step is not None and fault.step not in known:
+        if fault.type in WORKFLOW_FAULTS and fault.step is not None:
+            problems.append(
+                PlanProblem(
+                    f"a {fault.type} fault is about the workflow's rollback lock, not a step; "
+                    f"remove 'step: {fault.step}'",
+                    fault_index=index,
+                )
+            )
+        elif fault.step is not None and fault.step not in known:
             problems.append(
                 PlanProblem(
                     f"{fault.type} fault names step '{fault.step}', which is not in "
@@ -1239,7 +1328,7 @@ def check_plan(
                 )
             )
     problems.extend(
-        PlanProblem(f"--approve names step '{name}', which is not in the workflow")
+        PlanProblem(f"--approve names step '{name}', which is not in the workflow", usage=True)
         for name in approvals
         if name not in known
     )

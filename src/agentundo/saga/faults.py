@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from agentundo.model.scenario import Fault, FaultType, Phase
@@ -54,6 +54,75 @@ class FaultPlan:
 
     def steps(self) -> list[str]:
         return [f.step for f in self.faults if f.step is not None]
+
+
+_DENIED = "the policy gate denies the compensation, so it is never dispatched and"
+_EXCLUSIVE: dict[frozenset[FaultType], str] = {
+    frozenset({FaultType.FATAL, FaultType.PARTIAL}): (
+        "a fatal fault fails the step before its effect lands, a partial one after"
+    ),
+    frozenset({FaultType.COMPENSATION_TIMEOUT, FaultType.COMPENSATION_FAILURE}): (
+        "every attempt of the compensation hangs until its timeout, so it cannot fail another way"
+    ),
+    **{
+        frozenset({FaultType.COMPENSATION_DENIED, other}): f"{_DENIED} cannot {what}"
+        for other, what in (
+            (FaultType.COMPENSATION_FAILURE, "fail"),
+            (FaultType.COMPENSATION_TIMEOUT, "time out"),
+            (FaultType.DUPLICATE_DELIVERY, "be delivered twice"),
+            (FaultType.KEY_REUSE, "meet a reused key"),
+        )
+    },
+}
+"""Pairs of faults that cannot both happen at one step: one would silently win."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contradiction:
+    """Faults ``first`` and ``second`` (indexes into the list) cannot both apply."""
+
+    first: int
+    second: int
+    reason: str
+
+
+def contradictions(faults: Sequence[Fault]) -> list[Contradiction]:
+    """Every pair of faults of which only one could take effect.
+
+    Two faults of one kind at one step with different settings (say transient counts 2
+    and 5), the pairs in ``_EXCLUSIVE`` at one step, and a lock held (not expired) by
+    another runner next to a lock that expires under this rollback, which never takes
+    it. Identical repeats are harmless; ``policy_unavailable`` faults add up.
+    """
+    found: list[Contradiction] = []
+    for j, second in enumerate(faults):
+        for i, first in enumerate(faults[:j]):
+            reason = _contradiction(first, second)
+            if reason is not None:
+                found.append(Contradiction(i, j, reason))
+    return found
+
+
+def _contradiction(a: Fault, b: Fault) -> str | None:
+    kinds = frozenset({a.type, b.type})
+    if kinds == {FaultType.LOCK_HELD, FaultType.LOCK_EXPIRES}:
+        held = a if a.type is FaultType.LOCK_HELD else b
+        if not held.expired:
+            return (
+                "another runner holds the lock, so this rollback never takes it and it "
+                "cannot expire under it"
+            )
+        return None
+    if a.step != b.step:
+        return None
+    if a.type is b.type:
+        if a.type is FaultType.POLICY_UNAVAILABLE:
+            return None
+        settings = ("count", "phase", "after", "taken_over", "expired")
+        if any(getattr(a, name) != getattr(b, name) for name in settings):
+            return "the same fault is given twice with different settings; only one can apply"
+        return None
+    return _EXCLUSIVE.get(kinds)
 
 
 class FaultInjector:

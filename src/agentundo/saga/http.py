@@ -10,10 +10,12 @@ the URL and body templates from the call, sends the call's idempotency key in an
   (seconds or an HTTP date) passed on as ``retry_after_s``;
 * other statuses, TLS failures and bad URLs: FATAL.
 
-Header values may read the environment as ``${VAR}``; a missing variable is a
+URLs and header values may read the environment as ``${VAR}``; a missing variable, a
+URL that is malformed once resolved and a header value HTTP cannot carry are a
 :class:`~agentundo.errors.UsageError` when the executor is built, before any call. The
-resolved values are exposed as :attr:`HttpExecutor.secrets` for the evidence writer, and
-request headers are never put into a result's ``detail``.
+resolved header values are exposed as :attr:`HttpExecutor.secrets` for the evidence
+writer, request headers are never put into a result's ``detail``, and credentials in a
+URL (``user:password@``) are masked wherever the URL is shown.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from agentundo.evidence.redact import redact
 from agentundo.model.catalog import Catalog, HttpCall
 from agentundo.model.common import Rollback
 from agentundo.model.workflow import Workflow
+from agentundo.saga.clock import bounded_wait
 from agentundo.saga.executor import Call, CallKind, Outcome, Result
 from agentundo.saga.keys import KNOWN_FIELDS, render_key, template_fields
 
@@ -49,6 +52,8 @@ TEMPLATE_FIELDS = KNOWN_FIELDS | {"idempotency_key"}
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SINGLE_FIELD = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_.]*)\}$")
 _TRANSIENT_STATUS = frozenset({408, 429})
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +129,8 @@ class HttpExecutor:
         headers = dict(endpoint.headers)
         if call.idempotency_key is not None:
             headers["Idempotency-Key"] = call.idempotency_key
-        timeout = endpoint.timeout_s or call.timeout_s or self._default_timeout_s
-        shown_url = str(redact(url, self.secrets))
+        timeout = bounded_wait(endpoint.timeout_s or call.timeout_s or self._default_timeout_s)
+        shown_url = _shown(str(redact(url, self.secrets)))
         request: dict[str, Any] = {"headers": headers, "timeout": timeout}
         if isinstance(body, str):
             request["content"] = body.encode()
@@ -217,16 +222,31 @@ def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[st
             raise UsageError(
                 f"{where}: url template uses unknown field {{{name}}}; use {{params.NAME}} or one of: {known}"
             )
-    parts = urlsplit(url)
+    resolved = f" (it resolved to {_shown(url)!r})" if url != spec.url else ""
+    try:
+        parts = urlsplit(url)
+        if "{" not in parts.netloc:  # a templated host or port is checked when rendered
+            parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError as exc:
+        raise UsageError(
+            f"{where}: url {_shown(spec.url)!r}{resolved} is malformed: {exc}"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(
-            f"{where}: url {spec.url!r} is not an http:// or https:// URL"
-            + (f" (it resolved to {url!r})" if url != spec.url else "")
+            f"{where}: url {_shown(spec.url)!r} is not an http:// or https:// URL{resolved}"
         )
     headers = {
         name: _substitute_env(value, f"{where}: header '{name}'", env, secrets)
         for name, value in (spec.headers or {}).items()
     }
+    for name, value in headers.items():
+        if _HEADER_NAME.fullmatch(name) is None:
+            raise UsageError(f"{where}: {name!r} is not a valid HTTP header name")
+        if _HEADER_VALUE.fullmatch(value) is None:  # the value may be a secret: not shown
+            raise UsageError(
+                f"{where}: header '{name}' has characters an HTTP header cannot carry "
+                "(line breaks, control or non-ASCII characters)"
+            )
     return Endpoint(
         where=where,
         method=spec.method,
@@ -235,6 +255,14 @@ def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[st
         body=spec.body,
         timeout_s=spec.timeout_seconds,
     )
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+
+
+def _shown(url: str) -> str:
+    """``url`` fit for a message: credentials in it (``user:password@``) replaced."""
+    return _USERINFO.sub(r"\1***@", url)
 
 
 def _substitute_env(text: str, where: str, env: Mapping[str, str], secrets: set[str] | None) -> str:
@@ -351,7 +379,7 @@ def _applied(text: str) -> bool:
     """A compensation applied something unless it answered ``{"applied": false}``."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return True
     return not (isinstance(data, dict) and data.get("applied") is False)
 
