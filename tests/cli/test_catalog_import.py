@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,72 @@ def test_a_broken_existing_catalog_is_not_touched(
     assert code == 2
     assert out.read_text() == "version: v1\ntopics: [\n"
     assert str(out) in capsys.readouterr().err
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentundo", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_tools_that_make_the_same_topic_are_all_imported_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "tools.json").write_text(
+        '{"tools": [{"name": "delete_user", "annotations": {"readOnlyHint": true}},'
+        ' {"name": "delete user", "annotations": {"destructiveHint": true}}]}'
+    )
+    done = _cli(tmp_path, "catalog", "import", "--from-json", "tools.json", "-o", "c.yaml")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        "agentundo: warning: MCP tools 'delete user' and 'delete_user' both make topic "
+        "'delete_user': 'delete user' is imported as 'delete_user_2'"
+    )
+    assert "added 2 topic(s)" in done.stderr
+    lint = _cli(tmp_path, "lint", "c.yaml", "--format", "json")
+    assert lint.returncode == 1
+    flagged = [f["message"] for f in json.loads(lint.stdout) if f["code"] == "AU109"]
+    assert len(flagged) == 1 and "'delete_user_2'" in flagged[0]  # the destructive one
+
+
+@pytest.mark.parametrize(
+    ("tools", "message"),
+    [
+        (
+            '{"tools": [{"name": "a", "annotations": {"readOnlyHint": false, "readOnlyHint": true}}]}',
+            "tools.json: error: duplicate key 'readOnlyHint' in tools[0].annotations",
+        ),
+        (
+            '[{"name": "a", "annotations": {"readOnlyHint": true}}, {"name": "a"}]',
+            "tools.json: error: tools[0] and tools[1] are both named 'a' but give different",
+        ),
+    ],
+)
+def test_ambiguous_json_exits_2_and_writes_nothing(
+    tmp_path: Path, tools: str, message: str
+) -> None:
+    (tmp_path / "tools.json").write_text(tools)
+    done = _cli(tmp_path, "catalog", "import", "--from-json", "tools.json", "-o", "c.yaml")
+    assert done.returncode == 2
+    assert done.stderr.startswith(message)
+    assert len(done.stderr.splitlines()) == 1
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_a_hint_that_is_not_a_boolean_is_a_warning_and_the_worst_case(tmp_path: Path) -> None:
+    (tmp_path / "tools.json").write_text(
+        '[{"name": "wipe", "annotations": {"readOnlyHint": "yes", "destructiveHint": 1}}]'
+    )
+    done = _cli(tmp_path, "catalog", "import", "--from-json", "tools.json")
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "warning:" in line]
+    assert warnings == [
+        "agentundo: warning: MCP tool 'wipe': readOnlyHint is \"yes\", not true or false: "
+        "treated as unknown, so the MCP default readOnlyHint=false applies",
+        "agentundo: warning: MCP tool 'wipe': destructiveHint is 1, not true or false: "
+        "treated as unknown, so the MCP default destructiveHint=true applies",
+    ]
+    assert (
+        "  wipe:\n    side_effect: true\n    rollback: irreversible\n    risk: critical\n"
+        "    needs_review: true\n" in done.stdout
+    )

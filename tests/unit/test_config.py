@@ -95,3 +95,43 @@ def test_bad_configuration_names_the_file(tmp_path: Path, text: str, message: st
 def test_explicit_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         discover(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("pyproject.toml", b"\x00\x01\xff\xfe", "not a UTF-8 text file (byte 0xff at offset 2)"),
+        ("pyproject.toml", b"[project\nname = 'x'\n", "invalid TOML"),  # says nothing of us
+        ("pyproject.toml", b"a = " + b"[" * 3000 + b"]" * 3000, "invalid TOML"),
+        ("agentundo.toml", b"\xff\xfeenvs = []\n", "not a UTF-8 text file (byte 0xff at offset 0)"),
+    ],
+)
+def test_a_broken_file_on_the_way_up_is_an_error_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: bytes, message: str
+) -> None:
+    _write(tmp_path / "pyproject.toml", '[tool.agentundo]\nenvs = ["staging"]\n')
+    broken = tmp_path / "pkg" / name
+    broken.parent.mkdir()
+    broken.write_bytes(content)
+    monkeypatch.chdir(broken.parent)
+    with pytest.raises(ConfigError) as caught:
+        discover()
+    assert str(caught.value).startswith(f"{broken.resolve()}: ")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ['tool = "agentundo"\n', "tool = [1]\n"])
+def test_a_tool_key_that_is_not_a_table_is_not_our_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    _write(tmp_path / "pyproject.toml", text)
+    monkeypatch.chdir(tmp_path)
+    assert find() is None
+    with pytest.raises(ConfigError, match=r"has no \[tool\.agentundo\] table"):
+        load(tmp_path / "pyproject.toml")
+
+
+def test_an_empty_env_in_the_configuration_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path / "agentundo.toml", 'envs = ["production", " "]\n')
+    with pytest.raises(ConfigError, match="'envs' has an empty string"):
+        load(path)

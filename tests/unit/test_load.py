@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentundo.errors import InputError, InputErrors
+from agentundo.errors import InputError, InputErrors, Position
 from agentundo.load.files import load_file, load_paths
 from agentundo.load.yamlpos import decode, parse
 
@@ -226,3 +226,46 @@ def test_other_yaml_named_explicitly_is_an_error(tmp_path: Path) -> None:
     files, errors = load_paths([str(path)])
     assert files == []
     assert [e.message for e in errors] == ["cannot tell what this file is"]
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("# a catalog\n\nversion: v1\nkind: catalog\ntopics: {}\n", (4, 1)),  # the kind: key
+        ("# a catalog\n\nversion: v1\ntopics: {}\n", (1, 1)),  # no kind: the file's start
+    ],
+)
+def test_a_file_of_the_wrong_kind_points_at_its_kind(
+    tmp_path: Path, text: str, position: tuple[int, int]
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_file(path, expect="workflow")
+    assert caught.value.message == "expected a workflow file, found a catalog file"
+    assert where(caught.value) == position
+    assert load_file(path).kind_position() == Position(str(path), *position)
+
+
+def test_a_directory_without_agentundo_files_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    other = tmp_path / "ci"
+    other.mkdir()
+    (other / "workflow.yml").write_text("name: ci\non: push\n", encoding="utf-8")
+    (other / "notes.txt").write_text("version: v1\n", encoding="utf-8")
+    ours = tmp_path / "ours"
+    (ours / "deep").mkdir(parents=True)
+    (ours / "deep" / "c.yaml").write_text(CATALOG, encoding="utf-8")
+    files, errors = load_paths([empty, other, ours])
+    assert [f.path for f in files] == [str(ours / "deep" / "c.yaml")]
+    assert [(e.position.path, e.message) for e in errors] == [
+        (str(empty), f"no agentundo files found under {empty}"),
+        (str(other), f"no agentundo files found under {other}"),
+    ]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "b.yaml").write_text("version: v1\ntopics: [\n", encoding="utf-8")
+    _, errors = load_paths([broken])
+    assert [e.message for e in errors] != [f"no agentundo files found under {broken}"]
+    assert len(errors) == 1  # the broken file is ours: its own error, not "none found"

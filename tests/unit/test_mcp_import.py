@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from agentundo.catalog.mcp_tools import Tool, guess, parse_tools, read_tools_file, topic_name
+from agentundo.catalog.mcp_tools import (
+    Tool,
+    assign_topics,
+    guess,
+    guess_all,
+    parse_tools,
+    read_tools_file,
+    topic_name,
+)
 from agentundo.catalog.skeleton import merge
 from agentundo.errors import InputError
 from agentundo.lint.engine import lint_paths
@@ -189,3 +197,86 @@ def test_odd_names_and_descriptions_are_quoted(tmp_path: Path) -> None:
     path.write_text(text)
     topic = load_file(path).model.topics["yes"]
     assert topic.description == 'say "yes": #1'
+
+
+def _named(name: str, **hints: bool) -> Tool:
+    return Tool(name=name, description=None, hints=dict(hints))
+
+
+def test_names_that_make_the_same_topic_keep_every_tool() -> None:
+    read = _named("delete_user", readOnlyHint=True)
+    destructive = _named("delete user")
+    for order in ([read, destructive], [destructive, read]):
+        guesses = {g.tool.name: g for g in guess_all(order)}
+        assert guesses["delete_user"].topic == "delete_user"  # needs no change: keeps it
+        assert guesses["delete user"].topic == "delete_user_2"
+        assert guesses["delete user"].rollback is Rollback.IRREVERSIBLE
+        text, report = merge(None, list(guesses.values()), source="s")
+        assert set(report.added) == {"delete_user", "delete_user_2"}
+        assert report.duplicates == ()
+        assert report.warnings == (
+            "MCP tools 'delete user' and 'delete_user' both make topic 'delete_user': "
+            "'delete user' is imported as 'delete_user_2'",
+        )
+        assert "  # warning: MCP tools 'delete user' and 'delete_user'" in text
+
+
+def test_a_renamed_topic_skips_names_other_tools_have() -> None:
+    topics = assign_topics(["a b", "a_b_2", "a!b", "a_b"], "gh.")
+    assert topics == {"a_b": "gh.a_b", "a_b_2": "gh.a_b_2", "a b": "gh.a_b_3", "a!b": "gh.a_b_4"}
+
+
+def test_hints_that_are_not_booleans_count_as_unknown() -> None:
+    data = [
+        {"name": "a", "annotations": {"readOnlyHint": "yes"}},
+        {"name": "b", "annotations": {"readOnlyHint": False, "destructiveHint": 0}},
+        {"name": "c", "annotations": {"readOnlyHint": None, "destructiveHint": False}},
+    ]
+    a, b, c = (guess(t) for t in parse_tools(data, "x.json"))
+    assert (a.side_effect, a.rollback, a.risk) == (True, Rollback.IRREVERSIBLE, Risk.CRITICAL)
+    assert (b.side_effect, b.rollback, b.risk) == (True, Rollback.IRREVERSIBLE, Risk.CRITICAL)
+    assert a.warnings == (
+        "MCP tool 'a': readOnlyHint is \"yes\", not true or false: treated as unknown, so "
+        "the MCP default readOnlyHint=false applies",
+    )
+    assert b.warnings[0].startswith("MCP tool 'b': destructiveHint is 0, not true or false")
+    assert (c.rollback, c.warnings) == (Rollback.COMPENSATABLE, ())  # null: absent
+    text, report = merge(None, [a, b, c], source="s")
+    assert len(report.warnings) == 2
+    assert "  # MCP tool 'a': readOnlyHint=\"yes\" (not true or false)\n" in text
+
+
+def test_one_name_listed_with_different_annotations_is_an_error() -> None:
+    data = [{"name": "x", "annotations": {"readOnlyHint": True}}, {"name": "x"}]
+    with pytest.raises(InputError, match=r"tools\[0\] and tools\[1\] are both named 'x'"):
+        parse_tools(data, "x.json")
+    same = parse_tools([{"name": "x"}, {"name": "x", "description": "again"}], "x.json")
+    assert merge(None, guess_all(same), source="s")[1].duplicates == ("x",)
+
+
+def test_duplicate_keys_in_the_json_file_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "tools.json"
+    path.write_text(
+        '{"tools": [{"name": "a", "annotations": {"readOnlyHint": false, "readOnlyHint": true}}]}'
+    )
+    with pytest.raises(InputError) as caught:
+        read_tools_file(path)
+    assert caught.value.message == (
+        "duplicate key 'readOnlyHint' in tools[0].annotations: a JSON object must give each "
+        "key once"
+    )
+    path.write_text('{"tools": [], "tools": [{"name": "a"}]}')
+    with pytest.raises(InputError, match="duplicate key 'tools':"):
+        read_tools_file(path)
+
+
+def test_a_line_break_in_a_tool_name_cannot_write_yaml(tmp_path: Path) -> None:
+    evil = Tool(name="x\n  evil:\n    side_effect: false\n#", description=None, hints={})
+    odd = Tool(name="y\u2028z\x85", description=None, hints={})
+    text, _ = merge(None, guess_all([evil, odd]), source="s")
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    topics = load_file(path).model.topics
+    assert set(topics) == {"x___evil:_____side_effect:_false__", "y_z_"}
+    assert all(t.needs_review for t in topics.values())
+    assert "# MCP tool 'x\\n  evil:\\n    side_effect: false\\n#'" in text

@@ -121,3 +121,58 @@ def test_parse_reports_lines_covered(tmp_path: Path) -> None:
     assert [(d.line, d.column, d.codes, d.reason, sorted(d.covers)) for d in directives] == [
         (2, 1, ("AU101",), "why", [2, 5])
     ]
+
+
+def test_marker_verb_and_codes_are_read_in_any_case(tmp_path: Path) -> None:
+    for comment in (
+        "# AGENTUNDO: IGNORE[AU101] legacy",
+        "# agentundo:ignore[au101] legacy",
+        "# Agentundo : Ignore [Au101] legacy",
+    ):
+        text = BARE.replace("email.send:", f"email.send:  {comment}")
+        assert _lint(tmp_path, text) == [], comment
+
+
+def test_a_code_named_twice_is_reported_as_unused(tmp_path: Path) -> None:
+    text = BARE.replace("email.send:", "email.send:  # agentundo: ignore[AU101, au101] legacy")
+    assert _lint(tmp_path, text) == [("AU902", 3, 16)]
+    result = lint_paths([str(tmp_path)])
+    assert [f.message for f in result.findings] == [
+        "suppression names AU101 more than once; only one suppresses anything"
+    ]
+
+
+def test_two_suppressions_of_one_finding_report_the_second(tmp_path: Path) -> None:
+    text = BARE.replace(
+        "  email.send:",
+        "  # agentundo: ignore[AU101] legacy\n  email.send:  # agentundo: ignore[AU101] again",
+    )
+    assert _lint(tmp_path, text) == [("AU902", 4, 16)]
+
+
+def test_comments_that_look_like_suppressions_are_findings(tmp_path: Path) -> None:
+    text = (
+        BARE.replace("version: v1", "version: v1  # agentundo ignore[AU101] no colon")
+        .replace("topics:", "topics:  # AGENTUNDO-IGNORE[AU101] dash")
+        .replace("email.send:", "email.send:  # agentundo: ignore[AU101 never closed")
+    )
+    assert _lint(tmp_path, text) == [
+        ("AU903", 1, 14),
+        ("AU903", 2, 10),
+        ("AU101", 3, 3),
+        ("AU903", 3, 16),
+    ]
+    messages = [f.message for f in lint_paths([str(tmp_path)]).findings if f.code == "AU903"]
+    assert messages == [
+        "malformed suppression: it cannot be read, so it suppresses nothing",
+        "malformed suppression: it cannot be read, so it suppresses nothing",
+        "the '[' of this suppression is never closed",
+    ]
+
+
+def test_prose_in_any_case_is_not_a_directive(tmp_path: Path) -> None:
+    text = BARE.replace(
+        "version: v1",
+        "# Checked by AGENTUNDO: see docs/ci.md; agentundo ignores nothing\nversion: v1",
+    )
+    assert _lint(tmp_path, text) == [("AU101", 4, 3)]

@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentundo.catalog.mcp_tools import Tool, guess, parse_tools, read_tools_file
+from agentundo.catalog.mcp_tools import Tool, guess_all, parse_tools, read_tools_file
 from agentundo.catalog.skeleton import ImportReport, merge
 from agentundo.errors import InputError, Position, UsageError
 from agentundo.evidence.redact import redact
@@ -37,7 +37,7 @@ def run_import(request: ImportRequest) -> ImportOutcome:
         raise UsageError("--header only applies to --url")
     existing = _read_existing(request.output)
     tools, source = _tools(request)
-    guesses = [guess(tool, request.prefix) for tool in tools]
+    guesses = guess_all(tools, request.prefix)
     text, report = merge(existing, guesses, source=source, path=request.output or "<stdout>")
     if request.output is not None and text != existing:
         _write(Path(request.output), text)
@@ -46,7 +46,13 @@ def run_import(request: ImportRequest) -> ImportOutcome:
 
 def _tools(request: ImportRequest) -> tuple[list[Tool], str]:
     if request.from_json is not None:
-        return read_tools_file(request.from_json), request.from_json
+        try:
+            return read_tools_file(request.from_json), request.from_json
+        except RecursionError:  # json.loads (or json.dumps of an error) on absurd nesting
+            raise InputError(
+                Position(request.from_json),
+                "not usable JSON: arrays or objects nested too deeply to read",
+            ) from None
     assert request.url is not None
     from agentundo.catalog.mcp_client import fetch_tools
 

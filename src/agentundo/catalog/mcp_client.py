@@ -115,6 +115,8 @@ async def _problem(response: Any) -> str | None:
         data = json.loads(response.content)
     except ValueError:
         return "not an MCP server: the answer is not JSON"
+    except RecursionError:
+        return "not an MCP server: the answer nests arrays or objects too deeply to read"
     messages = data if isinstance(data, list) else [data]
     if not all(isinstance(m, dict) and m.get("jsonrpc") == "2.0" for m in messages):
         return "not an MCP server: the answer is JSON but not JSON-RPC 2.0"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ MCP_DEFAULTS = {
 """What the MCP specification says an absent hint means (assume the worst)."""
 
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.:/-]")
+_SHOWN_VALUE = 40
+"""Characters of a wrong-type hint's JSON shown in comments and warnings."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +38,10 @@ class Tool:
 
     name: str
     description: str | None
-    hints: dict[str, bool]  # only the hints the server gave
+    hints: dict[str, bool]  # only the hints the server gave, as booleans
+    bad_hints: tuple[tuple[str, str], ...] = ()
+    """Hints given with a value that is not a boolean: (name, the value as JSON). They
+    count as absent, so the MCP default (the worst case) applies."""
 
     def hint(self, name: str) -> bool:
         return self.hints.get(name, MCP_DEFAULTS[name])
@@ -51,6 +57,8 @@ class Guess:
     rollback: Rollback | None
     risk: Risk
     reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    """What the person running the import must hear (also among ``reasons``)."""
 
     @property
     def needs_review(self) -> bool:
@@ -75,6 +83,7 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
     if not isinstance(data, list):
         raise InputError(where, "expected a list of tools")
     tools: list[Tool] = []
+    first: dict[str, tuple[int, Tool]] = {}
     for index, item in enumerate(data):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise InputError(where, f"tools[{index}]: a tool must be an object with a 'name'")
@@ -85,15 +94,32 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
                 where, f"tools[{index}] ({item['name']}): 'annotations' must be an object"
             )
         hints = {k: v for k, v in annotations.items() if k in HINTS and isinstance(v, bool)}
-        description = item.get("description") or annotations.get("title") or item.get("title")
-        tools.append(
-            Tool(
-                name=item["name"],
-                description=description if isinstance(description, str) else None,
-                hints=hints,
-            )
+        bad = tuple(
+            (k, _shown(v))
+            for k, v in annotations.items()
+            if k in HINTS and v is not None and not isinstance(v, bool)
         )
+        description = item.get("description") or annotations.get("title") or item.get("title")
+        tool = Tool(
+            name=item["name"],
+            description=description if isinstance(description, str) else None,
+            hints=hints,
+            bad_hints=bad,
+        )
+        earlier = first.setdefault(tool.name, (index, tool))
+        if earlier[1] is not tool and (earlier[1].hints, earlier[1].bad_hints) != (hints, bad):
+            raise InputError(
+                where,
+                f"tools[{earlier[0]}] and tools[{index}] are both named {tool.name!r} but give "
+                "different annotations: cannot tell which one the server means",
+            )
+        tools.append(tool)
     return tools
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 3] + "..."
 
 
 def read_tools_file(path: str | Path) -> list[Tool]:
@@ -112,7 +138,40 @@ def read_tools_file(path: str | Path) -> list[Tool]:
             Position(name, getattr(exc, "lineno", 0), getattr(exc, "colno", 0)),
             f"not JSON: {getattr(exc, 'msg', exc)}",
         ) from None
+    _reject_duplicate_keys(raw, name)
     return parse_tools(data, name)
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as the parser read it: every key, repeated ones included."""
+
+
+def _reject_duplicate_keys(raw: str, name: str) -> None:
+    """An object that gives a key twice is an input error: JSON would keep only the last.
+
+    ``raw`` already parsed as JSON; it is read again keeping every key, so that a
+    ``"readOnlyHint": false`` hidden by a later ``"readOnlyHint": true`` is not lost.
+    """
+    try:
+        tree = json.loads(raw, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return  # the first parse reports what is wrong with the text
+    stack: list[tuple[str, Any]] = [("", tree)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, _Pairs):
+            seen: set[str] = set()
+            for key, _value in node:
+                if key in seen:
+                    where = f" in {path}" if path else ""
+                    raise InputError(
+                        Position(name),
+                        f"duplicate key {key!r}{where}: a JSON object must give each key once",
+                    )
+                seen.add(key)
+            stack.extend((f"{path}.{key}" if path else key, value) for key, value in reversed(node))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", value) for i, value in reversed(list(enumerate(node))))
 
 
 def topic_name(tool: str, prefix: str = "") -> str:
@@ -121,13 +180,79 @@ def topic_name(tool: str, prefix: str = "") -> str:
     return name if name[0].isalnum() or name[0] == "_" else "_" + name
 
 
-def guess(tool: Tool, prefix: str = "") -> Guess:
-    """The best contract the hints allow; absent hints take the MCP defaults."""
-    topic = topic_name(tool.name, prefix)
-    given = ", ".join(f"{k}={str(v).lower()}" for k, v in tool.hints.items())
-    reasons = [f"MCP tool '{tool.name}': " + (given or "no annotations (MCP defaults apply)")]
+def assign_topics(names: Iterable[str], prefix: str = "") -> dict[str, str]:
+    """A distinct topic for each distinct tool name, whatever order the server lists them in.
+
+    Names that only differ in characters a topic cannot hold (``delete user`` and
+    ``delete_user``) would share one catalog entry, and one tool would be lost. In each
+    such group the name that needs no change keeps the topic; the others, in sorted
+    order, get ``_2``, ``_3``... (skipping topics that other tools have).
+    """
+    groups: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        groups.setdefault(topic_name(name, prefix), []).append(name)
+    taken = set(groups)
+    assigned: dict[str, str] = {}
+    for topic, members in sorted(groups.items()):
+        members.sort(key=lambda name: (prefix + name != topic, name))
+        assigned[members[0]] = topic
+        number = 1
+        for name in members[1:]:
+            number += 1
+            while f"{topic}_{number}" in taken:
+                number += 1
+            assigned[name] = f"{topic}_{number}"
+            taken.add(assigned[name])
+    return assigned
+
+
+def guess_all(tools: Sequence[Tool], prefix: str = "") -> list[Guess]:
+    """A guess for every tool, with distinct topics (:func:`assign_topics`), in order.
+
+    A tool listed twice under the same name keeps the same topic (the merge counts it
+    once); a tool whose topic had to change says so in a warning and a comment.
+    """
+    topics = assign_topics((t.name for t in tools), prefix)
+    natural: dict[str, list[str]] = {}
+    for name in dict.fromkeys(t.name for t in tools):
+        natural.setdefault(topic_name(name, prefix), []).append(name)
+    guesses: list[Guess] = []
+    for tool in tools:
+        topic = topics[tool.name]
+        plain = topic_name(tool.name, prefix)
+        note = None
+        if topic != plain:
+            holder = next(name for name in natural[plain] if topics[name] == plain)
+            note = (
+                f"MCP tools '{tool.name}' and '{holder}' both make topic '{plain}': "
+                f"'{tool.name}' is imported as '{topic}'"
+            )
+        guesses.append(guess(tool, prefix, topic=topic, note=note))
+    return guesses
+
+
+def guess(
+    tool: Tool, prefix: str = "", *, topic: str | None = None, note: str | None = None
+) -> Guess:
+    """The best contract the hints allow; absent hints take the MCP defaults.
+
+    ``topic`` overrides the topic made from the name; ``note`` is a warning to carry.
+    """
+    topic = topic or topic_name(tool.name, prefix)
+    given = [f"{k}={str(v).lower()}" for k, v in tool.hints.items()]
+    given.extend(f"{k}={v} (not true or false)" for k, v in tool.bad_hints)
+    reasons = [
+        f"MCP tool '{tool.name}': " + (", ".join(given) or "no annotations (MCP defaults apply)")
+    ]
+    warnings = [note] if note else []
+    warnings.extend(
+        f"MCP tool '{tool.name}': {k} is {v}, not true or false: treated as unknown, so the "
+        f"MCP default {k}={str(MCP_DEFAULTS[k]).lower()} applies"
+        for k, v in tool.bad_hints
+    )
+    reasons.extend(f"warning: {w}" for w in warnings)
     if tool.hint("readOnlyHint"):
-        return Guess(topic, tool, False, None, Risk.LOW, tuple(reasons))
+        return Guess(topic, tool, False, None, Risk.LOW, tuple(reasons), tuple(warnings))
     destructive = tool.hint("destructiveHint")
     open_world = tool.hint("openWorldHint")
     if destructive:
@@ -151,4 +276,4 @@ def guess(tool: Tool, prefix: str = "") -> Guess:
         reasons.append("idempotent: repeating a call has no extra effect")
     else:
         reasons.append("not idempotent: declare an idempotency_key")
-    return Guess(topic, tool, True, rollback, risk, tuple(reasons))
+    return Guess(topic, tool, True, rollback, risk, tuple(reasons), tuple(warnings))

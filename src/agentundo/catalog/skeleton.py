@@ -20,6 +20,8 @@ from agentundo.errors import AgentundoError, InputError, InputErrors, Position
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _YAML11_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 DESCRIPTION_LIMIT = 200
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+"""Control characters and everything YAML (1.1 or 1.2) may take for a line break."""
 
 HEADER = """\
 # Imported from MCP tools/list ({source}) by `agentundo catalog import`.
@@ -38,9 +40,11 @@ class ImportReport:
     kept: tuple[str, ...]  # listed by the server, already in the catalog: untouched
     not_listed: tuple[str, ...]  # in the catalog, not listed by the server: untouched
     duplicates: tuple[str, ...]  # tools listed twice (the first one counts)
+    warnings: tuple[str, ...] = ()  # renamed topics, hints that are not booleans
 
     def lines(self) -> list[str]:
-        out = [f"added {len(self.added)} topic(s), kept {len(self.kept)} existing"]
+        out = [f"warning: {_one_line(w)}" for w in self.warnings]
+        out.append(f"added {len(self.added)} topic(s), kept {len(self.kept)} existing")
         if self.needs_review:
             out.append(
                 f"{len(self.needs_review)} topic(s) need review (agentundo lint fails until "
@@ -72,6 +76,7 @@ def merge(
         kept=tuple(g.topic for g in unique if g.topic in known),
         not_listed=tuple(sorted(set(known) - {g.topic for g in unique})),
         duplicates=duplicates,
+        warnings=tuple(w for g in unique for w in g.warnings),
     )
     _check(text, path)
     return text, report
@@ -80,7 +85,7 @@ def merge(
 def render_topic(guess: Guess, indent: str = "  ") -> str:
     """One topic entry, with comments saying where the guess came from."""
     inner = indent + "  "
-    lines = [f"{indent}# {reason}" for reason in guess.reasons]
+    lines = [f"{indent}# {_one_line(reason)}" for reason in guess.reasons]
     lines.append(f"{indent}{_key(guess.topic)}:")
     lines.append(f"{inner}side_effect: {'true' if guess.side_effect else 'false'}")
     if guess.rollback is not None:
@@ -106,7 +111,7 @@ def _unique(guesses: Iterable[Guess]) -> tuple[list[Guess], tuple[str, ...]]:
 
 
 def _new_catalog(guesses: Sequence[Guess], source: str) -> str:
-    head = HEADER.format(source=source.replace("\n", " ")) + "version: v1\nkind: catalog\n"
+    head = HEADER.format(source=_one_line(source)) + "version: v1\nkind: catalog\n"
     if not guesses:
         return head + "topics: {}\n"
     return head + "topics:\n" + "\n".join(render_topic(g) for g in guesses)
@@ -184,6 +189,12 @@ def _check(text: str, path: str) -> None:
         raise AgentundoError(
             f"{path}: the imported catalog would not load ({exc}); nothing written"
         ) from None
+
+
+def _one_line(text: str) -> str:
+    """``text`` safe inside a YAML comment: a tool name with a line break in it must not
+    end the comment and write YAML of its own (a topic that would skip review)."""
+    return _BREAKS.sub(lambda m: json.dumps(m.group())[1:-1], text)
 
 
 def _key(name: str) -> str:

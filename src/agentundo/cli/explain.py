@@ -59,6 +59,9 @@ def explain(
 
     if output_format not in ("text", "json"):
         raise UsageError(f"unknown format {output_format!r}; expected text or json")
+    for option, value in (("--topic", topic), ("--env", env), ("--workflow", workflow)):
+        if value is not None and not value.strip():
+            raise UsageError(f"{option} needs a name, not an empty string")
     expected = _decision(check) if check is not None else None
     result = build(
         policy_path=policy,
@@ -133,7 +136,7 @@ def build(
         model = loaded.model
     else:
         raise InputError(
-            Position(policy_path, 1, 1), f"expected a policy file, found a {loaded.kind} file"
+            loaded.kind_position(), f"expected a policy file, found a {loaded.kind} file"
         )
     found: Topic | None = None
     if catalogs:

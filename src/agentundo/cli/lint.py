@@ -146,6 +146,9 @@ def execute(
     from agentundo.report import Format, reporter
     from agentundo.report.common import summary_line
 
+    for value in envs:
+        if not value.strip():
+            raise UsageError("--env needs a name, not an empty string")
     settings = configuration.discover(config)
     fmt: Format | None = None
     if output_format is not None:

@@ -1,7 +1,8 @@
 """Project configuration: ``agentundo.toml`` or ``[tool.agentundo]`` in ``pyproject.toml``.
 
 Found by walking up from the working directory; the first ``agentundo.toml``, or
-``pyproject.toml`` with a ``[tool.agentundo]`` table, wins. Keys (``-`` and ``_`` are
+``pyproject.toml`` with a ``[tool.agentundo]`` table, wins. A ``pyproject.toml`` on the
+way that cannot be read, is not UTF-8 or is not valid TOML is an error, not skipped. Keys (``-`` and ``_`` are
 the same)::
 
     paths = ["policies/"]          # what `agentundo lint` checks without arguments
@@ -51,45 +52,56 @@ class Config:
 
 
 def find(start: Path | None = None) -> Path | None:
-    """The configuration file that applies in ``start`` (default: the working directory)."""
+    """The configuration file that applies in ``start`` (default: the working directory).
+
+    Every ``pyproject.toml`` passed on the way is read: one that cannot be read or is not
+    valid TOML raises :class:`ConfigError` rather than being skipped, since it may be the
+    one that holds the settings.
+    """
     directory = (start or Path.cwd()).resolve()
     for candidate in (directory, *directory.parents):
         own = candidate / CONFIG_FILE
         if own.is_file():
             return own
         pyproject = candidate / PYPROJECT
-        if pyproject.is_file() and _has_tool_table(pyproject):
+        if pyproject.is_file() and _tool_table(_read(pyproject)) is not None:
             return pyproject
     return None
 
 
-def _has_tool_table(path: Path) -> bool:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return False
-    if "agentundo" not in text:
-        return False
-    return "agentundo" in _read(path).get("tool", {})
+def _tool_table(data: dict[str, Any]) -> Any:
+    """``[tool.agentundo]`` of a pyproject.toml, or None."""
+    tool = data.get("tool")
+    return tool.get("agentundo") if isinstance(tool, dict) else None
 
 
 def _read(path: Path) -> dict[str, Any]:
     import tomllib
 
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); TOML must be UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def load(path: Path) -> Config:
     """Read and validate one configuration file."""
     data = _read(path)
     if path.name == PYPROJECT:
-        table = data.get("tool", {}).get("agentundo")
+        table = _tool_table(data)
         where = "[tool.agentundo]"
         if table is None:
             raise ConfigError(f"{path}: has no [tool.agentundo] table")
@@ -120,8 +132,10 @@ def _fail(path: Path, message: str, hint: str | None = None) -> ConfigError:
 def _strings(path: Path, key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _fail(path, f"'{key}' must be a list of strings")
+    if not all(v.strip() for v in value):
+        raise _fail(path, f"'{key}' has an empty string")
     return tuple(value)
 
 

@@ -2,9 +2,14 @@
 
 A comment after YAML content covers its own line; a comment on a line of its own covers
 the next line that holds content. The engine applies suppressions after the checks ran,
-so checks never see them. A suppression without a reason (AU901), one that suppresses
-nothing (AU902) and a malformed one (AU903) are findings themselves; their codes are
-declared in :mod:`agentundo.lint.checks.suppression`.
+so checks never see them. The marker, the verb and the codes are read in any case
+(``# AGENTUNDO: IGNORE[au101] reason`` is ``# agentundo: ignore[AU101] reason``).
+
+A suppression without a reason (AU901), one that suppresses nothing or names a code twice
+(AU902) and a malformed one (AU903) are findings themselves; so is a comment that looks
+like a suppression but is not written as one (``# agentundo ignore[AU101]``, no colon),
+which would otherwise suppress nothing, silently. Their codes are declared in
+:mod:`agentundo.lint.checks.suppression`.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ INVALID = "AU903"
 _SEVERITY = {WITHOUT_REASON: Severity.WARNING, UNUSED: Severity.WARNING, INVALID: Severity.ERROR}
 
 _DIRECTIVE = re.compile(
-    r"agentundo:\s*(?P<verb>[A-Za-z_-]+)\s*(?:\[(?P<codes>[^\]]*)\])?(?P<reason>.*)$"
+    r"agentundo\s*:\s*(?P<verb>[A-Za-z_-]+)\s*(?:\[(?P<codes>[^\]]*)\])?(?P<reason>.*)$",
+    re.IGNORECASE,
 )
+_LOOKALIKE = re.compile(r"\bagentundo\b[\s:=_-]*ignore\b", re.IGNORECASE)
+"""A comment that means to be a suppression, whether or not it is written as one."""
 _CODE = re.compile(r"^AU[0-9]{3}$")
+_WRITE = "write '# agentundo: ignore[CODE] reason'"
 _REASON_LEAD = " \t-:\u2013\u2014"  # what people put before a reason, dashes included
 
 
@@ -65,6 +74,17 @@ def _is_content(text: str) -> bool:
     return bool(stripped) and not stripped.startswith("#")
 
 
+def _unreadable(match: re.Match[str] | None, verb: str, codes: str | None) -> str | None:
+    """Why a comment that means to be a suppression cannot be one; None when it can."""
+    if match is None or (verb != "ignore" and codes is None):
+        return "malformed suppression: it cannot be read, so it suppresses nothing"
+    if verb != "ignore":
+        return f"unknown suppression directive 'agentundo: {match.group('verb')}'"
+    if codes is None and match.group("reason").lstrip().startswith("["):
+        return "the '[' of this suppression is never closed"
+    return None
+
+
 def parse(
     path: str, comments: dict[int, str], known: Callable[[str], bool]
 ) -> tuple[list[Directive], list[Finding]]:
@@ -78,27 +98,23 @@ def parse(
     lines = _lines(path) if comments else None
     for number, comment in sorted(comments.items()):
         match = _DIRECTIVE.search(comment)
-        if match is None:
+        lookalike = _LOOKALIKE.search(comment) is not None
+        if match is None and not lookalike:
             continue
-        verb, codes_text = match.group("verb"), match.group("codes")
-        if verb != "ignore" and codes_text is None:
+        verb = match.group("verb").lower() if match else ""
+        codes_text = match.group("codes") if match else None
+        if match is not None and verb != "ignore" and codes_text is None and not lookalike:
             continue  # prose that happens to say "agentundo:", not a directive
         text = lines[number - 1] if lines and number <= len(lines) else ""
         hash_at = text.find("#")
         column = hash_at + 1 if hash_at >= 0 else 1
-        if verb != "ignore":
-            problems.append(
-                _finding(
-                    path,
-                    number,
-                    column,
-                    INVALID,
-                    f"unknown suppression directive 'agentundo: {verb}'",
-                    "write '# agentundo: ignore[CODE] reason'",
-                )
-            )
+        unreadable = _unreadable(match, verb, codes_text)
+        if unreadable is not None:
+            problems.append(_finding(path, number, column, INVALID, unreadable, _WRITE))
             continue
-        codes = tuple(c.strip() for c in (codes_text or "").split(",") if c.strip())
+        assert match is not None
+        named = [c.strip().upper() for c in (codes_text or "").split(",") if c.strip()]
+        codes = tuple(dict.fromkeys(named))
         if not codes:
             problems.append(
                 _finding(
@@ -111,6 +127,18 @@ def parse(
                 )
             )
             continue
+        problems.extend(
+            _finding(
+                path,
+                number,
+                column,
+                UNUSED,
+                f"suppression names {code} more than once; only one suppresses anything",
+                f"write {code} once",
+            )
+            for code in codes
+            if named.count(code) > 1
+        )
         bad = [c for c in codes if not _CODE.match(c) or not known(c)]
         if bad:
             problems.append(

@@ -93,6 +93,10 @@ class LoadedFile:
     def position(self, *path: str | int, key: bool = False) -> Position:
         return self.doc.position(tuple(path), key=key)
 
+    def kind_position(self) -> Position:
+        """Where to report that this file is of the wrong kind (:func:`kind_position`)."""
+        return kind_position(self.doc)
+
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[InputError]]:
     """Expand directories into their YAML files (sorted); report missing paths."""
@@ -168,6 +172,17 @@ def detect_kind(doc: Document) -> str:
         "cannot tell what this file is",
         hint="add 'kind: catalog', 'kind: policy' or 'kind: workflow' (or the keys of one)",
     )
+
+
+def kind_position(doc: Document) -> Position:
+    """Where a document says what it is: its ``kind:`` key, else line 1, column 1.
+
+    Every "expected a workflow file, found a catalog file" points here, whichever
+    command reports it.
+    """
+    if isinstance(doc.data, dict) and "kind" in doc.data:
+        return doc.position(("kind",), key=True)
+    return Position(doc.path, 1, 1)
 
 
 def build(doc: Document, kind: str) -> LoadedFile:
@@ -252,7 +267,7 @@ def load_file(path: str | os.PathLike[str], expect: str | None = None) -> Loaded
     doc = read_document(path)
     kind = detect_kind(doc)
     if expect is not None and kind != expect:
-        raise InputError(doc.position(()), f"expected a {expect} file, found a {kind} file")
+        raise InputError(kind_position(doc), f"expected a {expect} file, found a {kind} file")
     return build(doc, kind)
 
 
@@ -271,16 +286,20 @@ def load_paths(
 
     A file named on the command line must be an agentundo file. A YAML file found inside
     a directory that is plainly something else (no top-level ``version`` or ``kind`` and
-    no registered detector claims it: a CI workflow, a compose file) is passed over, so a repository can be linted whole.
+    no registered detector claims it: a CI workflow, a compose file) is passed over, so a
+    repository can be linted whole. A directory with no agentundo file in it at all is an
+    error: it is most often a path that is wrong, and "clean" would hide it.
     """
     paths = list(paths)
     named = {Path(p) for p in paths if Path(p).is_file()}
     files, errors = discover(paths)
     loaded: list[LoadedFile] = []
+    passed_over: set[Path] = set()
     for path in files:
         try:
             doc = read_document(path)
             if path not in named and not _looks_like_ours(doc.data):
+                passed_over.add(path)
                 continue
             kind = detect_kind(doc)
             loaded.append(build(doc, kind))
@@ -288,4 +307,15 @@ def load_paths(
             errors.extend(exc.errors)
         except InputError as exc:
             errors.append(exc)
+    ours = [f for f in files if f not in passed_over]
+    errors.extend(
+        InputError(
+            Position(str(raw)),
+            f"no agentundo files found under {raw}",
+            hint="agentundo reads *.yaml and *.yml files with a top-level 'version' or "
+            "'kind'; check the path",
+        )
+        for raw in paths
+        if Path(raw).is_dir() and not any(f.is_relative_to(raw) for f in ours)
+    )
     return loaded, errors

@@ -124,14 +124,18 @@ def parse(text: str, path: str) -> Document:
     return doc
 
 
+_MENTION = re.compile("agentundo", re.IGNORECASE)
+
+
 def _comments(text: str) -> dict[int, str]:
-    """Line number → comment text, for the inline-suppression machinery."""
+    """Line number → comment text of the comments that mention agentundo (any case), for
+    the inline-suppression machinery (which also reports misspelt suppressions)."""
     found: dict[int, str] = {}
-    if "#" not in text:
+    if "#" not in text or _MENTION.search(text) is None:
         return found
     for number, line in enumerate(text.splitlines(), start=1):
         index = line.find("#")
-        if index >= 0 and "agentundo:" in line:
+        if index >= 0 and _MENTION.search(line, index) is not None:
             found[number] = line[index + 1 :].strip()
     return found
 

@@ -36,7 +36,9 @@ def unused_suppression(project: Project) -> Iterator[Problem]:
 
     The finding it was written for is gone (fixed, or reported on another line), so the
     comment only hides the next problem with that code. A code that did not run
-    (`--select`, `--ignore`, per-file ignores) is not reported.
+    (`--select`, `--ignore`, per-file ignores) is not reported. A code named twice in one
+    suppression (`ignore[AU101, au101]`) is reported too: the second one suppresses
+    nothing.
 
     Bad:
         # agentundo: ignore[AU101] legacy topic
@@ -54,7 +56,9 @@ def invalid_suppression(project: Project) -> Iterator[Problem]:
     """A suppression comment cannot be read: unknown directive, no code, or an unknown code.
 
     A malformed suppression suppresses nothing, and silently: the author believes the
-    finding is handled.
+    finding is handled. Case does not matter (`# AGENTUNDO: IGNORE[au201] reason` is
+    read), but a comment that starts like a suppression and is not written as one (no
+    colon: `# agentundo ignore[AU201]`; a `[` never closed) is reported here.
 
     Bad:
         payments.charge:  # agentundo: ignore[AU2O1] typo in the code
