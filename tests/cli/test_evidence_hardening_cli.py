@@ -295,3 +295,18 @@ def test_an_unusable_key_is_a_usage_error_that_does_not_echo_it(project: Path, v
         assert done.stderr.startswith("agentundo: error: AGENTUNDO_EVIDENCE_KEY is ")
         assert not value or value not in done.stderr
     assert not (project / "ev").exists()
+
+
+def test_a_repeated_key_cannot_change_a_keyed_record_unseen(project: Path) -> None:
+    # readers that keep the first of two keys see the forged verdict; json.loads keeps
+    # the last (the original), so the MAC alone would still match
+    path = keyed_drill(project)
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert b'"event":"run_summary"' in lines[-1]
+    lines[-1] = b'{"verdict":"failed",' + lines[-1][1:]
+    path.write_bytes(b"".join(lines))
+    done = verify(project, path, KEY)
+    assert done.returncode == 1
+    name = path.relative_to(project)
+    assert f"{name}:{len(lines)}: EV109 the line is not the compact JSON" in done.stdout
+    assert "EV101" not in done.stdout

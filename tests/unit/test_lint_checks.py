@@ -131,6 +131,22 @@ FIRING = [
         [("catalog.yaml", 8, 5)],
     ),
     (
+        "AU107",
+        """
+        version: v1
+        topics:
+          a.b:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            compensation: {topic: a.c, timeout: 169h, idempotency_key: "{run_id}:{step_id}:c"}
+          a.c: {side_effect: false, http: {method: GET, url: "http://x/", timeout: 99999999h}}
+        """,
+        None,
+        None,
+        [("catalog.yaml", 7, 41), ("catalog.yaml", 8, 76)],
+    ),
+    (
         "AU109",
         """
         version: v1
@@ -419,6 +435,21 @@ SILENT = [
     ("AU103", CLEAN_CATALOG, None, None),
     ("AU104", CLEAN_CATALOG, None, None),
     ("AU105", CLEAN_CATALOG, None, None),
+    (
+        "AU107",
+        """
+        version: v1
+        topics:
+          a.b:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            compensation: {topic: a.c, timeout: 168h, idempotency_key: "{run_id}:{step_id}:c"}
+          a.c: {side_effect: false}
+        """,
+        None,
+        None,
+    ),
     ("AU109", CLEAN_CATALOG, None, None),
     ("AU201", CLEAN_CATALOG, None, None),
     ("AU202", CLEAN_CATALOG, None, None),

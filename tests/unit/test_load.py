@@ -145,6 +145,15 @@ def test_unknown_kind(tmp_path: Path) -> None:
     assert error.message.startswith("unknown kind 'catalogue'")
 
 
+@pytest.mark.parametrize(
+    ("value", "named"), [("[catalog]", "a list"), ("{a: 1}", "a mapping"), ("3", "a number")]
+)
+def test_a_kind_that_is_not_a_string(tmp_path: Path, value: str, named: str) -> None:
+    error = error_of(tmp_path, f"version: v1\nkind: {value}\ntopics: {{}}\n")
+    assert error.message == f"'kind' must be a string, not {named}"
+    assert where(error) == (2, 7)
+
+
 def test_multiple_documents(tmp_path: Path) -> None:
     error = error_of(tmp_path, CATALOG + "---\n" + CATALOG)
     assert "single document" in error.message

@@ -46,18 +46,19 @@ def canonical(record: dict[str, Any]) -> bytes:
     return canonical_text(record).encode()
 
 
-def _body(record: dict[str, Any]) -> bytes:
+def hash_body(record: dict[str, Any]) -> bytes:
+    """What ``hash`` covers: the record's canonical JSON without ``hash`` itself."""
     return canonical({k: v for k, v in record.items() if k != "hash"})
 
 
 def record_hash(record: dict[str, Any]) -> str:
     """The hash an unkeyed record must carry: over every field except ``hash`` itself."""
-    return hashlib.sha256(_body(record)).hexdigest()
+    return hashlib.sha256(hash_body(record)).hexdigest()
 
 
 def record_mac(record: dict[str, Any], key: bytes) -> str:
     """The ``hash`` a keyed record must carry: HMAC-SHA256 under ``key``, hex."""
-    return mac_of(_body(record), key)
+    return mac_of(hash_body(record), key)
 
 
 def mac_of(data: bytes, key: bytes) -> str:

@@ -19,6 +19,9 @@ Hash chain (see :mod:`agentundo.evidence.chain`)
                             was given (``AGENTUNDO_EVIDENCE_KEY``), or the scheme is unknown
   EV108 not-keyed           a key was given but the chain is not keyed: anyone could have
                             resealed it, so it cannot be authenticated
+  EV109 not-canonical       a line is not the compact JSON the writer writes: a key is
+                            repeated (JSON readers disagree on which value counts, and
+                            the hash covers only one of them) or the line was re-encoded
 Completeness
   EV201 no-outcome          a dispatched job (by ``job_id``; retries share it) has no
                             outcome: step_succeeded, step_failed_fatal, a compensation's
@@ -47,6 +50,7 @@ of the current run, never the records themselves.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,12 +59,17 @@ from agentundo.evidence.chain import (
     HMAC_SHA256,
     MAC_FIELD,
     UNKEYED,
+    hash_body,
+    mac_of,
     record_hash,
     record_mac,
 )
 from agentundo.evidence.events import COMMON_FIELDS, SUMMARY_FIELDS, Event
 from agentundo.evidence.keys import ENV_VAR
 from agentundo.evidence.reader import BadLine, Item, LineKind, Record
+
+_HASH_FIELD = len(',"hash":""')
+"""What ``"hash": ...`` adds to a record's compact JSON besides the hash itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,7 @@ RULES: dict[str, Rule] = {
         Rule("EV106", "bad-start", "The first record is not seq 0 chained to GENESIS."),
         Rule("EV107", "mac-unchecked", "The chain is keyed and its MACs could not be checked."),
         Rule("EV108", "not-keyed", "A key was given but the chain is not keyed."),
+        Rule("EV109", "not-canonical", "A line repeats a key or is not the writer's JSON."),
         Rule("EV201", "no-outcome", "A dispatched job has no outcome."),
         Rule(
             "EV202", "not-compensated", "An applied step has no compensation outcome or follow-up."
@@ -484,12 +494,20 @@ class Verifier:
         data = record.data
         line = record.line
         stored = data.get("hash")
+        body = hash_body(data)
+        if isinstance(stored, str) and len(record.raw) != len(body) + len(stored) + _HASH_FIELD:
+            self._add(
+                line,
+                "EV109",
+                "the line is not the compact JSON the writer writes: a key is repeated "
+                "(readers disagree on which value counts) or the line was re-encoded",
+            )
         if chain.mac_key is not None:
-            if stored != record_mac(data, chain.mac_key):
+            if stored != mac_of(body, chain.mac_key):
                 self._bad_mac(chain, line)
         elif not chain.checked:
             pass
-        elif not isinstance(stored, str) or stored != record_hash(data):
+        elif not isinstance(stored, str) or stored != hashlib.sha256(body).hexdigest():
             self._add(line, "EV101", "content does not match its hash: the line was edited")
         seq = data.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool):

@@ -134,6 +134,15 @@ def read_document(path: str | os.PathLike[str]) -> Document:
     return parse(decode(raw, name), name)
 
 
+_TYPE_NAMES = {
+    dict: "a mapping",
+    list: "a list",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
+
+
 def detect_kind(doc: Document) -> str:
     """The format of a document: its ``kind:`` key, else recognised by its keys."""
     data = doc.data
@@ -145,8 +154,14 @@ def detect_kind(doc: Document) -> str:
         )
     kind = data.get("kind")
     if kind is not None:
+        if not isinstance(kind, str):
+            raise InputError(
+                doc.position(("kind",)),
+                f"'kind' must be a string, not {_TYPE_NAMES.get(type(kind), type(kind).__name__)}",
+                hint="one of: " + ", ".join(sorted(KINDS)),
+            )
         if kind in KINDS:
-            return str(kind)
+            return kind
         known = ", ".join(sorted(KINDS))
         raise InputError(
             doc.position(("kind",)), f"unknown kind {kind!r}; expected one of: {known}"

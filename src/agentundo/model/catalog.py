@@ -73,6 +73,19 @@ class Topic(Strict):
     def compensation_declared(self) -> bool:
         return self.compensation is not None
 
+    def timeouts(self) -> list[tuple[tuple[str, ...], str]]:
+        """Every timeout the topic declares, each with its path under the topic."""
+        found: list[tuple[tuple[str, ...], str | None]] = [
+            (("http", "timeout"), self.http.timeout if self.http else None)
+        ]
+        if self.compensation is not None:
+            comp = self.compensation
+            found.append((("compensation", "timeout"), comp.timeout))
+            found.append(
+                (("compensation", "http", "timeout"), comp.http.timeout if comp.http else None)
+            )
+        return [(path, value) for path, value in found if value is not None]
+
     @property
     def rollback_supported(self) -> bool:
         """True when the topic has nothing to undo or declares a usable undo."""

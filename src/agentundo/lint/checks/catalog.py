@@ -218,3 +218,36 @@ def needs_review(project: Project) -> Iterator[Problem]:
                 f"topic '{entry.name}' was imported with a guessed contract that needs review",
                 "confirm or complete the contract, then delete 'needs_review'",
             )
+
+
+@check("AU107", "timeout-too-long", Severity.ERROR, "catalog")
+def timeout_too_long(project: Project) -> Iterator[Problem]:
+    """A timeout is longer than 168h (7 days), the longest a drill accepts.
+
+    A compensation that may take a week to answer is no rollback plan, and `agentundo
+    drill` refuses the catalog (exit 2) rather than wait that long; lint says so first.
+
+    Bad:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payments.refund, timeout: 9999h}
+    Good:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payments.refund, timeout: 30s}
+    """
+    from agentundo.model.common import seconds
+    from agentundo.saga.clock import MAX_WAIT_S
+
+    for entry in project.topics.values():
+        for path, value in entry.topic.timeouts():
+            if seconds(value) > MAX_WAIT_S:
+                yield Problem(
+                    entry.position(*path),
+                    f"{'.'.join(path)} {value} of topic '{entry.name}' is longer than 168h",
+                    "a timeout should be seconds or minutes; a drill refuses more than 168h",
+                )
