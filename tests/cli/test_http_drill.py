@@ -266,3 +266,67 @@ def test_an_unreachable_endpoint_is_no_rehearsal(tmp_path: Path) -> None:
         "step 'charge_a': its endpoint was unreachable or kept failing (cannot connect: "
     )
     assert "gave up after 50 retries" in result.problems[0]
+
+
+def test_sigterm_ends_a_drill_stuck_on_a_dripping_endpoint(tmp_path: Path) -> None:
+    """A charge whose answer drips 1 byte every 0.5 s: SIGTERM ends the drill with 130."""
+    import signal
+    import socket
+    import threading
+
+    requested, closing = threading.Event(), threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                requested.set()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not closing.wait(0.5):
+                    conn.sendall(b"x")
+            except OSError:
+                pass
+
+    def serve() -> None:
+        while not closing.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    env = {**os.environ, "LEDGER_URL": url, "LEDGER_TOKEN": TOKEN}
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "agentundo", "drill", str(EXAMPLE / "workflow.yaml"),
+            "--catalog", str(EXAMPLE / "catalog.yaml"),
+            "--policy", str(EXAMPLE / "policy.yaml"),
+            "--executor", "http", "--clock", "virtual",
+            "--evidence", str(tmp_path), "--format", "json",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        assert requested.wait(30), "the drill never called the endpoint"
+        time.sleep(0.3)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.communicate()
+        closing.set()
+        listener.close()
+        server.join(timeout=5)
+    assert code == 130
+    assert took < 3.0

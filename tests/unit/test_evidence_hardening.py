@@ -311,3 +311,13 @@ def test_concatenated_runs_each_have_a_head_and_a_scheme(tmp_path: Path) -> None
         ("run-k", True, True),
         ("run-p", False, False),
     ]
+
+
+def test_evidence_through_a_dangling_link_names_the_directory(tmp_path: Path) -> None:
+    from agentundo.evidence.writer import EvidenceWriter
+
+    link = tmp_path / "evidence"
+    link.symlink_to(tmp_path / "nowhere" / "at-all")
+    with pytest.raises(UsageError) as caught:
+        EvidenceWriter(link / "run.jsonl", key=None)
+    assert str(caught.value) == f"cannot write evidence to {link}: it exists and is not a directory"

@@ -486,3 +486,98 @@ def test_check_endpoints_names_every_step_without_http() -> None:
         "compensation of step 'mail' (topic 'email.recall') (see docs/http-executor.md)"
     )
     executor.close()
+
+
+class _DripServer:
+    """Answers 200 with ``Content-Length: 100000`` and then drips one byte every 0.5 s."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.requested = threading.Event()
+        self._closing = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: Any) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                self.requested.set()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not self._closing.wait(0.5):
+                    conn.sendall(b"x")
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self._closing.set()
+        self._listener.close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def drip() -> Iterator[_DripServer]:
+    server = _DripServer()
+    yield server
+    server.stop()
+
+
+def test_a_dripping_body_times_out_within_the_total_timeout(drip: _DripServer) -> None:
+    """The timeout bounds the whole call, not each read: 1 byte per 0.5 s never resets it."""
+    import time
+
+    catalog = _catalog(charge={"timeout": "1s"})
+    with _executor(drip.url, catalog) as executor:
+        started = time.monotonic()
+        result = executor.execute(_charge())
+        took = time.monotonic() - started
+    assert result.outcome is Outcome.TRANSIENT
+    assert "timed out" in (result.error or "")
+    assert "status" not in result.detail
+    assert 0.9 <= took < 1.6
+
+
+def test_a_stop_request_abandons_a_call_in_flight(drip: _DripServer) -> None:
+    import time
+
+    stop = threading.Event()
+    catalog = _catalog(charge={"timeout": "10s"})
+    with _executor(drip.url, catalog, stop=stop) as executor:
+        threading.Thread(target=lambda: (drip.requested.wait(5), stop.set()), daemon=True).start()
+        started = time.monotonic()
+        result = executor.execute(_charge())
+        took = time.monotonic() - started
+    assert result.outcome is Outcome.TRANSIENT
+    assert "interrupted" in (result.error or "")
+    assert took < 2.0
+
+
+def test_only_the_first_bytes_of_a_long_body_are_read() -> None:
+    from agentundo.saga.http import READ_LIMIT
+
+    body = "y" * (READ_LIMIT * 4)
+    echo = _EchoServer(padding=len(body))
+    try:
+        catalog = _catalog(charge={"url": echo.url + "/charges"})
+        with _executor(echo.url, catalog) as executor:
+            result = executor.execute(_charge())
+    finally:
+        echo.stop()
+    assert result.outcome is Outcome.OK
+    more = re.search(r"… \[(\d+) more\]$", result.detail["body"])
+    assert more is not None
+    assert READ_LIMIT - 2 * BODY_LIMIT < int(more.group(1)) <= READ_LIMIT - BODY_LIMIT

@@ -186,7 +186,9 @@ def drill(
                 if executor_name == "http":
                     from agentundo.saga.http import HttpExecutor, check_endpoints
 
-                    executor = resources.enter_context(HttpExecutor(loaded.setup.catalog))
+                    executor = resources.enter_context(
+                        HttpExecutor(loaded.setup.catalog, stop=stop.event)
+                    )
                     check_endpoints(executor, loaded.setup.workflow, loaded.setup.catalog)
                     secrets = executor.secrets
                 result, path = run_with_evidence(

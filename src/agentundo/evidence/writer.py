@@ -89,6 +89,13 @@ class EvidenceWriter:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # a file, or a symbolic link to nowhere
+            raise UsageError(
+                f"cannot write evidence to {self.path.parent}: it exists and is not a directory"
+            ) from None
+        except OSError as exc:
+            raise UsageError(f"cannot write evidence to {self.path}: {exc.strerror}") from None
+        try:
             self._fd: int | None = os.open(self.path, _OPEN_FLAGS, 0o666)
         except FileExistsError:
             raise UsageError(f"evidence file {self.path} exists; it is never overwritten") from None

@@ -16,6 +16,12 @@ URL that is malformed once resolved and a header value HTTP cannot carry are a
 resolved header values are exposed as :attr:`HttpExecutor.secrets` for the evidence
 writer, request headers are never put into a result's ``detail``, and credentials in a
 URL (``user:password@``) are masked wherever the URL is shown.
+
+A call's timeout bounds the whole call (connect, headers and body), not each read: an
+endpoint that drips its body byte by byte times out like one that never answers. The call
+runs in a worker thread while the caller waits in short slices, so a stop request (the
+``stop`` event, or SIGINT/SIGTERM arriving while a call is in flight on the main thread)
+abandons it at once. At most :data:`READ_LIMIT` bytes of a body are read.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ import json
 import os
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -45,6 +52,10 @@ from agentundo.saga.keys import KNOWN_FIELDS, render_key, template_fields
 DEFAULT_TIMEOUT_S = 10.0
 BODY_LIMIT = 512
 """Characters of a response body kept in evidence."""
+READ_LIMIT = 64 * 1024
+"""Bytes of a response body read at most; the rest is not waited for."""
+POLL_S = 0.05
+"""How often a caller waiting for a call checks its deadline and the stop request."""
 
 TEMPLATE_FIELDS = KNOWN_FIELDS | {"idempotency_key"}
 """Fields an http template may use besides ``params.NAME``."""
@@ -68,6 +79,19 @@ class Endpoint:
     timeout_s: float | None
 
 
+@dataclass(slots=True)
+class _Answer:
+    """What the worker thread of one call got: an answer, an error, or nothing yet."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    status: int = 0
+    headers: httpx.Headers | None = None
+    text: str = ""
+    error: httpx.HTTPError | None = None
+    timed_out: bool = False
+
+
 class HttpExecutor:
     """Calls the endpoints a catalog declares; see the module docstring for outcomes."""
 
@@ -79,6 +103,7 @@ class HttpExecutor:
         env: Mapping[str, str] = os.environ,
         timer: Callable[[], float] = time.perf_counter,
         default_timeout_s: float = DEFAULT_TIMEOUT_S,
+        stop: threading.Event | None = None,
     ) -> None:
         secrets: set[str] = set()
         self._forward: dict[str, Endpoint] = {}
@@ -94,6 +119,7 @@ class HttpExecutor:
         self._client = client or httpx.Client(follow_redirects=False)
         self._timer = timer
         self._default_timeout_s = default_timeout_s
+        self._stop = stop
 
     @property
     def topics(self) -> frozenset[str]:
@@ -137,23 +163,89 @@ class HttpExecutor:
         elif body is not None:
             request["json"] = body
         started = self._timer()
-        try:
-            response = self._client.request(endpoint.method, url, **request)
-        except httpx.HTTPError as exc:
-            elapsed_ms = round((self._timer() - started) * 1000, 1)
-            outcome, reason = _classify_error(exc)
-            detail = {"method": endpoint.method, "url": shown_url, "elapsed_ms": elapsed_ms}
+        answer = _Answer()
+        worker = threading.Thread(
+            target=self._send,
+            args=(answer, endpoint.method, url, request, time.monotonic() + timeout),
+            name=f"agentundo-http-{call.step_id}",
+            daemon=True,
+        )
+        worker.start()
+        stopped = self._wait(answer, timeout)
+        elapsed_ms = round((self._timer() - started) * 1000, 1)
+        detail = {"method": endpoint.method, "url": shown_url, "elapsed_ms": elapsed_ms}
+        if stopped is not None or answer.timed_out:
+            answer.cancel.set()  # the worker gives up at its next read
+            reason = stopped or f"timed out (no complete answer within {timeout:g}s)"
+            return Result(
+                outcome=Outcome.TRANSIENT,
+                error=f"{reason} ({endpoint.method} {shown_url})",
+                detail=detail,
+            )
+        if answer.error is not None or answer.headers is None:
+            outcome, reason = (
+                _classify_error(answer.error)
+                if answer.error is not None
+                else (Outcome.FATAL, "no answer")
+            )
             return Result(
                 outcome=outcome, error=f"{reason} ({endpoint.method} {shown_url})", detail=detail
             )
-        elapsed_ms = round((self._timer() - started) * 1000, 1)
-        return self._result(call, endpoint, shown_url, response, elapsed_ms)
+        return self._result(
+            call, endpoint, shown_url, answer.status, answer.headers, answer.text, elapsed_ms
+        )
+
+    def _wait(self, answer: _Answer, timeout: float) -> str | None:
+        """Wait for the worker; why the call was abandoned (a stop request), else None.
+
+        A call still running at its deadline is marked ``timed_out``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._stop is not None and self._stop.is_set():
+                return "interrupted (stop requested while the call was in flight)"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                answer.timed_out = True
+                return None
+            if answer.done.wait(min(POLL_S, left)):
+                return None
+
+    def _send(
+        self, answer: _Answer, method: str, url: str, request: dict[str, Any], deadline: float
+    ) -> None:
+        """The worker of one call: stream the answer, reading at most READ_LIMIT bytes."""
+        try:
+            with self._client.stream(method, url, **request) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    if answer.cancel.is_set() or time.monotonic() >= deadline:
+                        answer.timed_out = True
+                        return
+                    body += chunk
+                    if len(body) >= READ_LIMIT:
+                        del body[READ_LIMIT:]
+                        break
+                answer.status = response.status_code
+                answer.text = body.decode(response.encoding or "utf-8", errors="replace")
+                answer.headers = response.headers
+        except httpx.HTTPError as exc:
+            answer.error = exc
+        except Exception as exc:  # e.g. the client closed under an abandoned call
+            answer.error = httpx.TransportError(f"{type(exc).__name__}: {exc}")
+        finally:
+            answer.done.set()
 
     def _result(
-        self, call: Call, endpoint: Endpoint, url: str, response: httpx.Response, elapsed_ms: float
+        self,
+        call: Call,
+        endpoint: Endpoint,
+        url: str,
+        status: int,
+        headers: httpx.Headers,
+        text: str,
+        elapsed_ms: float,
     ) -> Result:
-        status = response.status_code
-        text = response.text
         detail: dict[str, Any] = {
             "method": endpoint.method,
             "url": url,
@@ -161,7 +253,7 @@ class HttpExecutor:
             "elapsed_ms": elapsed_ms,
             "body": _truncate(str(redact(text, self.secrets)), BODY_LIMIT),
         }
-        if response.headers.get("Idempotent-Replayed"):
+        if headers.get("Idempotent-Replayed"):
             detail["replayed"] = True
         if 200 <= status < 300:
             applied: bool | None = None
@@ -170,7 +262,7 @@ class HttpExecutor:
             return Result(outcome=Outcome.OK, applied=applied, detail=detail)
         error = f"HTTP {status} from {endpoint.method} {url}"
         if status in _TRANSIENT_STATUS or status >= 500:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
+            retry_after = _retry_after(headers.get("Retry-After"))
             return Result(
                 outcome=Outcome.TRANSIENT, error=error, retry_after_s=retry_after, detail=detail
             )
