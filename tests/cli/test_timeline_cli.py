@@ -375,3 +375,22 @@ def test_large_file_streams_with_a_limit(tmp_path: Path) -> None:
     assert f"{written - 50} more matching records not shown" in table.stdout
     fast = run("-f", "json", "--event", "compensation_skipped", "big.jsonl", cwd=tmp_path)
     assert len(fast.stdout.splitlines()) == 20
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("",), "an empty path names nothing"),
+        (("--run", "", "{dir}"), "--run needs a value, not an empty string"),
+        (("--topic", " ", "{dir}"), "--topic needs a value, not an empty string"),
+        (("--since", "", "{dir}"), "--since needs a time or an offset, not an empty string"),
+        (("--summary", "--since", "+5s", "{dir}"), "--summary takes --since/--until as times"),
+    ],
+)
+def test_empty_and_inapplicable_filters_are_usage_errors(
+    evidence: Path, args: tuple[str, ...], message: str
+) -> None:
+    done = run(*(a.format(dir=evidence) for a in args), cwd=evidence)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert done.stdout == ""

@@ -93,6 +93,14 @@ def timeline(
     except ValueError:
         names = ", ".join(f.value for f in Format)
         raise UsageError(f"unknown format {output_format!r}; expected one of {names}") from None
+    for option, values in (("--run", run), ("--job", job), ("--topic", topic), ("--event", event)):
+        if any(not value.strip() for value in values or ()):
+            raise UsageError(f"{option} needs a value, not an empty string")
+    for option, text in (("--since", since), ("--until", until)):
+        if text is not None and not text.strip():
+            raise UsageError(f"{option} needs a time or an offset, not an empty string")
+    if any(not path.strip() for path in paths):
+        raise UsageError("an empty path names nothing; give a file, a directory or -")
     query = Query(
         runs=tuple(run or ()),
         jobs=tuple(job or ()),
@@ -286,6 +294,8 @@ def _summary(paths: list[str], query: Any, fmt: Any, *, verify: bool) -> int:
 
     if query.jobs or query.topics or query.events:
         raise UsageError("--job, --topic and --event filter records, not runs; not with --summary")
+    if any(b is not None and b.offset is not None for b in (query.since, query.until)):
+        raise UsageError("--summary takes --since/--until as times, not offsets from a run's start")
     rows: list[SummaryRow] = []
     errors = 0
     failed = 0
