@@ -276,6 +276,7 @@ class Engine:
         seed: int | None = None,
         clock_name: str = "virtual",
         compiled: CompiledPolicy | None = None,
+        check_reached: bool = True,
     ) -> None:
         self.workflow = workflow
         self.catalog = catalog
@@ -296,6 +297,7 @@ class Engine:
         self.scenario = scenario
         self.seed = seed
         self.clock_name = clock_name
+        self.check_reached = check_reached
         self.wf_id = workflow.workflow
         self.env = workflow.env
         self.lock_key = lock_key(self.wf_id)
@@ -574,8 +576,9 @@ class Engine:
                 )
             else:
                 gave_up = f"gave up after {self.settings.max_retries} retries"
+            injected = "injected" in result.detail
             if transient:
-                if "injected" not in result.detail:
+                if not injected:
                     self._cut(
                         step,
                         f"its endpoint was unreachable or kept failing ({error}; {gave_up}). "
@@ -585,6 +588,13 @@ class Engine:
                 elif past_deadline:
                     self._cut(step, f"{gave_up}; the run was cut short")
                 error = f"{gave_up}: {error}"
+            elif not injected:
+                self._cut(
+                    step,
+                    f"it failed for real ({error}), not by a fault the drill injected: the "
+                    "rollback it triggered is not the planned fault, so the drill did not "
+                    "rehearse its scenario",
+                )
             report.state = StepState.FAILED_FATAL
             report.error = error
             self._emit(
@@ -1136,6 +1146,48 @@ class Engine:
 
     # -- the verdict ----------------------------------------------------------------
 
+    def _unreached_faults(self) -> list[str]:
+        """Injected faults aimed at a step the run never got to: nothing was rehearsed.
+
+        A forward fault (``fatal``, ``partial``, ``transient``) needs its step dispatched;
+        a ``policy_unavailable`` fault on the forward gate (or any gate) needs the step to
+        reach its gate; a compensation fault (and ``policy_unavailable`` on the
+        compensation gate) needs its step dispatched, since a step that never ran has
+        nothing to compensate. Whether a dispatched step's compensation then runs is the
+        rollback's own outcome (no rollback, a held lock, the window, ...), recorded in
+        the evidence, and is not checked here.
+        """
+        steps = {s.step_id: s for s in self._steps}
+        stopped = next(
+            (s for s in self._steps if s.state not in (StepState.SUCCEEDED, StepState.NOT_RUN)),
+            None,
+        )
+        problems: list[str] = []
+        seen: set[tuple[str, str]] = set()
+        for fault in self.plan.faults:
+            if fault.step is None or fault.step not in steps:
+                continue
+            report = steps[fault.step]
+            if fault.type is FaultType.POLICY_UNAVAILABLE and fault.phase is not Phase.COMPENSATION:
+                reached = report.decision is not None or report.attempts > 0
+            else:
+                reached = report.attempts > 0
+            if reached or (fault.type.value, fault.step) in seen:
+                continue
+            seen.add((fault.type.value, fault.step))
+            if stopped is None:
+                where = "the run stopped before it"
+            elif stopped.step_id == fault.step:
+                how = "denied" if stopped.state is StepState.DENIED else "stopped"
+                where = f"the step was {how} before it was dispatched"
+            else:
+                where = f"the run stopped at '{stopped.step_id}'"
+            problems.append(
+                f"{fault.type.value} fault at '{fault.step}' was never reached ({where}): "
+                "the drill did not rehearse it"
+            )
+        return problems
+
     def _finish(self, status: RunStatus, rollback: bool, started: str) -> DrillResult:
         ledger = self._ledger(rollback)
         problems = list(self._cut_short)  # an outage or the deadline: no rehearsal
@@ -1152,6 +1204,8 @@ class Engine:
             if row.state == "undone_twice"
         )
         if status is not RunStatus.INTERRUPTED:
+            if self.check_reached:
+                problems.extend(self._unreached_faults())
             problems.extend(self._check_expectations(status, rollback, ledger))
         if status is RunStatus.INTERRUPTED:
             verdict = Verdict.INTERRUPTED
@@ -1380,6 +1434,9 @@ class DrillSetup:
     seed: int = 0
     clock_name: str = "virtual"
     compiled: CompiledPolicy | None = field(default=None)
+    check_reached: bool = True
+    """Fail the drill when an injected fault names a step the run never got to (a
+    sweep turns this off: it reports such runs as not reached itself)."""
 
     def __post_init__(self) -> None:
         if self.compiled is None:
@@ -1425,5 +1482,6 @@ def drill(
         seed=setup.seed,
         clock_name=setup.clock_name,
         compiled=setup.compiled,
+        check_reached=setup.check_reached,
     )
     return engine.run()
