@@ -56,6 +56,21 @@ rules:
     decision: allow
 """
 
+DENY_EMAIL = """
+version: v1
+rules:
+  - id: no-email
+    when: {topic: email.send, is_compensation: false}
+    decision: deny
+  - id: prod-writes
+    when: {env: production, side_effect: true, is_compensation: false}
+    decision: allow
+  - id: compensations
+    when: {is_compensation: true}
+    decision: allow
+"""
+"""POLICY's writes, but sending email is denied: a run stops at its email step."""
+
 WORKFLOW = """
 version: v1
 workflow: order

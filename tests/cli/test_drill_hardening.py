@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
+from tests.saga_helpers import CATALOG, DENY_EMAIL, POLICY, WORKFLOW, write
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "ledger"
 
@@ -310,20 +310,6 @@ def test_evidence_naming_an_existing_file_is_not_a_directory(tmp_path: Path) -> 
 
 
 # -- 6. sweep runs that never reach their step ---------------------------------------
-
-DENY_EMAIL = """
-version: v1
-rules:
-  - id: no-email
-    when: {topic: email.send, is_compensation: false}
-    decision: deny
-  - id: prod-writes
-    when: {env: production, side_effect: true, is_compensation: false}
-    decision: allow
-  - id: compensations
-    when: {is_compensation: true}
-    decision: allow
-"""
 
 
 def test_sweep_rows_never_reached_are_flagged_and_fail_the_sweep(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
+from tests.saga_helpers import CATALOG, DENY_EMAIL, POLICY, WORKFLOW, write
 
 # -- a small HTTP service: /charge/<step> answers what the test says, /refund/<step> 200
 
@@ -271,19 +271,6 @@ def test_a_real_failure_at_the_step_a_fault_targets_is_still_real(
 
 # -- 2. injected faults that are never reached ----------------------------------------
 
-DENY_EMAIL = """
-version: v1
-rules:
-  - id: no-email
-    when: {topic: email.send, is_compensation: false}
-    decision: deny
-  - id: prod-writes
-    when: {env: production, side_effect: true, is_compensation: false}
-    decision: allow
-  - id: compensations
-    when: {is_compensation: true}
-    decision: allow
-"""
 """Denies ``notify`` (step 4 of 5), so ``ship`` (step 5) is never dispatched."""
 
 
