@@ -81,6 +81,10 @@ fail_on = "warning"
         ('select = ["E501"]\n', "'select' has 'E501', which is not a code or code prefix"),
         ('per-file-ignores = ["x"]\n', "'per-file-ignores' must be a table of glob = [codes]"),
         ("select = [\n", "invalid TOML"),
+        (
+            'fail-on = "info"\nfail_on = "error"\n',
+            "'fail-on' and 'fail_on' in the file are the same setting (keep one of them)",
+        ),
     ],
 )
 def test_bad_configuration_names_the_file(tmp_path: Path, text: str, message: str) -> None:

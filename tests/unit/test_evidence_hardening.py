@@ -95,6 +95,21 @@ def test_nesting_up_to_the_limit_is_a_record_and_brackets_in_strings_do_not_coun
     assert [type(i).__name__ for i in found] == ["Record", "Record"]
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (RECORD[:-1] + b',"n":' + b"9" * 5000 + b"}", "malformed line: a number too long to read"),
+        (RECORD[:-1] + b',"t":"caf\xe9"}', "malformed line: not valid UTF-8"),
+    ],
+    ids=["5000-digit-number", "latin-1-byte"],
+)
+def test_a_line_json_cannot_decode_says_why(line: bytes, message: str) -> None:
+    found = items(RECORD + b"\n" + line + b"\n")
+    bad = found[1]
+    assert isinstance(bad, BadLine)
+    assert (bad.kind, bad.message) == (LineKind.MALFORMED, message)
+
+
 def test_first_and_last_record_do_not_crash_on_deep_lines(tmp_path: Path) -> None:
     path = tmp_path / "deep.jsonl"
     path.write_bytes(with_field(100_000, "list") + b"\n" + with_field(100_000, "dict") + b"\n")

@@ -93,6 +93,18 @@ def test_read_non_json_file_points_at_the_position() -> None:
     assert "not JSON" in caught.value.message
 
 
+def test_a_byte_order_mark_is_skipped_and_latin_1_is_named(tmp_path: Path) -> None:
+    text = (FIXTURES / "tools_list.json").read_bytes()
+    with_bom = tmp_path / "bom.json"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + text)
+    assert read_tools_file(with_bom) == read_tools_file(FIXTURES / "tools_list.json")
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"tools": [{"name": "caf\xe9"}]}')
+    with pytest.raises(InputError) as caught:
+        read_tools_file(latin)
+    assert caught.value.message == "file is not valid UTF-8 (byte 0xe9 at offset 24)"
+
+
 def test_topic_names_are_made_valid() -> None:
     assert topic_name("create issue!", "gh.") == "gh.create_issue_"
     assert topic_name("-x") == "_-x"

@@ -80,6 +80,15 @@ def test_a_scenario_is_recognised_by_its_keys_and_loads(tmp_path: Path) -> None:
         ("expect: {compensate: [a]}\n", 3, "unknown key 'compensate'"),
         ("seed: -1\n", 3, "seed: -1 is less than the minimum of 0"),
         ("settings: {deadline: soon}\n", 3, "does not match"),
+        (
+            "faults:\n  - {type: fatal, step: a, count: 2}\n",
+            4,
+            "faults[0].count does not apply to this fault type (only to compensation_failure",
+        ),
+        ("faults:\n  - {type: lock_held, after: 1}\n", 4, "only to lock_expires"),
+        ("faults:\n  - {type: lock_expires, expired: true}\n", 4, "only to lock_held"),
+        ("faults:\n  - {type: lock_held, taken_over: true}\n", 4, "only to lock_expires"),
+        ("faults:\n  - {type: fatal, step: a, phase: forward}\n", 4, "only to policy_unavailable"),
     ],
 )
 def test_mistakes_are_reported_at_their_position(
@@ -94,6 +103,32 @@ def test_mistakes_are_reported_at_their_position(
         fragment in d and e.position.line == line
         for d, e in zip(described, caught.value.errors, strict=True)
     ), described
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"type": "fatal", "step": "a", "count": 2}, "'count' does not apply to a fatal fault"),
+        ({"type": "lock_held", "after": 1}, "'after' does not apply to a lock_held fault"),
+        ({"type": "partial", "step": "a", "expired": False}, "'expired' does not apply"),
+    ],
+)
+def test_the_model_refuses_settings_a_fault_type_ignores(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        Fault.model_validate(fields)
+
+
+def test_settings_that_apply_are_accepted() -> None:
+    for fields in (
+        {"type": "transient", "step": "a", "count": 2},
+        {"type": "compensation_failure", "step": "a", "count": 1},
+        {"type": "policy_unavailable", "phase": "forward"},
+        {"type": "lock_expires", "after": 2, "taken_over": True},
+        {"type": "lock_held", "expired": True},
+    ):
+        Fault.model_validate(fields)
 
 
 def test_the_sample_weekly_scenario_is_valid() -> None:

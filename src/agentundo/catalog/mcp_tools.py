@@ -126,10 +126,16 @@ def read_tools_file(path: str | Path) -> list[Tool]:
     """Read a ``tools/list`` result saved as JSON."""
     name = str(path)
     try:
-        raw = Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark, as some Windows tools write one, is skipped (RFC 8259 §8.1).
+        raw = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(Position(name), "no such file or directory") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            Position(name),
+            f"file is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+        ) from None
+    except OSError as exc:
         raise InputError(Position(name), f"cannot read file: {exc}") from None
     try:
         data = json.loads(raw)

@@ -121,6 +121,13 @@ def _too_deep_line(path: str, number: int) -> BadLine:
     )
 
 
+def _reason(error: ValueError) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "not valid UTF-8"
+    # Python refuses integers of more than 4300 digits rather than spend quadratic time.
+    return "a number too long to read"
+
+
 def _parse(raw: bytes, path: str, number: int, *, complete: bool) -> Item:
     try:
         data = json.loads(raw)
@@ -135,7 +142,7 @@ def _parse(raw: bytes, path: str, number: int, *, complete: bool) -> Item:
                 f"truncated last line ({len(raw)} bytes, no newline): the run was cut off mid-write",
             )
         column = getattr(error, "colno", 1)
-        reason = getattr(error, "msg", None) or "not valid UTF-8"
+        reason = getattr(error, "msg", None) or _reason(error)
         return BadLine(path, number, LineKind.MALFORMED, f"malformed line: {reason}", column)
     if _too_deep(raw):
         return _too_deep_line(path, number)

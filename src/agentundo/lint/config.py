@@ -156,12 +156,20 @@ def parse(table: Any, path: Path, where: str = "the file") -> Config:
     if not isinstance(table, dict):
         raise _fail(path, f"{where} must be a table")
     values: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for raw, value in table.items():
         key = _key(raw)
         if key not in KEYS:
             close = difflib.get_close_matches(key, KEYS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(KEYS)}"
             raise _fail(path, f"unknown key '{raw}' in {where}", hint)
+        if key in values:
+            raise _fail(
+                path,
+                f"'{spelled[key]}' and '{raw}' in {where} are the same setting",
+                "keep one of them",
+            )
+        spelled[key] = raw
         values[key] = value
     fail_on = None
     if "fail-on" in values:

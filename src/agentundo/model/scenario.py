@@ -62,6 +62,16 @@ class FailMode(StrEnum):
     OPEN = "open"  # run as if allowed, and record it
 
 
+_APPLIES_TO: dict[str, frozenset[FaultType]] = {
+    "count": frozenset({FaultType.TRANSIENT, FaultType.COMPENSATION_FAILURE}),
+    "phase": frozenset({FaultType.POLICY_UNAVAILABLE}),
+    "after": frozenset({FaultType.LOCK_EXPIRES}),
+    "taken_over": frozenset({FaultType.LOCK_EXPIRES}),
+    "expired": frozenset({FaultType.LOCK_HELD}),
+}
+"""The fault types each optional setting means something for; on any other it is refused."""
+
+
 class Fault(Strict):
     """One injected fault."""
 
@@ -80,6 +90,12 @@ class Fault(Strict):
             raise ValueError(f"a {self.type} fault must name its 'step'")
         if self.type is FaultType.TRANSIENT and self.count is None:
             raise ValueError("a transient fault must give its 'count'")
+        for name, types in _APPLIES_TO.items():
+            if name in self.model_fields_set and self.type not in types:
+                where = " and ".join(sorted(types))
+                raise ValueError(
+                    f"'{name}' does not apply to a {self.type} fault (only to {where})"
+                )
         return self
 
 
