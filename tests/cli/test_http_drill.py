@@ -127,6 +127,46 @@ def test_compensating_the_failed_step_too_refunds_nothing_for_it(
     assert applied == {"charge_c": False, "charge_b": True, "charge_a": True}
 
 
+def test_a_partial_fault_lands_the_real_effect_first(ledger: Any, tmp_path: Path) -> None:
+    result, records, _text = _drill(ledger.url, tmp_path, Options(partial=["charge_b"]))
+    failed = _events(records, "step_failed")
+    assert [(e["step_id"], e["detail"]["status"], e["detail"]["injected"]) for e in failed] == [
+        ("charge_b", 201, "partial")
+    ]
+    balance = _balance(ledger.url)
+    assert (balance["charged"], balance["refunded"], balance["balance"]) == (4600, 4600, 0)
+    applied = {e["step_id"]: e["applied"] for e in _events(records, "compensation_succeeded")}
+    assert applied == {"charge_b": True, "charge_a": True}
+    assert result.verdict.value == "recovered", result.problems
+
+
+def test_a_partial_effect_not_compensated_is_left_behind(ledger: Any, tmp_path: Path) -> None:
+    """With the failed step's compensation switched off, the drill sees what the ledger
+    keeps: the partial charge, left behind."""
+    result, _records, _text = _drill(
+        ledger.url, tmp_path, Options(partial=["charge_b"], compensate_failed_step=False)
+    )
+    assert _balance(ledger.url)["balance"] == 3400
+    assert result.verdict.value == "failed"
+    assert result.problems == [
+        "step 'charge_b': effect of payments.charge left behind with no compensation and no "
+        "manual follow-up"
+    ]
+
+
+def test_a_partial_fault_does_not_hide_a_real_failure(ledger: Any, tmp_path: Path) -> None:
+    """The endpoint answers 404: no effect landed, and the drill says so instead of
+    reporting the injected failure as rehearsed."""
+    result, records, _text = _drill(
+        f"{ledger.url}/no-such-prefix", tmp_path, Options(partial=["charge_a"])
+    )
+    failed = _events(records, "step_failed")
+    assert [(e["step_id"], e["detail"]["status"]) for e in failed] == [("charge_a", 404)]
+    assert "injected" not in failed[0]["detail"]
+    assert result.verdict.value == "failed"
+    assert _balance(ledger.url)["charged"] == 0
+
+
 def test_refunds_answering_500_are_retried_and_applied_once(ledger: Any, tmp_path: Path) -> None:
     httpx.post(
         f"{ledger.url}/admin/faults",

@@ -137,6 +137,7 @@ class StepReport:
     rule_id: str | None = None
     attempts: int = 0
     error: str | None = None
+    landed: bool = False  # failed, but its effect landed first (a partial failure)
 
 
 @dataclass(slots=True)
@@ -597,6 +598,7 @@ class Engine:
                 )
             report.state = StepState.FAILED_FATAL
             report.error = error
+            report.landed = result.applied is True
             self._emit(
                 Event.STEP_FAILED_FATAL,
                 self._agent,
@@ -1278,10 +1280,17 @@ class Engine:
                 undone = effect.undone if effect else 0
             else:
                 comp = outcomes.get(report.step_id)
-                applied = int(report.state is StepState.SUCCEEDED)
                 undone = int(
                     comp is not None and comp.outcome == "succeeded" and comp.applied is not False
                 )
+                # A real service that undid something for a failed step (a partial failure)
+                # shows that its effect had landed: only the service can know.
+                landed = (
+                    report.state is StepState.SUCCEEDED
+                    or report.landed
+                    or (undone == 1 and comp is not None and comp.applied is True)
+                )
+                applied = int(landed)
             if applied == 0 and undone == 0:
                 state = "none"
             elif undone > applied:

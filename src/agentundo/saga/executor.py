@@ -52,7 +52,9 @@ class Result:
     outcome: Outcome
     error: str | None = None
     retry_after_s: float | None = None
-    applied: bool | None = None  # compensation: whether there was something to undo
+    # compensation: whether there was something to undo; a failed forward call: True when
+    # its effect landed all the same (a ``partial`` fault)
+    applied: bool | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
 

@@ -160,11 +160,16 @@ class FaultInjector:
                 detail={"injected": "fatal"},
             )
         if self.plan.at(FaultType.PARTIAL, step) is not None:
-            self.inner.execute(call)
+            landed = self.inner.execute(call)
+            if landed.outcome is not Outcome.OK:
+                # The call failed for real (a 401, a 503, an unreachable endpoint): no effect
+                # landed, so that failure is the truth; it is retried or fails as it would.
+                return landed
             return Result(
                 outcome=Outcome.FATAL,
                 error="injected failure after the effect landed",
-                detail={"injected": "partial"},
+                applied=True,
+                detail={**landed.detail, "injected": "partial"},
             )
         return self.inner.execute(call)
 
