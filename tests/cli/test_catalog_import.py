@@ -88,6 +88,10 @@ def test_lint_fails_until_reviewed(tmp_path: Path) -> None:
         ),
         (["--url", "http://127.0.0.1:1/mcp", "-H", "novalue"], "expected NAME=VALUE"),
         (["--url", "not a url"], "bad URL 'not a url'"),
+        (
+            ["--from-json", str(FIXTURES / "tools_list.json"), "--prefix", "p" * 65],
+            "--prefix is 65 characters long; at most 64",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

@@ -79,6 +79,7 @@ def test_parse_accepts_result_response_and_bare_list() -> None:
         ("tools", "expected a list of tools"),
         ([{"description": "nameless"}], "tools[0]: a tool must be an object with a 'name'"),
         ([{"name": "x", "annotations": []}], "'annotations' must be an object"),
+        ([{"name": "n" * 257}], "tools[0]: a name of 257 characters is too long"),
     ],
 )
 def test_parse_errors(data: object, message: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from agentundo.evidence.chain import GENESIS, record_hash
 from agentundo.evidence.events import COMMON_FIELDS, SUMMARY_FIELDS, Event, FollowUp
 from agentundo.evidence.writer import EvidenceWriter
-from agentundo.model.scenario import Expect, FailMode
+from agentundo.model.scenario import Expect, FailMode, Fault
 from agentundo.saga.clock import VirtualClock
 from agentundo.saga.engine import (
     DrillSetup,
@@ -98,13 +98,39 @@ def test_idempotency_keys_come_from_the_template_or_are_derived() -> None:
     _, records = run({"type": "fatal", "step": "ship"})
     keys = {r["step_id"]: r.get("idempotency_key") for r in of(records, "compensation_dispatched")}
     assert keys == {
-        "ship": "undo:order:ship:inventory.release:4",
+        "ship": "undo:run_t:order:ship:inventory.release:4",
         "charge": "run_t:charge:refund",
-        "reserve": "undo:order:reserve:inventory.release:1",
+        "reserve": "undo:run_t:order:reserve:inventory.release:1",
     }
     forward = {r["step_id"]: r.get("idempotency_key") for r in of(records, "step_dispatched")}
     assert forward["charge"] == "run_t:charge"
     assert "idempotency_key" not in of(records, "step_dispatched")[0]
+
+
+def test_derived_keys_are_stable_within_a_run_and_differ_between_runs() -> None:
+    def keys(run_id: str) -> list[str]:
+        records: list[dict[str, Any]] = []
+        setup = DrillSetup(
+            workflow=workflow(),
+            catalog=catalog(),
+            policy=policy(),
+            plan=FaultPlan.of([Fault.model_validate({"type": "fatal", "step": "ship"})]),
+            approvals=frozenset(),
+            settings=Settings(),
+            expect=None,
+            seed=1,
+        )
+        drill(setup, run_id=run_id, sink=records.append, clock=VirtualClock())
+        return [
+            r["idempotency_key"]
+            for r in of(records, "compensation_dispatched")
+            if r["idempotency_key"].startswith("undo:")
+        ]
+
+    monday = keys("run_monday")
+    assert monday == keys("run_monday")
+    assert monday == [k.replace("run_next", "run_monday") for k in keys("run_next")]
+    assert not set(monday) & set(keys("run_next"))
 
 
 def test_transient_failures_are_retried_with_bounded_seeded_backoff() -> None:

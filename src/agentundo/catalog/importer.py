@@ -13,6 +13,9 @@ from agentundo.errors import InputError, Position, UsageError
 from agentundo.evidence.redact import redact
 
 
+MAX_PREFIX = 64
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImportRequest:
     from_json: str | None = None
@@ -35,6 +38,11 @@ def run_import(request: ImportRequest) -> ImportOutcome:
         raise UsageError("give exactly one of --from-json FILE or --url URL")
     if request.headers and request.url is None:
         raise UsageError("--header only applies to --url")
+    if len(request.prefix) > MAX_PREFIX:
+        raise UsageError(
+            f"--prefix is {len(request.prefix)} characters long; at most {MAX_PREFIX}, "
+            "it starts every topic name"
+        )
     existing = _read_existing(request.output)
     tools, source = _tools(request)
     guesses = guess_all(tools, request.prefix)

@@ -65,6 +65,11 @@ class Guess:
         return self.side_effect
 
 
+MAX_TOOL_NAME = 256
+"""Longest tool name imported: YAML allows keys of at most 1024 characters, and a topic
+name this long is already a mistake (the MCP specification asks for 1 to 128)."""
+
+
 def parse_tools(data: Any, source: str) -> list[Tool]:
     """Tools from a JSON-RPC response, a ``tools/list`` result, or a bare list of tools."""
     where = Position(source)
@@ -87,6 +92,12 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
     for index, item in enumerate(data):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise InputError(where, f"tools[{index}]: a tool must be an object with a 'name'")
+        if len(item["name"]) > MAX_TOOL_NAME:
+            raise InputError(
+                where,
+                f"tools[{index}]: a name of {len(item['name'])} characters is too long for a "
+                f"catalog topic (at most {MAX_TOOL_NAME}; MCP asks for at most 128)",
+            )
         annotations = item.get("annotations")
         annotations = {} if annotations is None else annotations
         if not isinstance(annotations, dict):

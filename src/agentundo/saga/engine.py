@@ -901,7 +901,13 @@ class Engine:
         if comp.idempotency_key:
             key: str | None = render_key(comp.idempotency_key, key_fields)
         elif self.settings.derive_compensation_keys:
-            key = derived_compensation_key(self.wf_id, step.id, comp.topic, entry.index)
+            key = derived_compensation_key(
+                run_id=self.run_id,
+                workflow_id=self.wf_id,
+                step_id=step.id,
+                topic=comp.topic,
+                step_index=entry.index,
+            )
         else:
             key = None
         params = {**step.params, **_render_params(comp.params or {}, key_fields)}

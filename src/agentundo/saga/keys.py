@@ -63,10 +63,13 @@ def render_key(template: str, fields: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def derived_compensation_key(workflow_id: str, step_id: str, topic: str, step_index: int) -> str:
+def derived_compensation_key(
+    *, run_id: str, workflow_id: str, step_id: str, topic: str, step_index: int
+) -> str:
     """The key of a compensation whose catalog entry declares no template.
 
     Deterministic from the workflow id, the step id, the compensation topic and the step
-    index, so a redelivered or retried compensation carries the same key.
+    index, so a redelivered or retried compensation carries the same key; the run id keeps
+    next week's drill from looking like a replay of this week's to the service.
     """
-    return f"undo:{workflow_id}:{step_id}:{topic}:{step_index}"
+    return f"undo:{run_id}:{workflow_id}:{step_id}:{topic}:{step_index}"
