@@ -12,7 +12,6 @@ from agentundo.catalog.skeleton import ImportReport, merge
 from agentundo.errors import InputError, Position, UsageError
 from agentundo.evidence.redact import redact
 
-
 MAX_PREFIX = 64
 
 
