@@ -119,7 +119,9 @@ def test_select_and_ignore_by_code_and_prefix(project: Path) -> None:
     assert codes(run(project, "lint", "-f", "json", "--ignore", "AU1").stdout) == ["AU305"]
     done = run(project, "lint", "--select", "AU7")
     assert done.returncode == 2
-    assert "--select AU7: no check has this code or prefix" in done.stderr
+    assert "--select AU7: no check has this code or prefix; codes start with AU1," in done.stderr
+    near = run(project, "lint", "--select", "AU1011")
+    assert "--select AU1011: no check has this code or prefix; did you mean AU101?" in near.stderr
 
 
 def test_inline_suppression(project: Path) -> None:

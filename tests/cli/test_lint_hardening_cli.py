@@ -5,6 +5,7 @@ Every test runs the installed command in a real subprocess on real files.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,9 @@ def test_a_broken_configuration_file_is_an_input_error(
         (["explain", "-p", "policy.yaml", "-t", ""], "--topic needs a name, not an empty string"),
         (["explain", "-p", "policy.yaml", "-t", "x", "-e", ""], "--env needs a name"),
         (["explain", "-p", "policy.yaml", "-t", "x", "--workflow", ""], "--workflow needs a name"),
+        (["lint", "--select", ""], "--select needs a code or code prefix, not an empty value"),
+        (["lint", "--output", ""], "--output needs a file name, not an empty string"),
+        (["lint", "--ignore", " , "], "--ignore needs a code or code prefix, not an empty value"),
     ],
 )
 def test_an_empty_name_is_a_usage_error(project: Path, args: list[str], message: str) -> None:
@@ -162,3 +166,43 @@ def test_a_misspelt_suppression_is_a_finding(project: Path) -> None:
         "AU201",
         "AU903",
     ]
+
+
+def test_a_fifo_in_a_directory_is_an_input_error_not_a_hang(project: Path) -> None:
+    os.mkfifo(project / "pipe.yaml")
+    done = run(project, "lint", ".")
+    assert done.returncode == 2
+    assert "pipe.yaml: error: not a regular file or directory" in done.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_an_input_error_in_every_format(project: Path) -> None:
+    (project / "bad").mkdir()
+    os.rename(project / "catalog.yaml", os.path.join(os.fsencode(project / "bad"), b"\xff.yaml"))
+    for fmt in ("text", "json", "sarif", "github", "junit", "gitlab"):
+        done = run(project, "lint", "bad", "--format", fmt)
+        assert done.returncode == 2, (fmt, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "bad/\\xff.yaml: error: the file name is not valid UTF-8" in done.stderr
+        assert "no agentundo files found" not in done.stderr
+
+
+def test_one_file_reached_by_two_names_is_read_once(project: Path) -> None:
+    (project / "alias.yaml").symlink_to(project / "catalog.yaml")
+    done = run(project, "lint", ".", str(project / "catalog.yaml"), "../" + project.name)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines()[-1].startswith("3 files checked: 0 errors")
+
+
+@pytest.mark.parametrize("via_link", [False, True])
+def test_output_never_overwrites_a_file_being_linted(project: Path, via_link: bool) -> None:
+    target = "catalog.yaml"
+    if via_link:
+        (project / "report.json").symlink_to(project / "catalog.yaml")
+        target = "report.json"
+    done = run(project, "lint", ".", "--format", "json", "--output", target)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"agentundo: error: --output {target} is one of the files being linted; "
+        "the report would overwrite it\n"
+    )
+    assert (project / "catalog.yaml").read_text(encoding="utf-8") == CATALOG

@@ -140,17 +140,62 @@ def test_sarif_rule_table_and_results(result: LintResult) -> None:
         assert rules[item["ruleIndex"]]["id"] == item["ruleId"]
 
 
-def test_sarif_is_valid_against_the_official_schema(result: LintResult) -> None:
-    if not SARIF_SCHEMA.is_file():
-        pytest.skip(f"SARIF schema not found at {SARIF_SCHEMA}")
+def _schema_errors(log: object) -> list[str]:
     from jsonschema import FormatChecker
     from jsonschema.validators import validator_for
 
     schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
     validator = validator_for(schema)(schema, format_checker=FormatChecker())
-    log = json.loads(_render(Format.SARIF, result))
     errors = sorted(validator.iter_errors(log), key=lambda e: list(e.path))
-    assert [f"{list(e.path)}: {e.message}" for e in errors] == []
+    return [f"{list(e.path)}: {e.message}" for e in errors]
+
+
+def test_sarif_is_valid_against_the_official_schema(result: LintResult) -> None:
+    if not SARIF_SCHEMA.is_file():
+        pytest.skip(f"SARIF schema not found at {SARIF_SCHEMA}")
+    assert _schema_errors(json.loads(_render(Format.SARIF, result))) == []
+
+
+def test_sarif_uris_are_percent_encoded_and_fingerprints_tell_results_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, "c:50% #1?.yaml", CATALOG)
+    _write(tmp_path, "policy.yaml", POLICY)
+    _write(
+        tmp_path,
+        "wf.yaml",
+        "version: v1\nworkflow: w\nenv: production\nsteps:\n"
+        + "".join(f"  - {{id: s{i}, topic: nope}}\n" for i in range(3)),
+    )
+    outside = tmp_path.parent / f"{tmp_path.name}-outside dir"
+    outside.mkdir()
+    _write(outside, "broken.yaml", "version: v1\nversion: v1\n")
+    log = json.loads(_render(Format.SARIF, lint_paths([".", str(outside / "broken.yaml")])))
+    results = log["runs"][0]["results"]
+    artifacts = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]: r["locations"][0][
+            "physicalLocation"
+        ]["artifactLocation"].get("uriBaseId")
+        for r in results
+    }
+    assert artifacts == {
+        "c%3A50%25%20%231%3F.yaml": "%SRCROOT%",
+        "policy.yaml": "%SRCROOT%",
+        "wf.yaml": "%SRCROOT%",
+        (outside / "broken.yaml").as_uri(): None,
+    }
+    assert "%20dir/broken.yaml" in (outside / "broken.yaml").as_uri()
+    unknown = [r for r in results if r["ruleId"] == "AU401"]
+    assert [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in unknown] == [
+        5,
+        6,
+        7,
+    ]
+    fingerprints = [r["partialFingerprints"]["agentundo/v1"] for r in results]
+    assert len(set(fingerprints)) == len(fingerprints)
+    if SARIF_SCHEMA.is_file():
+        assert _schema_errors(log) == []
 
 
 def test_junit_parses_back_one_case_per_file_and_check(result: LintResult) -> None:

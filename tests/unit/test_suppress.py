@@ -116,7 +116,9 @@ def test_per_file_ignores_by_glob(tmp_path: Path) -> None:
 def test_parse_reports_lines_covered(tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
     path.write_text("a: 1\n# agentundo: ignore[AU101] why\n\n# other comment\nb: 2\n", "utf-8")
-    directives, problems = parse(str(path), {2: "agentundo: ignore[AU101] why"}, lambda c: True)
+    directives, problems = parse(
+        str(path), {2: (1, "agentundo: ignore[AU101] why")}, lambda c: True
+    )
     assert problems == []
     assert [(d.line, d.column, d.codes, d.reason, sorted(d.covers)) for d in directives] == [
         (2, 1, ("AU101",), "why", [2, 5])
@@ -176,3 +178,29 @@ def test_prose_in_any_case_is_not_a_directive(tmp_path: Path) -> None:
         "# Checked by AGENTUNDO: see docs/ci.md; agentundo ignores nothing\nversion: v1",
     )
     assert _lint(tmp_path, text) == [("AU101", 4, 3)]
+
+
+def test_suppression_text_inside_a_string_is_not_a_comment(tmp_path: Path) -> None:
+    quoted = BARE.replace(
+        "    risk: low\n",
+        '    risk: low\n    description: "# agentundo: ignore[AU101] not a comment"\n',
+    )
+    assert _lint(tmp_path, quoted) == [("AU101", 3, 3)]
+    single = BARE.replace("email.send:", "email.send: # agentundo: ignore[AU101] real, after 'x #'")
+    assert _lint(tmp_path, single) == []
+
+
+def test_suppression_text_inside_a_block_scalar_is_not_a_comment(tmp_path: Path) -> None:
+    block = BARE.replace(
+        "    risk: low\n",
+        "    risk: low\n    description: |\n      # agentundo: ignore[AU101] quoted docs\n",
+    )
+    assert _lint(tmp_path, block) == [("AU101", 3, 3)]
+
+
+def test_a_comment_after_a_string_holding_a_hash_is_found(tmp_path: Path) -> None:
+    text = BARE.replace(
+        "  email.send:\n",
+        '  email.send:\n    description: "ticket #12"  # agentundo: ignore[AU101] reason\n',
+    )
+    assert _lint(tmp_path, text) == [("AU101", 3, 3), ("AU902", 4, 32)]

@@ -117,10 +117,29 @@ def _codes(option: str, values: tuple[str, ...], known: list[str]) -> tuple[str,
     codes = tuple(v.upper() for v in values)
     for code in codes:
         if not any(k.startswith(code) for k in known):
-            close = difflib.get_close_matches(code, known, n=1)
-            hint = f"; did you mean {close[0]}?" if close else "; 'agentundo rules' lists them"
+            close = difflib.get_close_matches(code, known, n=1) if len(code) >= 5 else []
+            prefixes = ", ".join(sorted({k[:3] for k in known}))
+            hint = (
+                f"; did you mean {close[0]}?"
+                if close
+                else f"; codes start with {prefixes} ('agentundo rules' lists them)"
+            )
             raise UsageError(f"{option} {code}: no check has this code or prefix{hint}")
     return codes
+
+
+def _refuse_to_overwrite_input(output: str, result: LintResult) -> None:
+    """``--output`` naming a file the lint read (by any name or link) would destroy it."""
+    import os
+
+    from agentundo.errors import UsageError
+
+    target = os.path.realpath(output)
+    read = [f.path for f in result.files] + [e.position.path for e in result.input_errors]
+    if any(os.path.realpath(path) == target for path in read):
+        raise UsageError(
+            f"--output {output} is one of the files being linted; the report would overwrite it"
+        )
 
 
 def execute(
@@ -168,6 +187,11 @@ def execute(
             ) from None
     known = list(all_checks())
     _check_config_codes(settings, known)
+    if output is not None and not output.strip():
+        raise UsageError("--output needs a file name, not an empty string")
+    for option, given in (("--select", select), ("--ignore", ignore)):
+        if given is not None and not given:  # '' would otherwise select every check
+            raise UsageError(f"{option} needs a code or code prefix, not an empty value")
     chosen = _codes("--select", select, known) if select is not None else settings.select
     skipped = _codes("--ignore", ignore, known) if ignore is not None else settings.ignore
     if paths:
@@ -187,6 +211,7 @@ def execute(
     fmt = fmt or Format.TEXT
     _describe_input_errors(result)
     if output is not None:
+        _refuse_to_overwrite_input(output, result)
         try:
             with open(output, "w", encoding="utf-8", newline="\n") as handle:
                 reporter(fmt)(result, handle)

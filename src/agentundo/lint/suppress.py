@@ -86,17 +86,17 @@ def _unreadable(match: re.Match[str] | None, verb: str, codes: str | None) -> st
 
 
 def parse(
-    path: str, comments: dict[int, str], known: Callable[[str], bool]
+    path: str, comments: dict[int, tuple[int, str]], known: Callable[[str], bool]
 ) -> tuple[list[Directive], list[Finding]]:
     """The suppression directives of one file, and AU903 findings for malformed ones.
 
-    ``comments`` maps a line number to its comment text (after ``#``), as the loader
-    records it; ``known`` tells whether a code is a registered check.
+    ``comments`` maps a line number to the column of its ``#`` and the comment text after
+    it, as the loader records them; ``known`` tells whether a code is a registered check.
     """
     directives: list[Directive] = []
     problems: list[Finding] = []
     lines = _lines(path) if comments else None
-    for number, comment in sorted(comments.items()):
+    for number, (column, comment) in sorted(comments.items()):
         match = _DIRECTIVE.search(comment)
         lookalike = _LOOKALIKE.search(comment) is not None
         if match is None and not lookalike:
@@ -106,8 +106,6 @@ def parse(
         if match is not None and verb != "ignore" and codes_text is None and not lookalike:
             continue  # prose that happens to say "agentundo:", not a directive
         text = lines[number - 1] if lines and number <= len(lines) else ""
-        hash_at = text.find("#")
-        column = hash_at + 1 if hash_at >= 0 else 1
         unreadable = _unreadable(match, verb, codes_text)
         if unreadable is not None:
             problems.append(_finding(path, number, column, INVALID, unreadable, _WRITE))
@@ -156,7 +154,7 @@ def parse(
                 continue
         reason = match.group("reason").strip(_REASON_LEAD)
         covers = {number}
-        if lines is not None and not _is_content(text.split("#", 1)[0]):
+        if lines is not None and not _is_content(text[: column - 1]):
             following = next(
                 (n for n in range(number + 1, len(lines) + 1) if _is_content(lines[n - 1])), None
             )

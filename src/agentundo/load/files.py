@@ -99,25 +99,47 @@ class LoadedFile:
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[InputError]]:
-    """Expand directories into their YAML files (sorted); report missing paths."""
-    found: list[Path] = []
+    """Expand directories into their YAML files (sorted); report paths that cannot be read.
+
+    A file reached twice (named twice, by two spellings, or through a symbolic link) is
+    read once, under the first name it was reached by. A name that is not valid UTF-8 and
+    anything that is not a regular file (a FIFO would block the read for ever) is an error.
+    """
+    candidates: list[Path] = []
     errors: list[InputError] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(
+                candidates.extend(
                     Path(root) / name for name in sorted(files) if name.endswith(YAML_SUFFIXES)
                 )
-        elif path.is_file():
-            found.append(path)
         elif path.exists():
-            errors.append(InputError(Position(str(path)), "not a regular file or directory"))
+            candidates.append(path)
         else:
-            errors.append(InputError(Position(str(path)), "no such file or directory"))
-    unique = list(dict.fromkeys(found))
-    return unique, errors
+            errors.append(InputError(Position(shown_path(path)), "no such file or directory"))
+    found: list[Path] = []
+    seen: set[str] = set()
+    for path in candidates:
+        shown = shown_path(path)
+        if shown != str(path):
+            errors.append(InputError(Position(shown), "the file name is not valid UTF-8"))
+            continue
+        if path.exists() and not path.is_file():
+            errors.append(InputError(Position(shown), "not a regular file or directory"))
+            continue
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            found.append(path)
+    return found, errors
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as text that can always be printed: bytes that are not UTF-8 as ``\\xff``."""
+    text = os.fspath(path)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def read_document(path: str | os.PathLike[str]) -> Document:
@@ -322,7 +344,9 @@ def load_paths(
             errors.extend(exc.errors)
         except InputError as exc:
             errors.append(exc)
-    ours = [f for f in files if f not in passed_over]
+    # a file that could not be read counts too: it is reported already
+    ours = [f for f in files if f not in passed_over] + [Path(e.position.path) for e in errors]
+    ours += [Path(os.path.realpath(f)) for f in ours]  # a directory named twice: read once
     errors.extend(
         InputError(
             Position(str(raw)),
@@ -331,6 +355,7 @@ def load_paths(
             "'kind'; check the path",
         )
         for raw in paths
-        if Path(raw).is_dir() and not any(f.is_relative_to(raw) for f in ours)
+        if Path(raw).is_dir()
+        and not any(f.is_relative_to(raw) or f.is_relative_to(os.path.realpath(raw)) for f in ours)
     )
     return loaded, errors

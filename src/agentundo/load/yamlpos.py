@@ -61,7 +61,8 @@ class Document:
     data: Any
     values: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
-    comments: dict[int, str] = field(default_factory=dict)
+    comments: dict[int, tuple[int, str]] = field(default_factory=dict)
+    """Line → (column of its ``#``, text after it) of comments that mention agentundo."""
 
     def position(self, path: JsonPath, *, key: bool = False) -> Position:
         """Best position for ``path``: the exact node, else its nearest ancestor."""
@@ -97,6 +98,10 @@ def decode(raw: bytes, path: str) -> str:
         ) from None
 
 
+_LONGEST_KEY = 1024
+"""YAML reads a key without ``?`` only when it is at most this long (YAML 1.2, 7.4.2)."""
+
+
 def parse(text: str, path: str) -> Document:
     """Parse one YAML document; raise :class:`InputError` with a position on any problem."""
     loader = _Loader(text)
@@ -108,7 +113,12 @@ def parse(text: str, path: str) -> Document:
         if "another document" in problem:
             problem = "expected a single document, but found another one (---)"
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise InputError(Position(path, line, column), f"YAML syntax error: {problem}") from None
+        hint = None
+        if column > _LONGEST_KEY and "mapping values are not allowed" in problem:
+            hint = f"a YAML mapping key may be at most {_LONGEST_KEY} characters long"
+        raise InputError(
+            Position(path, line, column), f"YAML syntax error: {problem}", hint
+        ) from None
     except yaml.YAMLError as exc:
         raise InputError(Position(path, 1, 1), f"YAML error: {exc}") from None
     except RecursionError:
@@ -120,24 +130,73 @@ def parse(text: str, path: str) -> Document:
     doc = Document(path=path, data=None)
     builder = _Builder(doc, loader)
     doc.data = builder.build(node, (), 0)
-    doc.comments = _comments(text)
+    doc.comments = _comments(text, node)
     return doc
 
 
 _MENTION = re.compile("agentundo", re.IGNORECASE)
 
 
-def _comments(text: str) -> dict[int, str]:
-    """Line number → comment text of the comments that mention agentundo (any case), for
-    the inline-suppression machinery (which also reports misspelt suppressions)."""
-    found: dict[int, str] = {}
+def _comments(text: str, root: yaml.Node) -> dict[int, tuple[int, str]]:
+    """Line number → (column of the ``#``, comment text) of the comments that mention
+    agentundo (any case), for the inline-suppression machinery (which also reports
+    misspelt suppressions).
+
+    A ``#`` starts a comment only at the start of a line or after a space or tab, and
+    never inside a quoted or block scalar: ``description: "# agentundo: ignore[AU101]"``
+    is text, and suppresses nothing.
+    """
+    found: dict[int, tuple[int, str]] = {}
     if "#" not in text or _MENTION.search(text) is None:
         return found
-    for number, line in enumerate(text.splitlines(), start=1):
+    candidates = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if "#" in line and _MENTION.search(line) is not None
+    ]
+    if not candidates:
+        return found
+    spans = _scalar_spans(root)
+    for number, line in candidates:
         index = line.find("#")
-        if index >= 0 and _MENTION.search(line, index) is not None:
-            found[number] = line[index + 1 :].strip()
+        while index >= 0:
+            starts_comment = index == 0 or line[index - 1] in " \t"
+            if starts_comment and not _inside(spans, number - 1, index):
+                if _MENTION.search(line, index) is not None:
+                    found[number] = (index + 1, line[index + 1 :].strip())
+                break
+            index = line.find("#", index + 1)
     return found
+
+
+_Span = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _scalar_spans(root: yaml.Node) -> list[_Span]:
+    """Where each quoted or block scalar lies ((line, column) from and to, 0-based): a
+    plain scalar cannot hold a ``#`` after a space, the others can."""
+    spans: list[_Span] = []
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias: the same node again
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.style:
+                start, end = node.start_mark, node.end_mark
+                spans.append(((start.line, start.column), (end.line, end.column)))
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+        else:
+            stack.extend(node.value)
+    return spans
+
+
+def _inside(spans: list[_Span], line: int, column: int) -> bool:
+    return any(start <= (line, column) < end for start, end in spans)
 
 
 class _Builder:
@@ -147,6 +206,7 @@ class _Builder:
         self.count = 0
         self.aliased = 0
         self.seen: set[int] = set()
+        self.open: set[int] = set()  # the collections being built: an alias to one is a loop
 
     def error(self, node: yaml.Node, message: str, hint: str | None = None) -> InputError:
         mark = node.start_mark
@@ -157,17 +217,23 @@ class _Builder:
         if not isinstance(node, yaml.ScalarNode):
             if id(node) in self.seen:
                 alias = True
+                if id(node) in self.open:
+                    raise self.error(
+                        node,
+                        "recursive alias: an anchor is used inside its own value",
+                        hint="a YAML value cannot contain itself; copy what you need instead",
+                    )
             self.seen.add(id(node))
         if alias:
             self.aliased += 1
-        if self.count > MAX_NODES or self.aliased > MAX_ALIASED_NODES:
+        if self.aliased > MAX_ALIASED_NODES:
             raise self.error(
                 node,
-                "document expands to too many nodes through aliases"
-                if self.aliased > MAX_ALIASED_NODES
-                else f"document has more than {MAX_NODES:,} nodes",
+                "document expands to too many nodes through aliases",
                 hint="aliases (*name) that repeat anchors many times look like an alias bomb",
             )
+        if self.count > MAX_NODES:
+            raise self.error(node, f"document has more than {MAX_NODES:,} nodes")
         if depth > MAX_DEPTH:
             raise self.error(node, f"nesting deeper than {MAX_DEPTH} levels")
         self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
@@ -177,12 +243,17 @@ class _Builder:
             raise self.error(
                 node, f"unsupported YAML tag {node.tag}", hint="remove the explicit tag"
             )
-        if isinstance(node, yaml.SequenceNode):
-            return [
-                self.build(item, (*path, i), depth + 1, alias) for i, item in enumerate(node.value)
-            ]
-        if isinstance(node, yaml.MappingNode):
-            return self.mapping(node, path, depth, alias)
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [
+                    self.build(item, (*path, i), depth + 1, alias)
+                    for i, item in enumerate(node.value)
+                ]
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path, depth, alias)
+        finally:
+            self.open.discard(id(node))
         raise self.error(node, "unsupported YAML node")  # pragma: no cover
 
     def mapping(
@@ -219,7 +290,18 @@ class _Builder:
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
                 raise self.error(source, "a merge key (<<) takes a mapping or a list of mappings")
-            for key, value in self.mapping(source, path, depth + 1, True).items():
+            if id(source) in self.open:
+                raise self.error(
+                    source,
+                    "recursive alias: a mapping merges itself (<<)",
+                    hint="a YAML value cannot contain itself; copy what you need instead",
+                )
+            self.open.add(id(source))
+            try:
+                merged = self.mapping(source, path, depth + 1, True)
+            finally:
+                self.open.discard(id(source))
+            for key, value in merged.items():
                 combined.setdefault(key, value)
         return combined
 

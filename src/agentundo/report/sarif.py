@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 from agentundo import __version__
 from agentundo.lint.engine import LintResult
@@ -72,14 +74,27 @@ def _input_error_descriptor() -> dict[str, Any]:
     }
 
 
-def _fingerprint(finding: Finding, uri: str) -> str:
-    key = f"{finding.code}\0{uri}\0{finding.message}".encode()
+def _fingerprint(finding: Finding, uri: str, occurrence: int) -> str:
+    """Stable when lines move (no line number in it); ``occurrence`` tells apart findings
+    with the same code and message in one file (the nth such finding, in order)."""
+    key = f"{finding.code}\0{uri}\0{finding.message}\0{occurrence}".encode()
     return hashlib.sha256(key).hexdigest()[:32]
 
 
-def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
-    uri = relative_uri(finding.path)
-    location: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
+def _artifact(path: str) -> dict[str, str]:
+    """A URI reference for ``path``: relative to %SRCROOT% where it lies below the working
+    directory, else a ``file:`` URI; percent-encoded either way (``#``, ``?``, ``%``, a
+    space or ``c:`` would otherwise change what the reference means)."""
+    relative = relative_uri(path)
+    if relative.startswith("/"):
+        return {"uri": Path(relative).as_uri()}
+    return {"uri": quote(relative, safe="/"), "uriBaseId": "%SRCROOT%"}
+
+
+def _result(finding: Finding, index: dict[str, int], occurrence: int) -> dict[str, Any]:
+    artifact = _artifact(finding.path)
+    uri = artifact["uri"]
+    location: dict[str, Any] = {"artifactLocation": artifact}
     if finding.line >= 1:
         region: dict[str, int] = {"startLine": finding.line}
         if finding.column >= 1:
@@ -92,8 +107,18 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
         "level": _LEVEL[finding.severity],
         "message": {"text": message},
         "locations": [{"physicalLocation": location}],
-        "partialFingerprints": {"agentundo/v1": _fingerprint(finding, uri)},
+        "partialFingerprints": {"agentundo/v1": _fingerprint(finding, uri, occurrence)},
     }
+
+
+def _results(findings: list[Finding], index: dict[str, int]) -> list[dict[str, Any]]:
+    seen: Counter[tuple[str, str, str]] = Counter()
+    results = []
+    for finding in findings:
+        same = (finding.path, finding.code, finding.message)
+        results.append(_result(finding, index, seen[same]))
+        seen[same] += 1
+    return results
 
 
 def document(result: LintResult) -> dict[str, Any]:
@@ -118,7 +143,7 @@ def document(result: LintResult) -> dict[str, Any]:
                 },
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": root}},
                 "invocations": [{"executionSuccessful": not result.input_errors}],
-                "results": [_result(f, index) for f in all_findings(result)],
+                "results": _results(all_findings(result), index),
                 "columnKind": "unicodeCodePoints",
             }
         ],
