@@ -88,6 +88,12 @@ def test_lint_fails_until_reviewed(tmp_path: Path) -> None:
         ),
         (["--url", "http://127.0.0.1:1/mcp", "-H", "novalue"], "expected NAME=VALUE"),
         (["--url", "not a url"], "bad URL 'not a url'"),
+        (["--from-json", str(FIXTURES)], "error: is a directory, not a file"),
+        (
+            ["--from-json", str(FIXTURES / "tools_list.json"), "-o", ""],
+            "--output needs a file name, not an empty string",
+        ),
+        (["--url", "http://a\nb/mcp"], "bad URL 'http://a\\nb/mcp': it holds a space or control"),
         (
             ["--from-json", str(FIXTURES / "tools_list.json"), "--prefix", "p" * 65],
             "--prefix is 65 characters long; at most 64",
@@ -184,3 +190,49 @@ def test_a_hint_that_is_not_a_boolean_is_a_warning_and_the_worst_case(tmp_path: 
         "  wipe:\n    side_effect: true\n    rollback: irreversible\n    risk: critical\n"
         "    needs_review: true\n" in done.stdout
     )
+
+
+def test_a_lone_surrogate_in_a_name_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "tools.json"
+    source.write_text('{"tools": [{"name": "a\\ud800b"}]}', encoding="ascii")
+    assert main(["catalog", "import", "--from-json", str(source)]) == 2
+    assert 'tools[0]: the name "a\\ud800b" holds a lone surrogate' in capsys.readouterr().err
+
+
+def test_a_lone_surrogate_in_a_description_is_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "tools.json"
+    source.write_text('{"tools": [{"name": "ab", "description": "x\\udc00y"}]}', "ascii")
+    assert main(["catalog", "import", "--from-json", str(source)]) == 0
+    assert "\n  ab:\n" in capsys.readouterr().out
+
+
+def test_an_output_behind_a_symbolic_link_is_updated_and_the_link_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tmp_path / "catalogs" / "mcp.yaml"
+    real.parent.mkdir()
+    real.write_text("version: v1\ntopics:\n  old.one: {side_effect: false}\n", "utf-8")
+    link = tmp_path / "catalog.yaml"
+    link.symlink_to(real)
+    args = ["catalog", "import", "--from-json", str(FIXTURES / "tools_list.json"), "-o", str(link)]
+    assert main(args) == 0
+    assert link.is_symlink()
+    assert "create_issue:" in real.read_text("utf-8")
+    assert capsys.readouterr().err.endswith(f"agentundo: wrote {link}\n")
+    assert main(args) == 0
+    assert capsys.readouterr().err.endswith(f"agentundo: {link} unchanged: nothing new\n")
+
+
+def test_a_crlf_catalog_keeps_its_line_ends(tmp_path: Path) -> None:
+    out = tmp_path / "catalog.yaml"
+    out.write_bytes(b"version: v1\r\ntopics:\r\n  old.one: {side_effect: false}\r\n")
+    args = ["catalog", "import", "--from-json", str(FIXTURES / "tools_list.json"), "-o", str(out)]
+    assert main(args) == 0
+    data = out.read_bytes()
+    assert data.startswith(b"version: v1\r\ntopics:\r\n  old.one: {side_effect: false}\r\n")
+    assert b"create_issue:" in data
+    assert data.count(b"\n") == data.count(b"\r\n")

@@ -150,10 +150,38 @@ def test_control_plane_policy(project: Path) -> None:
     [
         (["-p", "missing.yaml", "-t", "x"], "missing.yaml: error: no such file or directory"),
         (["-p", "catalog.yaml", "-t", "x"], "expected a policy file, found a catalog file"),
-        (["-p", "policy.yaml", "-c", "policy.yaml", "-t", "x"], "no catalog file found"),
+        (
+            ["-p", "policy.yaml", "-c", "policy.yaml", "-t", "x"],
+            "policy.yaml:1:1: error: expected a catalog file, found a policy file",
+        ),
+        (["-p", "policy.yaml", "-c", "empty", "-t", "x"], "no agentundo files found under empty"),
     ],
 )
 def test_bad_input_exits_2(project: Path, args: list[str], message: str) -> None:
+    (project / "empty").mkdir()
     done = run(project, *args)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_a_catalog_directory_may_hold_other_files(project: Path) -> None:
+    (project / "more").mkdir()
+    (project / "more" / "policy.yaml").write_text(textwrap.dedent(POLICY), encoding="utf-8")
+    (project / "more" / "catalog.yaml").write_text(textwrap.dedent(CATALOG), encoding="utf-8")
+    done = run(project, "-p", "policy.yaml", "-c", "more", "-t", "infra.db.delete", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["decision"] == "deny"
+
+
+@pytest.mark.parametrize("order", [("a.yaml", "b.yaml"), ("b.yaml", "a.yaml")])
+def test_a_topic_two_catalogs_declare_is_an_input_error(
+    project: Path, order: tuple[str, str]
+) -> None:
+    for name, risk in (("a.yaml", "low"), ("b.yaml", "critical")):
+        text = f"version: v1\ntopics:\n  x.y: {{side_effect: true, risk: {risk}}}\n"
+        (project / name).write_text(text, encoding="utf-8")
+    done = run(project, "-p", "policy.yaml", "-c", order[0], "-c", order[1], "-t", "x.y")
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        f"{order[1]}:3:3: error: topic 'x.y' is declared again (first at {order[0]}:3:3)"
+    )

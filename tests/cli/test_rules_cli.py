@@ -62,6 +62,16 @@ def test_unknown_code() -> None:
     assert "no check 'AU999'" in done.stderr
 
 
+def test_a_code_prefix_lists_its_family() -> None:
+    done = run("rules", "au2", "--format", "json")
+    assert done.returncode == 0
+    assert [c["code"] for c in json.loads(done.stdout)] == [
+        c for c in all_checks() if c.startswith("AU2")
+    ]
+    text = run("rules", "AU9")
+    assert [line.split()[0] for line in text.stdout.splitlines()] == ["AU901", "AU902", "AU903"]
+
+
 def test_static_index_equals_the_registry() -> None:
     static, live = static_checks(), all_checks()
     assert list(static) == list(live)

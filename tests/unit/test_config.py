@@ -99,6 +99,8 @@ def test_bad_configuration_names_the_file(tmp_path: Path, text: str, message: st
 def test_explicit_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         discover(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match=r"is a directory; --config takes a pyproject\.toml"):
+        discover(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,21 @@ FIRING = [
         [("catalog.yaml", 5, 15)],
     ),
     (
+        "AU103",
+        """
+        version: v1
+        topics:
+          email.send:
+            side_effect: true
+            rollback: irreversible
+            no_rollback_reason: "   "
+            idempotency_key: "{run_id}:{step_id}"
+        """,
+        None,
+        None,
+        [("catalog.yaml", 6, 25)],
+    ),
+    (
         "AU104",
         """
         version: v1

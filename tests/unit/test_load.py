@@ -278,3 +278,53 @@ def test_a_directory_without_agentundo_files_is_an_error(tmp_path: Path) -> None
     _, errors = load_paths([broken])
     assert [e.message for e in errors] != [f"no agentundo files found under {broken}"]
     assert len(errors) == 1  # the broken file is ours: its own error, not "none found"
+
+
+@pytest.mark.parametrize(
+    ("content", "at", "message"),
+    [
+        (
+            "version: v1\nrules:\n  - id: a\n    when: {topic: [1, null]}\n    decision: deny\n",
+            (4, 20),
+            "rules[0].when.topic[0] must be string, not a number",
+        ),
+        (
+            "version: v1\nrules:\n  - id: a\n    when: {topic: []}\n    decision: deny\n",
+            (4, 19),
+            "rules[0].when.topic must not be empty",
+        ),
+        (
+            "version: v1\nrules:\n  - id: a\n    when: {rollback: [bogus]}\n    decision: deny\n",
+            (4, 23),
+            "rules[0].when.rollback[0] is 'bogus'; expected one of: reversible, compensatable, "
+            "irreversible",
+        ),
+        (
+            'version: v1\ntopics:\n  "\u00e9.x": {side_effect: false}\n',
+            (3, 3),
+            "topics: the name '\u00e9.x' is not allowed: a topic name starts with an ASCII "
+            "letter, a digit or _ and holds only those and . : / -",
+        ),
+        (
+            "version: v1\ntopics:\n  a.b: &r [*r]\n",
+            (3, 8),
+            "recursive alias: an anchor is used inside its own value",
+        ),
+        (
+            "x: &x\n  a: 1\n  <<: *x\nversion: v1\n",
+            (1, 4),
+            "recursive alias: a mapping merges itself (<<)",
+        ),
+    ],
+    ids=["list-item-type", "empty-list", "list-item-enum", "topic-name", "alias", "merge"],
+)
+def test_messages_say_what_is_wrong(
+    tmp_path: Path, content: str, at: tuple[int, int], message: str
+) -> None:
+    error = error_of(tmp_path, content)
+    assert (where(error), error.message) == (at, message)
+
+
+def test_a_key_longer_than_yaml_allows_is_named(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "version: v1\ntopics:\n  " + "a" * 1100 + ": {side_effect: false}\n")
+    assert error.hint == "a YAML mapping key may be at most 1024 characters long"

@@ -29,6 +29,7 @@ class ImportRequest:
 class ImportOutcome:
     text: str
     report: ImportReport
+    written: bool = False  # whether the output file was written (it changed)
 
 
 def run_import(request: ImportRequest) -> ImportOutcome:
@@ -37,6 +38,8 @@ def run_import(request: ImportRequest) -> ImportOutcome:
         raise UsageError("give exactly one of --from-json FILE or --url URL")
     if request.headers and request.url is None:
         raise UsageError("--header only applies to --url")
+    if request.output is not None and not request.output.strip():
+        raise UsageError("--output needs a file name, not an empty string")
     if len(request.prefix) > MAX_PREFIX:
         raise UsageError(
             f"--prefix is {len(request.prefix)} characters long; at most {MAX_PREFIX}, "
@@ -46,9 +49,12 @@ def run_import(request: ImportRequest) -> ImportOutcome:
     tools, source = _tools(request)
     guesses = guess_all(tools, request.prefix)
     text, report = merge(existing, guesses, source=source, path=request.output or "<stdout>")
-    if request.output is not None and text != existing:
-        _write(Path(request.output), text)
-    return ImportOutcome(text, report)
+    written = request.output is not None and text != existing
+    if written:
+        assert request.output is not None
+        crlf = existing is not None and _uses_crlf(Path(request.output))
+        _write(Path(request.output), text, newline="\r\n" if crlf else "\n")
+    return ImportOutcome(text, report, written)
 
 
 def _tools(request: ImportRequest) -> tuple[list[Tool], str]:
@@ -85,19 +91,34 @@ def _read_existing(output: str | None) -> str | None:
         raise InputError(Position(output), "not a regular file")
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Position(output), f"cannot read file: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            Position(output),
+            f"file is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+        ) from None
+    except OSError as exc:
+        raise InputError(Position(output), f"cannot read file: {exc.strerror or exc}") from None
 
 
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically: a crash leaves the old catalog or the new one."""
-    directory = path.parent if str(path.parent) else Path(".")
+def _uses_crlf(path: Path) -> bool:
+    """Whether the catalog's first line ends in CR LF: the new topics are written so too."""
+    with path.open("rb") as handle:
+        return handle.readline().endswith(b"\r\n")
+
+
+def _write(path: Path, text: str, *, newline: str = "\n") -> None:
+    """Replace ``path`` atomically: a crash leaves the old catalog or the new one.
+
+    A symbolic link is followed: the file it names is replaced and the link kept.
+    """
+    path = Path(os.path.realpath(path))
+    directory = path.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
         handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
+            with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as out:
                 out.write(text)
             os.chmod(tmp, mode)
             os.replace(tmp, path)

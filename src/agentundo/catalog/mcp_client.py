@@ -26,6 +26,10 @@ DEFAULT_TIMEOUT_S = 15.0
 
 def check_url(url: str) -> None:
     """A usable MCP endpoint URL: http(s) with a host; UsageError otherwise."""
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise UsageError(
+            f"bad URL {url!r}: it holds a space or control character; percent-encode it"
+        )
     parts = urlsplit(url)
     try:
         port_ok = parts.port is None or parts.port > 0

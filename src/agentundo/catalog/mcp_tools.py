@@ -92,6 +92,12 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
     for index, item in enumerate(data):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise InputError(where, f"tools[{index}]: a tool must be an object with a 'name'")
+        if not _unicode(item["name"]):
+            raise InputError(
+                where,
+                f"tools[{index}]: the name {_shown(item['name'])} holds a lone surrogate "
+                "(\\ud800-\\udfff), which is not a character and cannot be written",
+            )
         if len(item["name"]) > MAX_TOOL_NAME:
             raise InputError(
                 where,
@@ -111,6 +117,8 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
             if k in HINTS and v is not None and not isinstance(v, bool)
         )
         description = item.get("description") or annotations.get("title") or item.get("title")
+        if isinstance(description, str) and not _unicode(description):
+            description = description.encode("utf-8", "replace").decode("utf-8")
         tool = Tool(
             name=item["name"],
             description=description if isinstance(description, str) else None,
@@ -126,6 +134,15 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
             )
         tools.append(tool)
     return tools
+
+
+def _unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate (JSON's ``"\\ud800"``): UTF-8 cannot hold it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _shown(value: Any) -> str:
@@ -146,8 +163,10 @@ def read_tools_file(path: str | Path) -> list[Tool]:
             Position(name),
             f"file is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
         ) from None
+    except IsADirectoryError:
+        raise InputError(Position(name), "is a directory, not a file") from None
     except OSError as exc:
-        raise InputError(Position(name), f"cannot read file: {exc}") from None
+        raise InputError(Position(name), f"cannot read file: {exc.strerror or exc}") from None
     try:
         data = json.loads(raw)
     except ValueError as exc:

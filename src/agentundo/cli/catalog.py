@@ -69,4 +69,5 @@ def import_(
     for line in outcome.report.lines():
         typer.echo(f"agentundo: {line}", err=True)
     if output is not None:
-        typer.echo(f"agentundo: wrote {output}", err=True)
+        done = f"wrote {output}" if outcome.written else f"{output} unchanged: nothing new"
+        typer.echo(f"agentundo: {done}", err=True)

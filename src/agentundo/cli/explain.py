@@ -114,6 +114,8 @@ def build(
     workflow: str | None,
 ) -> Explanation:
     """Load the inputs and explain; input problems raise InputError(s) (exit 2)."""
+    import os
+
     from agentundo.errors import InputError, InputErrors, Position
     from agentundo.load.files import load_file, load_paths
     from agentundo.model.catalog import Topic
@@ -143,12 +145,31 @@ def build(
         files, errors = load_paths(catalogs)
         if errors:
             raise InputErrors(errors)
-        topics = [f for f in files if f.kind == "catalog"]
-        if not topics:
+        named = {os.path.realpath(c) for c in catalogs if os.path.isfile(c)}
+        wrong = [f for f in files if f.kind != "catalog" and os.path.realpath(f.path) in named]
+        if wrong:  # a file named as a catalog that is something else (a directory may mix)
+            raise InputErrors(
+                [
+                    InputError(f.kind_position(), f"expected a catalog file, found a {f.kind} file")
+                    for f in wrong
+                ]
+            )
+        catalog_files = [f for f in files if f.kind == "catalog"]
+        if not catalog_files:
             raise InputError(Position(catalogs[0]), "no catalog file found")
-        for file in topics:
-            found = found or file.model.topics.get(topic)
-        if found is None:
+        declared = [f for f in catalog_files if topic in f.model.topics]
+        if len(declared) > 1:
+            first, second = declared[0], declared[1]
+            raise InputError(
+                second.position("topics", topic, key=True),
+                f"topic '{topic}' is declared again (first at "
+                f"{first.position('topics', topic, key=True)}): cannot tell which contract "
+                "to explain",
+                hint="declare each topic in one catalog; agentundo lint reports this as AU106",
+            )
+        if declared:
+            found = declared[0].model.topics[topic]
+        else:
             notes.append(
                 f"topic '{topic}' is not in the catalog: explained as an unknown topic "
                 "(side effects, high risk, no rollback)"

@@ -26,18 +26,19 @@ def rules(
     if output_format not in ("text", "json"):
         raise UsageError(f"unknown format {output_format!r}; expected text or json")
     checks = static_checks()
-    if code is None:
-        if output_format == "json":
-            typer.echo(json.dumps([_as_dict(c) for c in checks.values()], indent=2))
-            return
-        width = max(len(c.name) for c in checks.values())
-        for item in checks.values():
-            typer.echo(f"{item.code}  {item.severity:<7}  {item.name:<{width}}  {item.summary}")
-        return
-    wanted = code.strip()
+    wanted = (code or "").strip()
     found = checks.get(wanted.upper()) or next(
         (c for c in checks.values() if c.name == wanted.lower()), None
     )
+    listed = [c for c in checks.values() if c.code.startswith(wanted.upper())]
+    if code is None or (found is None and wanted and listed):  # all, or a prefix (AU3)
+        if output_format == "json":
+            typer.echo(json.dumps([_as_dict(c) for c in listed], indent=2))
+            return
+        width = max(len(c.name) for c in listed)
+        for item in listed:
+            typer.echo(f"{item.code}  {item.severity:<7}  {item.name:<{width}}  {item.summary}")
+        return
     if found is None:
         import difflib
 

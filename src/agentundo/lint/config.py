@@ -114,6 +114,10 @@ def discover(explicit: str | os.PathLike[str] | None = None) -> Config:
     """The configuration given by ``--config``, else the one found, else an empty one."""
     if explicit is not None:
         path = Path(explicit)
+        if path.is_dir():
+            raise ConfigError(
+                f"{path}: is a directory; --config takes a pyproject.toml or agentundo.toml file"
+            )
         if not path.is_file():
             raise ConfigError(f"{path}: no such configuration file")
         return load(path)

@@ -82,8 +82,20 @@ def _convert(doc: Document, error: Any) -> InputError:
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return InputError(doc.position(path, key=True), f"{where} is missing '{missing}'")
+    if validator == "anyOf" and isinstance(error.instance, list):
+        # Say what is wrong inside the list (an item's type, an unknown value, an empty
+        # list), not that a list is not one of "string or array".
+        inner = [
+            c
+            for c in error.context
+            if len(c.absolute_path) > len(path) or c.validator not in ("type", "enum", "const")
+        ]
+        if inner:
+            return _convert(doc, min(inner, key=lambda c: tuple(map(str, c.absolute_path))))
     if validator in ("type", "anyOf"):
         expected = error.schema.get("type")
+        if isinstance(expected, list):
+            expected = " or ".join(expected)
         if expected is None:
             options = [o.get("type") or "value" for o in error.schema.get("anyOf", [])]
             expected = " or ".join(str(o) for o in options)
@@ -99,6 +111,13 @@ def _convert(doc: Document, error: Any) -> InputError:
         hint = f"did you mean '{close[0]}'?" if close else None
         return InputError(
             doc.position(path), f"{where} is {error.instance!r}; expected one of: {listed}", hint
+        )
+    if validator == "pattern" and "propertyNames" in error.schema_path:
+        # the key itself does not match: point at it and say what a name may hold
+        rule = error.schema.get("description") or f"it must match {error.schema['pattern']}"
+        return InputError(
+            doc.position((*path, error.instance), key=True),
+            f"{where}: the name {error.instance!r} is not allowed: {rule}",
         )
     if validator == "pattern":
         return InputError(

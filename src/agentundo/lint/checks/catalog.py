@@ -75,7 +75,7 @@ def no_rollback_reason_missing(project: Project) -> Iterator[Problem]:
     """An irreversible topic gives no `no_rollback_reason`.
 
     When a rollback reaches an action that cannot be undone, the on-call engineer needs
-    to know why, and what to do instead (`mitigation`).
+    to know why, and what to do instead (`mitigation`). A reason of blanks counts as none.
 
     Bad:
         topics:
@@ -91,10 +91,19 @@ def no_rollback_reason_missing(project: Project) -> Iterator[Problem]:
             mitigation: send a correction email
     """
     for entry in project.side_effect_topics():
-        if entry.topic.rollback is Rollback.IRREVERSIBLE and not entry.topic.no_rollback_reason:
+        reason = entry.topic.no_rollback_reason
+        if entry.topic.rollback is not Rollback.IRREVERSIBLE:
+            continue
+        if reason is None:
             yield Problem(
                 entry.position("rollback"),
                 f"irreversible topic '{entry.name}' has no no_rollback_reason",
+                "explain why it cannot be undone in 'no_rollback_reason'",
+            )
+        elif not reason.strip():
+            yield Problem(
+                entry.position("no_rollback_reason"),
+                f"irreversible topic '{entry.name}' has a blank no_rollback_reason",
                 "explain why it cannot be undone in 'no_rollback_reason'",
             )
 
