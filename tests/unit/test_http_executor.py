@@ -245,6 +245,15 @@ def test_other_4xx_are_fatal(ledger: Any, status: int) -> None:
     assert result.retry_after_s is None
 
 
+def test_a_key_with_a_line_break_is_fatal_and_never_sent(ledger: Any) -> None:
+    with _executor(ledger.url) as executor:
+        result = executor.execute(_charge(key="run1:charge\r\nX-Injected: 1"))
+    assert result.outcome is Outcome.FATAL
+    assert result.error is not None
+    assert result.error.startswith("the request cannot be sent: Illegal header value")
+    assert _balance(ledger.url)["charged"] == 0
+
+
 def test_slow_answer_times_out_as_transient_and_the_retry_replays(ledger: Any) -> None:
     _faults(ledger.url, delay_ms=1500, slow_next=1)
     catalog = _catalog(charge={"timeout": "200ms"})

@@ -426,13 +426,18 @@ def _render_value(value: Any, fields: dict[str, Any]) -> Any:
 
 
 def _classify_error(exc: httpx.HTTPError) -> tuple[Outcome, str]:
-    """Transport errors are transient except TLS failures and unusable URLs."""
+    """Transport errors are transient except TLS failures, unusable URLs and requests
+    that cannot be sent as they are."""
     if isinstance(exc, httpx.TimeoutException):
         return Outcome.TRANSIENT, f"timed out ({type(exc).__name__})"
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return Outcome.FATAL, f"bad URL: {exc}"
     if _is_tls(exc):
         return Outcome.FATAL, f"TLS failure: {exc}"
+    if isinstance(exc, httpx.LocalProtocolError):
+        # the request itself cannot be sent (a header value with a line break, say):
+        # sending it again changes nothing
+        return Outcome.FATAL, f"the request cannot be sent: {exc}"
     if isinstance(exc, httpx.ConnectError):
         return Outcome.TRANSIENT, f"cannot connect: {exc}"
     if isinstance(exc, httpx.TransportError):
