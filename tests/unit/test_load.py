@@ -328,3 +328,20 @@ def test_messages_say_what_is_wrong(
 def test_a_key_longer_than_yaml_allows_is_named(tmp_path: Path) -> None:
     error = error_of(tmp_path, "version: v1\ntopics:\n  " + "a" * 1100 + ": {side_effect: false}\n")
     assert error.hint == "a YAML mapping key may be at most 1024 characters long"
+
+
+def test_only_regular_files_of_bounded_size_are_read(tmp_path: Path) -> None:
+    import os
+
+    from agentundo.load.files import read_bytes
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    for special in (fifo, Path("/dev/zero")):
+        with pytest.raises(InputError, match="not a regular file"):
+            load_file(special)  # returns at once: neither blocks nor fills memory
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * 2048)
+    assert read_bytes(big, limit=2048) == b"#" * 2048
+    with pytest.raises(InputError, match="file is larger than"):
+        read_bytes(big, limit=2047)

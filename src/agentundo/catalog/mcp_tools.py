@@ -153,20 +153,17 @@ def _shown(value: Any) -> str:
 def read_tools_file(path: str | Path) -> list[Tool]:
     """Read a ``tools/list`` result saved as JSON."""
     name = str(path)
+    from agentundo.load.files import read_bytes
+
+    data_bytes = read_bytes(path)  # a regular file of bounded size, or an InputError
     try:
         # utf-8-sig: a byte order mark, as some Windows tools write one, is skipped (RFC 8259 §8.1).
-        raw = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(Position(name), "no such file or directory") from None
+        raw = data_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(
             Position(name),
             f"file is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
         ) from None
-    except IsADirectoryError:
-        raise InputError(Position(name), "is a directory, not a file") from None
-    except OSError as exc:
-        raise InputError(Position(name), f"cannot read file: {exc.strerror or exc}") from None
     try:
         data = json.loads(raw)
     except ValueError as exc:

@@ -68,17 +68,24 @@ def _redact_dict(value: dict[Any, Any], secrets: frozenset[str]) -> dict[Any, An
 
 
 def redact_into(
-    out: dict[Any, Any], value: dict[Any, Any], secrets: frozenset[str] = frozenset()
+    out: dict[Any, Any],
+    value: dict[Any, Any],
+    secrets: frozenset[str] = frozenset(),
+    keep: frozenset[str] = frozenset(),
 ) -> dict[Any, Any]:
     """Add the items of ``value``, redacted, to ``out``; return ``out``.
 
     ``redact_into({"seq": 1}, record)`` is ``redact({"seq": 1, **record})`` with one copy
-    fewer (``seq`` is not secret). This is the hot path of evidence writing: the common
-    cases are inlined, the rest recurses.
+    fewer (``seq`` is not secret). The items named in ``keep`` are copied as they are.
+    This is the hot path of evidence writing: the common cases are inlined, the rest
+    recurses.
     """
     key_is_secret = _KEY_IS_SECRET
     masked = _MASKED
     for k, v in value.items():
+        if k in keep:
+            out[k] = v
+            continue
         secret = key_is_secret.get(k) if type(k) is str else None
         if secret is None:
             secret = _secret_key(str(k))

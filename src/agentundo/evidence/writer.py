@@ -44,6 +44,17 @@ def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
 
 _CANONICAL = _canonical_encoder()
 
+STRUCTURE = frozenset(
+    {
+        "ts", "event", "run_id", "workflow_id", "actor", "job_id", "step_id", "topic",
+        "for_topic", "status", "verdict", "decision", "rule_id", "matched_policy_id",
+        "category", "outcome", "lock_key", "owner", "previous_owner", "compensated", "manual",
+    }
+)  # fmt: skip
+"""Fields the engine fills from the run and the project's files, never from a secret: a
+secret that happens to spell part of one (a token ``step``) must not rewrite the record's
+structure (``[REDACTED]_dispatched``), so they are written as they are."""
+
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -110,7 +121,7 @@ class EvidenceWriter:
         fd = self._fd
         if fd is None:
             raise ValueError(f"evidence file {self.path} is closed")
-        body = redact_into({"seq": self._seq}, record, self._secrets)
+        body = redact_into({"seq": self._seq}, record, self._secrets, STRUCTURE)
         body["prev_hash"] = self._prev
         key = self._key
         if key is not None and self._seq == 0:

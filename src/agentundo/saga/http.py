@@ -32,7 +32,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -64,7 +64,8 @@ _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SINGLE_FIELD = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_.]*)\}$")
 _TRANSIENT_STATUS = frozenset({408, 429})
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?")
+"""Visible ASCII, with spaces and tabs inside but not at either end (RFC 9110, 5.5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,7 @@ class HttpExecutor:
                 if answer.error is not None
                 else (Outcome.FATAL, "no answer")
             )
+            reason = str(redact(reason, self.secrets))  # an exception may quote a header
             return Result(
                 outcome=outcome, error=f"{reason} ({endpoint.method} {shown_url})", detail=detail
             )
@@ -304,16 +306,9 @@ def check_endpoints(executor: HttpExecutor, workflow: Workflow, catalog: Catalog
 def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[str]) -> Endpoint:
     """Resolve ``${VAR}`` in the URL and headers; check the URL and its template fields."""
     url = _substitute_env(spec.url, f"{where}: url", env, None)
-    try:
-        fields = template_fields(url)
-    except ValueError as exc:
-        raise UsageError(f"{where}: {exc}") from None
-    for name in fields:
-        if name not in TEMPLATE_FIELDS and not name.startswith("params."):
-            known = ", ".join(sorted(TEMPLATE_FIELDS))
-            raise UsageError(
-                f"{where}: url template uses unknown field {{{name}}}; use {{params.NAME}} or one of: {known}"
-            )
+    _check_template(url, where, "url")
+    for text in _strings(spec.body):
+        _check_template(text, where, "body")
     resolved = f" (it resolved to {_shown(url)!r})" if url != spec.url else ""
     try:
         parts = urlsplit(url)
@@ -337,7 +332,8 @@ def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[st
         if _HEADER_VALUE.fullmatch(value) is None:  # the value may be a secret: not shown
             raise UsageError(
                 f"{where}: header '{name}' has characters an HTTP header cannot carry "
-                "(line breaks, control or non-ASCII characters)"
+                "(line breaks, control or non-ASCII characters, or a space at either end; "
+                "an empty variable in 'Bearer ${VAR}' leaves one)"
             )
     return Endpoint(
         where=where,
@@ -347,6 +343,34 @@ def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[st
         body=spec.body,
         timeout_s=spec.timeout_seconds,
     )
+
+
+def _check_template(text: str, where: str, what: str) -> None:
+    """UsageError for a malformed template or a field no call has."""
+    try:
+        fields = template_fields(text)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {what} template {_shown(text)!r} is malformed: {exc}") from None
+    for name in fields:
+        if name not in TEMPLATE_FIELDS and not name.startswith("params."):
+            known = ", ".join(sorted(TEMPLATE_FIELDS))
+            raise UsageError(
+                f"{where}: {what} template uses unknown field {{{name}}}; use {{params.NAME}} or "
+                f"one of: {known}"
+            )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON body (its keys stay literal, its values are templates)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
