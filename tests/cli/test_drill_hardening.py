@@ -278,6 +278,63 @@ def test_contradictory_faults_in_a_scenario_are_positioned(tmp_path: Path) -> No
     ]
 
 
+def test_faults_that_cannot_take_effect_are_positioned(tmp_path: Path) -> None:
+    scenario = """
+    version: v1
+    scenario: unrehearsable
+    settings: {max_retries: 3, derive_compensation_keys: false}
+    faults:
+      - {type: fatal, step: ship}
+      - {type: duplicate_delivery, step: notify}
+      - {type: compensation_denied, step: lookup}
+      - {type: key_reuse, step: reserve}
+      - {type: partial, step: charge}
+      - {type: transient, step: charge, count: 4}
+      - {type: compensation_failure, step: ship}
+      - {type: duplicate_delivery, step: ship}
+    """
+    done = drill(tmp_path, scenario=scenario)
+    path = tmp_path / "s.yaml"
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"{path}:12:5: error: this duplicate_delivery fault contradicts the "
+        "compensation_failure fault at line 11: the compensation fails for good "
+        "(compensation_failure without count) before it is delivered, so duplicate_delivery "
+        "never takes effect",
+        f"{path}:6:5: error: a duplicate_delivery fault needs a compensation to act on, and "
+        "step 'notify' has none (its topic is read-only, irreversible or declares no "
+        "compensation)",
+        f"{path}:7:5: error: a compensation_denied fault needs a compensation to act on, and "
+        "step 'lookup' has none (its topic is read-only, irreversible or declares no "
+        "compensation)",
+        f"{path}:8:5: error: a key_reuse fault needs an idempotency key on the compensation "
+        "of step 'reserve', and it has none (no template, and keys are not derived)",
+        f"{path}:10:5: error: 4 transient failures outlast the 3 retries, so the step fails "
+        "before the fatal or partial fault at 'charge' is reached",
+    ]
+
+
+def test_key_reuse_cannot_be_injected_into_real_endpoints(tmp_path: Path) -> None:
+    scenario = "version: v1\nscenario: s\nfaults:\n  - {type: key_reuse, step: charge_b}\n"
+    done = _run(
+        EXAMPLE / "workflow.yaml",
+        EXAMPLE / "catalog.yaml",
+        EXAMPLE / "policy.yaml",
+        "--scenario",
+        str(write(tmp_path, "s.yaml", scenario)),
+        "--executor",
+        "http",
+        "--evidence",
+        str(tmp_path / "evidence"),
+        env={"LEDGER_URL": "http://127.0.0.1:9", "LEDGER_TOKEN": "t"},
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"{tmp_path / 's.yaml'}:4:5: error: a key_reuse fault plants a conflicting payload "
+        "in the simulated ledger; with --executor http it cannot be injected\n"
+    )
+
+
 def test_a_flag_that_contradicts_the_scenario_is_a_usage_error(tmp_path: Path) -> None:
     scenario = "version: v1\nscenario: s\nfaults:\n  - {type: partial, step: ship}\n"
     done = drill(tmp_path, "--fail-at", "ship", scenario=scenario)
@@ -327,6 +384,12 @@ def test_sweep_rows_never_reached_are_flagged_and_fail_the_sweep(tmp_path: Path)
     assert [r["reached"] for r in runs] == [True, True, True, False, False]
     assert [r["stopped_at"] for r in runs] == ["lookup", "reserve", "charge", "notify", "notify"]
     assert (out["failed"], out["not_reached"]) == (0, 2)
+    recorded = [json.loads(Path(r["evidence"]).read_text("utf-8").splitlines()[-1]) for r in runs]
+    assert [r["verdict"] for r in recorded] == ["recovered"] * 3 + ["failed"] * 2
+    assert recorded[4]["problems"] == [
+        "fatal fault at 'ship' was never reached (the run stopped at 'notify'): the drill "
+        "did not rehearse it"
+    ]
     text = drill(tmp_path, "--sweep", policy=DENY_EMAIL, env={"COLUMNS": "160"})
     assert text.returncode == 1
     assert "5 runs, 0 failed, 2 not reached: incomplete" in text.stdout

@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from agentundo.errors import InputError, InputErrors, Position, UsageError
 from agentundo.load.files import LoadedFile, load_file
 from agentundo.model.catalog import Catalog
-from agentundo.model.common import DURATION_PATTERN, seconds
+from agentundo.model.common import DURATION_PATTERN, Rollback, seconds
 from agentundo.model.scenario import FailMode, Fault, FaultType, Scenario
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import MAX_WAIT_S, Clock
@@ -257,6 +257,13 @@ def load_drill(
             raise UsageError(problem.message)
         else:
             errors.append(InputError(Position(workflow.path), problem.message))
+    settings = settings_from(scenario, options)
+    for index, reason in _unrehearsable(faults, workflow.model, catalog.model, settings, options):
+        if index < scenario_faults:
+            assert scenario_file is not None
+            errors.append(InputError(scenario_file.position("faults", index), reason))
+        else:
+            raise UsageError(f"{flags[index - scenario_faults]}: {reason}")
     if errors:
         raise InputErrors(errors)
     if options.seed is not None:
@@ -272,13 +279,87 @@ def load_drill(
         policy=policy_model,
         plan=plan,
         approvals=frozenset(approvals),
-        settings=settings_from(scenario, options),
+        settings=settings,
         expect=scenario.expect if scenario is not None else None,
         scenario=scenario.scenario if scenario is not None else None,
         seed=seed,
         clock_name=clock_name,
     )
     return Loaded(setup=setup, clock_name=clock_name)
+
+
+_UNDOABLE = (Rollback.REVERSIBLE, Rollback.COMPENSATABLE)
+_COMPENSATION_FAULTS = frozenset(
+    {
+        FaultType.COMPENSATION_FAILURE,
+        FaultType.COMPENSATION_TIMEOUT,
+        FaultType.COMPENSATION_DENIED,
+        FaultType.DUPLICATE_DELIVERY,
+        FaultType.KEY_REUSE,
+    }
+)
+
+
+def _unrehearsable(
+    faults: list[Fault],
+    workflow: Workflow,
+    catalog: Catalog,
+    settings: Settings,
+    options: Options,
+) -> Iterator[tuple[int, str]]:
+    """Faults that cannot take effect in this drill, whatever happens in the run: a drill
+    that passed with one of them would claim a rehearsal that never happened."""
+    topics = {s.id: catalog.topics.get(s.topic) for s in workflow.steps}
+    ends = {(f.step, f.type) for f in faults if f.type in (FaultType.FATAL, FaultType.PARTIAL)}
+    for index, fault in enumerate(faults):
+        if fault.step is None or fault.step not in topics:
+            continue  # reported elsewhere
+        spec = topics[fault.step]
+        compensation = None
+        if spec is not None and spec.side_effect and spec.rollback in _UNDOABLE:
+            compensation = spec.compensation
+        if fault.type in _COMPENSATION_FAULTS and compensation is None:
+            yield (
+                index,
+                (
+                    f"a {fault.type} fault needs a compensation to act on, and step "
+                    f"'{fault.step}' has none (its topic is read-only, irreversible or declares "
+                    "no compensation)"
+                ),
+            )
+        elif fault.type is FaultType.KEY_REUSE and options.executor != "simulated":
+            yield (
+                index,
+                (
+                    "a key_reuse fault plants a conflicting payload in the simulated ledger; "
+                    f"with --executor {options.executor} it cannot be injected"
+                ),
+            )
+        elif (
+            fault.type is FaultType.KEY_REUSE
+            and compensation is not None
+            and not compensation.idempotency_key
+            and not settings.derive_compensation_keys
+        ):
+            yield (
+                index,
+                (
+                    f"a key_reuse fault needs an idempotency key on the compensation of step "
+                    f"'{fault.step}', and it has none (no template, and keys are not derived)"
+                ),
+            )
+        elif (
+            fault.type is FaultType.TRANSIENT
+            and (fault.count or 0) > settings.max_retries
+            and ends & {(fault.step, FaultType.FATAL), (fault.step, FaultType.PARTIAL)}
+        ):
+            yield (
+                index,
+                (
+                    f"{fault.count} transient failures outlast the {settings.max_retries} retries, "
+                    f"so the step fails before the fatal or partial fault at '{fault.step}' is reached"
+                ),
+            )
 
 
 def _contradiction_errors(
@@ -435,8 +516,9 @@ class _SweepPlan:
         from agentundo.evidence.writer import EvidenceWriter
 
         step = self.setup.workflow.steps[index]
-        plan = FaultPlan.of([*self.kept, Fault(type=FaultType.FATAL, step=step.id)])
-        one = replace(self.setup, plan=plan, expect=None, check_reached=False)
+        failure = Fault(type=FaultType.FATAL, step=step.id)
+        plan = FaultPlan.of([*self.kept, failure])
+        one = replace(self.setup, plan=plan, expect=None, must_reach=(failure,))
         run_id = f"{self.base}-{index + 1:03d}"
         path: Path | None = None
         if self.evidence_dir is not None:
@@ -453,8 +535,8 @@ class _SweepPlan:
             None,
         )
         verdict = result.verdict.value
-        if not reached and result.verdict in (Verdict.RECOVERED, Verdict.COMPLETED):
-            verdict = NOT_REACHED
+        if not reached and result.verdict is not Verdict.INTERRUPTED:
+            verdict = NOT_REACHED  # its evidence says "failed", with the reason
         return SweepRow(
             index=index,
             step_id=step.id,

@@ -19,7 +19,7 @@ from agentundo.evidence.events import Event, FollowUp
 from agentundo.model.catalog import Catalog, Topic
 from agentundo.model.common import Decision, Rollback
 from agentundo.model.policy import Policy
-from agentundo.model.scenario import WORKFLOW_FAULTS, Expect, FailMode, FaultType, Phase
+from agentundo.model.scenario import WORKFLOW_FAULTS, Expect, FailMode, Fault, FaultType, Phase
 from agentundo.model.workflow import Step, Workflow
 from agentundo.policy.compiled import CompiledPolicy
 from agentundo.policy.evaluate import Context
@@ -277,7 +277,7 @@ class Engine:
         seed: int | None = None,
         clock_name: str = "virtual",
         compiled: CompiledPolicy | None = None,
-        check_reached: bool = True,
+        must_reach: tuple[Fault, ...] | None = None,
     ) -> None:
         self.workflow = workflow
         self.catalog = catalog
@@ -298,7 +298,7 @@ class Engine:
         self.scenario = scenario
         self.seed = seed
         self.clock_name = clock_name
-        self.check_reached = check_reached
+        self.must_reach = plan.faults if must_reach is None else must_reach
         self.wf_id = workflow.workflow
         self.env = workflow.env
         self.lock_key = lock_key(self.wf_id)
@@ -1172,7 +1172,7 @@ class Engine:
         )
         problems: list[str] = []
         seen: set[tuple[str, str]] = set()
-        for fault in self.plan.faults:
+        for fault in self.must_reach:
             if fault.step is None or fault.step not in steps:
                 continue
             report = steps[fault.step]
@@ -1212,7 +1212,7 @@ class Engine:
             if row.state == "undone_twice"
         )
         if status is not RunStatus.INTERRUPTED:
-            if self.check_reached:
+            if self.must_reach:
                 problems.extend(self._unreached_faults())
             problems.extend(self._check_expectations(status, rollback, ledger))
         if status is RunStatus.INTERRUPTED:
@@ -1449,9 +1449,10 @@ class DrillSetup:
     seed: int = 0
     clock_name: str = "virtual"
     compiled: CompiledPolicy | None = field(default=None)
-    check_reached: bool = True
-    """Fail the drill when an injected fault names a step the run never got to (a
-    sweep turns this off: it reports such runs as not reached itself)."""
+    must_reach: tuple[Fault, ...] | None = None
+    """The faults whose step the run must get to, or the drill fails: None for every
+    fault of the plan. A sweep names only the failure it injects into each run: the
+    scenario's other faults apply to every run and lie behind the failure in early ones."""
 
     def __post_init__(self) -> None:
         if self.compiled is None:
@@ -1497,6 +1498,6 @@ def drill(
         seed=setup.seed,
         clock_name=setup.clock_name,
         compiled=setup.compiled,
-        check_reached=setup.check_reached,
+        must_reach=setup.must_reach,
     )
     return engine.run()

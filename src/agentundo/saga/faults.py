@@ -122,6 +122,14 @@ def _contradiction(a: Fault, b: Fault) -> str | None:
         if any(getattr(a, name) != getattr(b, name) for name in settings):
             return "the same fault is given twice with different settings; only one can apply"
         return None
+    failure = next((f for f in (a, b) if f.type is FaultType.COMPENSATION_FAILURE), None)
+    if failure is not None and failure.count is None:
+        other = b if failure is a else a
+        if other.type in (FaultType.DUPLICATE_DELIVERY, FaultType.KEY_REUSE):
+            return (
+                "the compensation fails for good (compensation_failure without count) "
+                f"before it is delivered, so {other.type} never takes effect"
+            )
     return _EXCLUSIVE.get(kinds)
 
 
