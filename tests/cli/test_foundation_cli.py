@@ -109,3 +109,32 @@ def test_unknown_option_is_a_usage_error() -> None:
     done = run("lint", "--no-such-flag")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["drill", "w.yaml", "--catalog", "c.yaml", "--policy", "p.yaml", "--seed", "abc"],
+            "agentundo: error: Invalid value for '--seed': Input should be a valid integer, "
+            "unable to parse string as an integer (see 'agentundo drill --help')",
+        ),
+        (
+            ["lint", "--bogus"],
+            "agentundo: error: No such option: --bogus (see 'agentundo lint --help')",
+        ),
+        (
+            ["drill", "w.yaml"],
+            "agentundo: error: Missing option '--catalog'. (see 'agentundo drill --help')",
+        ),
+    ],
+)
+def test_command_line_mistakes_are_one_line_and_exit_2(args: list[str], line: str) -> None:
+    done = run(*args)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
+
+
+def test_no_command_prints_the_help_and_exits_2() -> None:
+    done = run()
+    assert done.returncode == 2
+    assert done.stdout.startswith("Usage: agentundo [OPTIONS] COMMAND [ARGS]...")

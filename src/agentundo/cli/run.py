@@ -21,9 +21,16 @@ def report_error(error: AgentundoError) -> int:
 
 
 def run(app: Any, args: list[str]) -> int:
-    """Click's standalone mode prints usage errors (exit 2); our errors are mapped here."""
+    """Run ``app``; every usage error, Click's or ours, is one ``agentundo: error:`` line."""
+    import typer
+
+    # Typer 0.29 carries its own copy of Click: reach its exception classes through the
+    # public BadParameter rather than a private module.
+    bases = {c.__name__: c for c in typer.BadParameter.__mro__}
+    usage_error: type[Exception] = bases["UsageError"]
+    click_exception: type[Exception] = bases["ClickException"]
     try:
-        app(args=args, prog_name="agentundo", standalone_mode=True)
+        code = app(args=args, prog_name="agentundo", standalone_mode=False)
     except SystemExit as done:
         code = done.code
         if code is None:
@@ -31,7 +38,19 @@ def run(app: Any, args: list[str]) -> int:
         return code if isinstance(code, int) else 2
     except AgentundoError as error:
         return report_error(error)
-    except KeyboardInterrupt:
+    except usage_error as error:
+        error_: Any = error
+        if type(error).__name__ == "NoArgsIsHelpError":  # `agentundo` alone: the help
+            print(error_.ctx.get_help())
+            return 2
+        where = error_.ctx.command_path if error_.ctx is not None else "agentundo"
+        message = " ".join(error_.format_message().split())
+        print(f"agentundo: error: {message} (see '{where} --help')", file=sys.stderr)
+        return 2
+    except click_exception as error:
+        print(f"agentundo: error: {error}", file=sys.stderr)
+        return int(getattr(error, "exit_code", 1))
+    except (typer.Abort, KeyboardInterrupt):
         print("agentundo: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
