@@ -354,6 +354,12 @@ def test_identical_repeated_faults_are_harmless(tmp_path: Path) -> None:
 # -- 5. --evidence naming a file -----------------------------------------------------
 
 
+def test_an_empty_evidence_directory_is_a_usage_error(tmp_path: Path) -> None:
+    done = drill(tmp_path, "--evidence", "")
+    assert_usage(done, "agentundo: error: --evidence needs a directory, not an empty string")
+    assert not (tmp_path / "agentundo-evidence").exists()
+
+
 def test_evidence_naming_an_existing_file_is_not_a_directory(tmp_path: Path) -> None:
     blocker = tmp_path / "evidence"
     blocker.write_text("a file", encoding="utf-8")

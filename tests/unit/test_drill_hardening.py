@@ -256,6 +256,17 @@ def test_a_malformed_url_from_the_environment_is_a_usage_error(
     assert "hunter2" not in message
 
 
+@pytest.mark.parametrize("value", ["Bearer ${TOKEN", "Bearer ${}", "x ${TOKEN} ${"])
+def test_a_dollar_brace_that_is_no_variable_is_a_usage_error(value: str) -> None:
+    catalog_ = _http_catalog("http://127.0.0.1:1/x", {"Authorization": value})
+    with pytest.raises(UsageError) as caught:
+        HttpExecutor(catalog_, env={"TOKEN": "t0ken"})
+    assert str(caught.value) == (
+        "topic 'payments.charge': header 'Authorization' has a '${' that does not start a "
+        "variable: write ${NAME} or ${NAME:-default}"
+    )
+
+
 def test_a_templated_port_is_left_to_the_call() -> None:
     with HttpExecutor(_http_catalog("http://127.0.0.1:{params.port}/x"), env={}) as executor:
         assert executor.topics == {"payments.charge"}

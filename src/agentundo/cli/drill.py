@@ -141,6 +141,8 @@ def drill(
             f"--sweep fails each step in turn, so it cannot be combined with {given}; "
             "drop one of them"
         )
+    if evidence is not None and not evidence.strip():
+        raise UsageError("--evidence needs a directory, not an empty string")
     evidence_dir = Path(evidence or DEFAULT_EVIDENCE_DIR)
     check_evidence_dir(evidence_dir)
     if executor_name == "http" and clock is None:

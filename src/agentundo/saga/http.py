@@ -397,6 +397,11 @@ def _substitute_env(text: str, where: str, env: Mapping[str, str], secrets: set[
         return found.replace("{", "{{").replace("}", "}}")
 
     resolved = _ENV_VAR.sub(value, text)
+    if "${" in _ENV_VAR.sub("", text):  # `${TOKEN` or `${}`: it would be sent as it is
+        raise UsageError(
+            f"{where} has a '${{' that does not start a variable: write ${{NAME}} or "
+            "${NAME:-default}"
+        )
     if secrets is not None and resolved != text:
         secrets.add(resolved)  # e.g. "Bearer <token>" as a whole
     return resolved
