@@ -89,6 +89,7 @@ def test_a_scenario_is_recognised_by_its_keys_and_loads(tmp_path: Path) -> None:
         ("faults:\n  - {type: lock_expires, expired: true}\n", 4, "only to lock_held"),
         ("faults:\n  - {type: lock_held, taken_over: true}\n", 4, "only to lock_expires"),
         ("faults:\n  - {type: fatal, step: a, phase: forward}\n", 4, "only to policy_unavailable"),
+        ("expect: {compensated: [a, b, a]}\n", 3, "expect.compensated names an item more than"),
     ],
 )
 def test_mistakes_are_reported_at_their_position(

@@ -129,6 +129,8 @@ def _convert(doc: Document, error: Any) -> InputError:
     if validator == "not" and "description" in error.schema:
         # A field the schema rules out in this context says why in its description.
         return InputError(doc.position(path, key=True), f"{where} {error.schema['description']}")
+    if validator == "uniqueItems":
+        return InputError(doc.position(path), f"{where} names an item more than once")
     if validator == "minItems":
         return InputError(doc.position(path), f"{where} must not be empty")
     return InputError(doc.position(path), f"{where}: {error.message}")

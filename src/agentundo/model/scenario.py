@@ -127,6 +127,14 @@ class Expect(Strict):
     compensated: list[Name] | None = None
     manual: list[Name] | None = None
 
+    @model_validator(mode="after")
+    def _each_step_once(self) -> Expect:
+        for name in ("compensated", "manual"):
+            steps = getattr(self, name) or []
+            if len(set(steps)) != len(steps):
+                raise ValueError(f"'{name}' names a step more than once")
+        return self
+
 
 class Scenario(Strict):
     """A versioned drill scenario."""
