@@ -342,6 +342,11 @@ def test_bad_urls_are_usage_errors(url: str, message: str) -> None:
         _executor("http://127.0.0.1:1", _catalog(charge={"url": url}))
 
 
+def test_a_zero_timeout_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="an http timeout of 0 would fail every call"):
+        _executor("http://127.0.0.1:1", _catalog(charge={"timeout": "0s"}))
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

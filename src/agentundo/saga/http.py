@@ -305,6 +305,8 @@ def check_endpoints(executor: HttpExecutor, workflow: Workflow, catalog: Catalog
 
 def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[str]) -> Endpoint:
     """Resolve ``${VAR}`` in the URL and headers; check the URL and its template fields."""
+    if spec.timeout_seconds == 0:
+        raise UsageError(f"{where}: an http timeout of 0 would fail every call; give more")
     url = _substitute_env(spec.url, f"{where}: url", env, None)
     _check_template(url, where, "url")
     for text in _strings(spec.body):
