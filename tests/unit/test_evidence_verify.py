@@ -239,7 +239,7 @@ def test_partial_failure_counts_as_applied_and_a_followup_settles_it(tmp_path: P
         {"event": "step_failed_fatal", **STEP, "attempts": 1, "partial": True},
         {"event": "rollback_triggered", "cause": "x"},
     ]
-    closing = [{**SUMMARY, "rollback_triggered": True}]
+    closing = [{**SUMMARY, "rollback_triggered": True, "status": "FAILED_FATAL"}]
     assert verify(write_run(tmp_path / "a.jsonl", [*records, *closing])) == [("EV202", 3)]
     followup = {
         "event": "manual_followup",

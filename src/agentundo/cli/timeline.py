@@ -46,7 +46,8 @@ def timeline(
         bool,
         typer.Option(
             "--only-problems",
-            help="Only failures, denials, skips, timeouts and manual follow-ups.",
+            help="Only failures, denials, skips, timeouts, lock trouble, manual follow-ups "
+            "and interruptions.",
         ),
     ] = False,
     output_format: Annotated[
@@ -117,8 +118,13 @@ def timeline(
             raise UsageError("--summary and --follow do not go together")
         code = _summary(paths, query, fmt, verify=verify)
     else:
-        if follow and (len(paths) != 1 or paths[0] == "-"):
-            raise UsageError("--follow takes exactly one file")
+        if follow and len(paths) != 1:
+            raise UsageError(f"--follow takes exactly one file, not {len(paths)}")
+        if follow and paths[0] == "-":
+            raise UsageError(
+                "--follow tails a file and cannot follow standard input; "
+                "pipe into `agentundo timeline -` to read it whole"
+            )
         code = _timeline(
             paths,
             query,
@@ -239,7 +245,11 @@ def _timeline(
             name = display_path(path)
             verifier = Verifier(name, key=key) if verify else None
             view.begin_source(name)
-            items = follow_path(path, timeout=timeout) if follow else read_path(path, keep=keep)
+            items = (
+                follow_path(path, timeout=timeout, blanks=verify)
+                if follow
+                else read_path(path, keep=keep, blanks=verify)
+            )
             try:
                 _feed(items, view, verifier)
             except InputError as error:
@@ -333,7 +343,7 @@ def _summary(paths: list[str], query: Any, fmt: Any, *, verify: bool) -> int:
         verifier = Verifier(path, key=key) if verify else None
         view.begin_source(path)
         try:
-            _feed(read_path(path), view, verifier)
+            _feed(read_path(path, blanks=verify), view, verifier)
         except InputError as error:
             print(error.describe(), file=sys.stderr)
             errors += 1

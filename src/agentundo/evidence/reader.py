@@ -7,7 +7,11 @@ line in memory. A last line with no newline that does not parse is :attr:`LineKi
 
 A stream that is not evidence at all (binary data, another JSON file, an empty file)
 raises :class:`~agentundo.errors.InputError` from the first item, so a caller either gets
-records or a clear message, never a traceback.
+records or a clear message, never a traceback. No line is held longer than
+:data:`MAX_LINE_BYTES`: a longer one is malformed, skipped without being kept in memory.
+What the writer never writes but a reader can forgive (a UTF-8 byte order mark, a carriage
+return before the newline) is stripped and named in :attr:`Record.altered`; blank lines are
+skipped, or yielded as :attr:`LineKind.BLANK` when ``blanks`` is true (for verification).
 
 ``keep`` is the fast path of filtered JSON output: a line for which ``keep(line)`` is false
 is skipped without being parsed, after a structural check (it must look like one JSON
@@ -24,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +53,19 @@ so evidence lines (a few hundred bytes) are never scanned."""
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 """A JSON string (skipped whole: brackets inside it do not nest) or one bracket."""
 _OPENERS = frozenset(b"[{")
+MAX_LINE_BYTES = 16 << 20
+"""Longest line read, 16 MiB (evidence lines are a few hundred bytes, a large run_summary a
+few hundred kB). A longer line is malformed and is skipped without being held in memory;
+``--follow`` refuses it as an input error, since it cannot wait for its end for ever."""
+_SKIP_CHUNK = 1 << 20
+_HINT = "give the .jsonl file a drill wrote, or a directory of them"
+_BOM = b"\xef\xbb\xbf"
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+"""What can decode to a surrogate: a ``\\uD800``-``\\uDFFF`` escape (any case), or its UTF-8
+form (which :func:`json.loads` decodes with ``surrogatepass``). Only lines with a backslash
+or a non-ASCII byte are searched for one, and only lines holding one are walked: a valid
+escaped pair decodes to one character and passes."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class LineKind(StrEnum):
@@ -57,6 +75,7 @@ class LineKind(StrEnum):
     NOT_OBJECT = "not-object"  # JSON, but not an object
     NOT_RECORD = "not-record"  # an object without a string "event"
     TRUNCATED = "truncated"  # the last line, cut off mid-write
+    BLANK = "blank"  # an empty or white-space line; yielded only when asked (verification)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +86,11 @@ class Record:
     line: int
     data: dict[str, Any]
     raw: bytes
-    """The line as written, without its newline."""
+    """The line as written, without its newline (and without what :attr:`altered` names)."""
     event: str
+    altered: str = ""
+    """What the reader stripped that the writer never writes (a byte order mark, a carriage
+    return before the newline), as words; empty for a line read as written."""
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -121,6 +143,40 @@ def _too_deep_line(path: str, number: int) -> BadLine:
     )
 
 
+def _too_long_line(path: str, number: int, size: int) -> BadLine:
+    return BadLine(
+        path,
+        number,
+        LineKind.MALFORMED,
+        f"malformed line: {size} bytes, longer than the {MAX_LINE_BYTES >> 20} MiB a line may "
+        "have (it was skipped, not read)",
+    )
+
+
+def _blank_lines(path: str, number: int, count: int) -> BadLine:
+    what = "a blank line" if count == 1 else f"{count} blank lines (from this line on)"
+    return BadLine(
+        path, number, LineKind.BLANK, f"{what}: the writer never writes one (a line was inserted)"
+    )
+
+
+def _lone_surrogate(data: object) -> str | None:
+    """A lone surrogate in a parsed record's strings (keys included), or None."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found:
+                return found.group()
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
 def _reason(error: ValueError) -> str:
     if isinstance(error, UnicodeDecodeError):
         return "not valid UTF-8"
@@ -128,7 +184,7 @@ def _reason(error: ValueError) -> str:
     return "a number too long to read"
 
 
-def _parse(raw: bytes, path: str, number: int, *, complete: bool) -> Item:
+def _parse(raw: bytes, path: str, number: int, *, complete: bool, altered: str = "") -> Item:
     try:
         data = json.loads(raw)
     except RecursionError:  # deeper than the interpreter can parse: malformed, never a crash
@@ -146,6 +202,16 @@ def _parse(raw: bytes, path: str, number: int, *, complete: bool) -> Item:
         return BadLine(path, number, LineKind.MALFORMED, f"malformed line: {reason}", column)
     if _too_deep(raw):
         return _too_deep_line(path, number)
+    if (b"\\" in raw or not raw.isascii()) and _SURROGATE_BYTES.search(raw):
+        lone = _lone_surrogate(data)
+        if lone is not None:  # not text: it cannot be shown, hashed or written as UTF-8
+            return BadLine(
+                path,
+                number,
+                LineKind.MALFORMED,
+                f"malformed line: a string holds a lone surrogate (\\u{ord(lone):04x}), which "
+                "is not a character",
+            )
     if not isinstance(data, dict):
         return BadLine(
             path,
@@ -158,11 +224,18 @@ def _parse(raw: bytes, path: str, number: int, *, complete: bool) -> Item:
         return BadLine(
             path, number, LineKind.NOT_RECORD, 'not an evidence record: no "event" field'
         )
-    return Record(path, number, data, raw, event)
+    return Record(path, number, data, raw, event, altered)
 
 
 def _looks_like_object(raw: bytes) -> bool:
     return raw.startswith(b"{") and raw.endswith(b"}")
+
+
+def _not_evidence(first: BadLine) -> InputError:
+    """The error for input whose first non-blank line is ``first``, not a record."""
+    if first.kind is LineKind.TRUNCATED:  # the only line, cut off: say just that
+        return InputError(first.position(), first.message)
+    return InputError(first.position(), f"not an evidence file: {first.message}", hint=_HINT)
 
 
 def _sniff(head: bytes, path: str) -> None:
@@ -174,71 +247,127 @@ def _sniff(head: bytes, path: str) -> None:
         raise InputError(
             Position(display_path(path), 1, 1),
             "not an evidence file: expected JSON Lines of evidence records",
-            hint="give the .jsonl file a drill wrote, or a directory of them",
+            hint=_HINT,
         )
 
 
-def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes, bool]]:
-    """(1-based number, line without newline, whether it had a newline) for non-blank lines."""
-    for number, line in enumerate(handle, start=1):
+_Line = tuple[int, bytes, bool, str]
+"""(1-based number, the line without its newline, whether it had one, what was stripped)."""
+
+
+def _skip_line(handle: IO[bytes]) -> int:
+    """Read to the end of the current line without keeping it; the bytes read."""
+    size = 0
+    while chunk := handle.readline(_SKIP_CHUNK):
+        size += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return size
+
+
+def _strip(line: bytes, number: int) -> _Line:
+    """Split what the writer writes from what it never does: a BOM, a CR before the newline."""
+    complete = line.endswith(b"\n")
+    raw = line.rstrip(b"\r\n") if complete else line
+    crlf = complete and len(raw) < len(line) - 1
+    bom = number == 1 and raw.startswith(_BOM)
+    if bom:
+        raw = raw[len(_BOM) :]
+    altered = [
+        what
+        for what, found in (
+            ("starts with a UTF-8 byte order mark", bom),
+            ("ends in a carriage return before its newline (CRLF)", crlf),
+        )
+        if found
+    ]
+    return number, raw, complete, " and ".join(altered)
+
+
+def _lines(handle: IO[bytes], path: str) -> Iterator[_Line | BadLine]:
+    """Every line, blank ones included; a line over :data:`MAX_LINE_BYTES` as a bad line."""
+    read = partial(handle.readline, MAX_LINE_BYTES + 1)
+    for number, line in enumerate(iter(read, b""), start=1):
         complete = line.endswith(b"\n")
+        if not complete and len(line) > MAX_LINE_BYTES:
+            yield _too_long_line(path, number, len(line) + _skip_line(handle))
+            continue
         raw = line.rstrip(b"\r\n") if complete else line
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if raw.strip():
-            yield number, raw, complete
+        if len(raw) < len(line) - 1 or number == 1:  # a CR stripped, or a BOM to look for
+            yield _strip(line, number)
+        else:
+            yield number, raw, complete, ""
 
 
-def read_stream(handle: IO[bytes], path: str, *, keep: Keep | None = None) -> Iterator[Item]:
-    """Records and bad lines of one stream, in order; InputError when it is not evidence."""
+def read_stream(
+    handle: IO[bytes], path: str, *, keep: Keep | None = None, blanks: bool = False
+) -> Iterator[Item]:
+    """Records and bad lines of one stream, in order; InputError when it is not evidence.
+
+    ``blanks``: also yield each run of blank lines as one :attr:`LineKind.BLANK` bad line
+    (at its first line), for verification; otherwise blank lines are skipped.
+    """
     name = display_path(path)
     peek = getattr(handle, "peek", None)
     if callable(peek):
         _sniff(peek(_SNIFF_BYTES)[:_SNIFF_BYTES], path)
     leading: list[BadLine] = []
+    bad = 0
     seen_record = False
-    for number, raw, complete in _lines(handle):
-        skip = seen_record and keep is not None and complete and not keep(raw)
-        if skip and _looks_like_object(raw):
-            continue
-        item = _parse(raw, name, number, complete=complete)
-        if seen_record:
+    blank_at = blank_count = 0
+    for line in _lines(handle, name):
+        if isinstance(line, BadLine):
+            item: Item = line
+        else:
+            number, raw, complete, altered = line
+            if not raw.strip():
+                if blanks:
+                    blank_at = blank_at or number
+                    blank_count += 1
+                continue
+            skip = seen_record and keep is not None and complete and not keep(raw)
+            if skip and _looks_like_object(raw):
+                continue
+            item = _parse(raw, name, number, complete=complete, altered=altered)
+        if seen_record and not blank_count:
             yield item
             continue
-        if isinstance(item, Record):
-            seen_record = True
-            yield from leading
-            yield item
-            continue
-        leading.append(item)
-        if len(leading) >= _MAX_LEADING_BAD:
+        batch = [_blank_lines(name, blank_at, blank_count), item] if blank_count else [item]
+        blank_at = blank_count = 0
+        for one in batch:
+            if seen_record:
+                yield one
+            elif isinstance(one, Record):
+                seen_record = True
+                yield from leading
+                yield one
+            else:
+                leading.append(one)
+                bad += one.kind is not LineKind.BLANK
+        if bad >= _MAX_LEADING_BAD:
             break
+    if blank_count and seen_record:
+        yield _blank_lines(name, blank_at, blank_count)
     if not seen_record:
+        leading = [item for item in leading if item.kind is not LineKind.BLANK]
         if not leading:
             raise InputError(Position(name), "empty evidence file: no records")
-        if len(leading) == 1 and leading[0].kind is LineKind.TRUNCATED:
-            raise InputError(leading[0].position(), leading[0].message)
-        first = leading[0]
-        raise InputError(
-            first.position(),
-            f"not an evidence file: {first.message}",
-            hint="give the .jsonl file a drill wrote, or a directory of them",
-        )
+        raise _not_evidence(leading[0])
 
 
-def read_path(path: str, *, keep: Keep | None = None) -> Iterator[Item]:
+def read_path(path: str, *, keep: Keep | None = None, blanks: bool = False) -> Iterator[Item]:
     """:func:`read_stream` over a file, or standard input for ``-``."""
     if path == STDIN:
         import sys
 
-        yield from read_stream(sys.stdin.buffer, path, keep=keep)
+        yield from read_stream(sys.stdin.buffer, path, keep=keep, blanks=blanks)
         return
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below, generator owns it
     except OSError as error:
         raise InputError(Position(path), f"cannot read: {error.strerror or error}") from None
     with handle:
-        yield from read_stream(handle, path, keep=keep)
+        yield from read_stream(handle, path, keep=keep, blanks=blanks)
 
 
 def expand_paths(paths: Iterable[str]) -> list[str]:
@@ -271,9 +400,13 @@ def first_record(path: str) -> Record | None:
     """The first record of a file (cheap: reads one line), or None when it has none."""
     try:
         with open(path, "rb") as handle:
-            for number, raw, complete in _lines(handle):
-                item = _parse(raw, path, number, complete=complete)
-                return item if isinstance(item, Record) else None
+            for line in _lines(handle, path):
+                if isinstance(line, BadLine):
+                    return None
+                number, raw, complete, altered = line
+                if raw.strip():
+                    item = _parse(raw, path, number, complete=complete, altered=altered)
+                    return item if isinstance(item, Record) else None
     except OSError:
         return None
     return None
@@ -312,11 +445,17 @@ def follow_path(
     poll: float = 0.05,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    blanks: bool = False,
 ) -> Iterator[Item]:
     """Tail a file a drill is writing: yield each line once complete, until ``run_summary``.
 
-    Waits for the file to appear. Stops after yielding the ``run_summary`` record, or when
-    ``timeout`` seconds have passed (a partial last line is then yielded as truncated).
+    Waits for the file to appear and for its first line (a drill may not have written it
+    yet). Stops after yielding the ``run_summary`` record, or when ``timeout`` seconds have
+    passed: a partial last line is then yielded as truncated. Input that is not evidence is
+    an InputError as it shows, as :func:`read_stream` would raise it: first bytes that are
+    binary or do not start with ``{``, a first complete line that is not a record, or, at
+    ``timeout``, a file still without a record (empty, or one partial line). A line longer
+    than :data:`MAX_LINE_BYTES` is an InputError: its end cannot be waited for for ever.
     """
     deadline = None if timeout is None else clock() + timeout
     handle: IO[bytes] | None = None
@@ -335,30 +474,53 @@ def follow_path(
         number = 0
         pending = b""
         seen_record = False
+        blank_at = blank_count = 0
         while True:
-            chunk = handle.readline()
+            chunk = handle.readline(MAX_LINE_BYTES + 1 - len(pending))
             if chunk:
                 pending += chunk
                 if not pending.endswith(b"\n"):
+                    if not seen_record:
+                        _sniff(pending[:_SNIFF_BYTES], path)
+                    if len(pending) > MAX_LINE_BYTES:
+                        raise InputError(
+                            Position(path, number + 1, 1),
+                            f"a line longer than {MAX_LINE_BYTES >> 20} MiB, which no evidence "
+                            "record is: not followed further",
+                        )
                     continue
-                number += 1
-                raw = pending.rstrip(b"\r\n")
+                number, raw, _, altered = _strip(pending, number + 1)
                 pending = b""
                 if not raw.strip():
+                    if blanks:
+                        blank_at = blank_at or number
+                        blank_count += 1
                     continue
-                if number == 1:
-                    _sniff(raw, path)
-                item = _parse(raw, path, number, complete=True)
-                if not seen_record and not isinstance(item, Record) and number == 1:
-                    raise InputError(item.position(), f"not an evidence file: {item.message}")
-                seen_record = seen_record or isinstance(item, Record)
+                if not seen_record:
+                    _sniff(raw[:_SNIFF_BYTES], path)
+                item = _parse(raw, path, number, complete=True, altered=altered)
+                if not seen_record and not isinstance(item, Record):
+                    raise _not_evidence(item)
+                seen_record = True
+                if blank_count:
+                    yield _blank_lines(path, blank_at, blank_count)
+                    blank_at = blank_count = 0
                 yield item
                 if isinstance(item, Record) and item.event == "run_summary":
                     return
                 continue
             if deadline is not None and clock() >= deadline:
+                if not pending.strip() and not seen_record:
+                    raise InputError(
+                        Position(path), f"empty evidence file: no records within {timeout:g}s"
+                    )
+                if blank_count:
+                    yield _blank_lines(path, blank_at, blank_count)
                 if pending.strip():
-                    yield _parse(pending, path, number + 1, complete=False)
+                    item = _parse(pending, path, number + 1, complete=False)
+                    if not seen_record and not isinstance(item, Record):
+                        raise _not_evidence(item)
+                    yield item
                 return
             sleep(poll)
     finally:

@@ -4,7 +4,8 @@ Every rule has a code that keeps its meaning forever, a name and a one-line summ
 :data:`RULES`; a :class:`Problem` names the rule, the file and the line. Rules:
 
 Lines
-  EV001 malformed-line      a line is not a JSON object with an ``event``
+  EV001 malformed-line      a line is not a JSON object with an ``event`` (a blank line,
+                            which the writer never writes, included)
   EV002 truncated-line      the last line was cut off mid-write (the run was killed)
   EV003 missing-field       a record lacks a common field (seq, ts, event, run_id, ...)
 Hash chain (see :mod:`agentundo.evidence.chain`)
@@ -22,6 +23,7 @@ Hash chain (see :mod:`agentundo.evidence.chain`)
   EV109 not-canonical       a line is not the compact JSON the writer writes: a key is
                             repeated (JSON readers disagree on which value counts, and
                             the hash covers only one of them) or the line was re-encoded
+                            (a byte order mark or a carriage return included)
 Completeness
   EV201 no-outcome          a dispatched job (by ``job_id``; retries share it) has no
                             outcome: step_succeeded, step_failed_fatal, a compensation's
@@ -33,7 +35,9 @@ Completeness
                             applied step is not settled
   EV203 decision-without-rule  a ``policy_decision`` does not name its rule (``rule_id``, or
                             ``rule_id: null`` with ``default: true``)
-  EV204 summary-mismatch    ``run_summary``'s counts disagree with the events
+  EV204 summary-mismatch    ``run_summary`` disagrees with the events: its counts,
+                            ``rollback_triggered``, ``status``, ``verdict``, ``manual``
+                            or ``compensated`` (see :meth:`Verifier._check_outcome`)
   EV205 no-summary          the run has no ``run_summary``, or records follow it
   EV206 mixed-runs          a record's ``run_id`` differs from its run's
 
@@ -51,6 +55,7 @@ of the current run, never the records themselves.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,6 +165,19 @@ _STEP_SETTLING = frozenset(
 """What settles a step once a rollback runs: a compensation outcome or a follow-up."""
 
 _COMMON = frozenset(COMMON_FIELDS)
+_STEP_FAILED_FATAL = str(Event.STEP_FAILED_FATAL)
+_STEP_DENIED = str(Event.STEP_DENIED)
+_RUN_INTERRUPTED = str(Event.RUN_INTERRUPTED)
+_STATUS_FAILED_FATAL = "FAILED_FATAL"
+_STATUS_DENIED = "DENIED"
+_STATUS_SUCCEEDED = "SUCCEEDED"
+_STATUS_INTERRUPTED = "interrupted"
+STATUSES = (_STATUS_SUCCEEDED, _STATUS_FAILED_FATAL, _STATUS_DENIED, _STATUS_INTERRUPTED)
+"""The engine's ``RunStatus`` values (:mod:`agentundo.saga.engine`, not imported here)."""
+VERDICTS = ("completed", "recovered", "failed", "interrupted")
+"""The engine's ``Verdict`` values. A status or verdict outside these (any case) is not
+judged: it was not written by the engine, and the events cannot say what it means."""
+_LISTED = 5
 _DISPATCHES = frozenset({str(Event.STEP_DISPATCHED), str(Event.COMPENSATION_DISPATCHED)})
 _RUN_STARTED = str(Event.RUN_STARTED)
 _RUN_SUMMARY = str(Event.RUN_SUMMARY)
@@ -362,9 +380,39 @@ class _Run:
     after_summary: int = 0
     first_line: int = 0
     last_line: int = 0
+    stopped: tuple[str, int] | None = None
+    """The first step_failed_fatal or step_denied (event, line): it ends the forward path."""
+    interrupted_line: int = 0
+    cut_line: int = 0
+    """A step_failed_fatal with ``attempts: 0``: the step was not started, the drill
+    deadline had passed (the engine then always judges the drill failed)."""
+    followups: list[str] = field(default_factory=list)
+    """step_id of each manual_followup, in order (the summary's ``manual``)."""
+    undone: set[str] = field(default_factory=set)
+    """Steps with a compensation_succeeded (the summary's ``compensated`` is among them)."""
 
 
 _LISTED_BAD_MACS = 5
+
+
+@dataclass(slots=True)
+class _Repeated:
+    """A problem reported at its first line; later lines with it counted, the first few named."""
+
+    first: int
+    count: int = 0
+    listed: list[int] = field(default_factory=list)
+    last: int = 0
+
+    def add(self, line: int) -> None:
+        self.count += 1
+        if len(self.listed) < _LISTED:
+            self.listed.append(line)
+        self.last = line
+
+    def named(self) -> str:
+        lines = ", ".join(map(str, self.listed))
+        return f"{lines}, ... {self.last}" if self.count > len(self.listed) else lines
 
 
 class Verifier:
@@ -383,6 +431,9 @@ class Verifier:
         self._run: _Run | None = None
         self._truncated_at = 0
         self._key = key
+        self._altered: dict[str, _Repeated] = {}
+        """What the reader stripped (a BOM, a CR) -> where: the first line is reported, later
+        ones are counted into one problem at the end (a CRLF file has one on every line)."""
 
     def _add(self, line: int, code: str, message: str) -> None:
         self.problems.append(Problem(self.path, line, code, message))
@@ -495,7 +546,9 @@ class Verifier:
         line = record.line
         stored = data.get("hash")
         body = hash_body(data)
-        if isinstance(stored, str) and len(record.raw) != len(body) + len(stored) + _HASH_FIELD:
+        if record.altered:
+            self._check_altered(record)
+        elif isinstance(stored, str) and len(record.raw) != len(body) + len(stored) + _HASH_FIELD:
             self._add(
                 line,
                 "EV109",
@@ -534,6 +587,21 @@ class Verifier:
         chain.recent[seq] = line
         if len(chain.recent) > 2 * _RECENT:  # keep the newest; pruning in batches is cheap
             chain.recent = dict(list(chain.recent.items())[-_RECENT:])
+
+    def _check_altered(self, record: Record) -> None:
+        """EV109 for a line with bytes the writer never writes; later ones of a kind counted."""
+        what = record.altered
+        repeated = self._altered.get(what)
+        if repeated is not None:
+            repeated.add(record.line)
+            return
+        self._altered[what] = _Repeated(record.line)
+        self._add(
+            record.line,
+            "EV109",
+            f"the line {what}, which the writer never writes: its bytes were changed after it "
+            "was sealed",
+        )
 
     def _bad_mac(self, chain: _Chain, line: int) -> None:
         """Report the run's first MAC failure; count the later ones (see :meth:`_end_run`)."""
@@ -611,6 +679,16 @@ class Verifier:
                 event == Event.STEP_FAILED_FATAL and data.get("partial") is True
             ):
                 run.applied.setdefault(str(data.get("step_id", "")), line)
+        if event in (_STEP_FAILED_FATAL, _STEP_DENIED):
+            run.stopped = run.stopped or (event, line)
+            if event == _STEP_FAILED_FATAL and data.get("attempts") == 0:
+                run.cut_line = run.cut_line or line
+        elif event == _RUN_INTERRUPTED:
+            run.interrupted_line = run.interrupted_line or line
+        elif event == _MANUAL_FOLLOWUP:
+            run.followups.append(str(data.get("step_id", "")))
+        elif event == _COMPENSATION_SUCCEEDED:
+            run.undone.add(str(data.get("step_id", "")))
         if event in _STEP_SETTLING and run.rollback_line:
             step_id = str(data.get("step_id", ""))
             run.settled.add(step_id)
@@ -758,12 +836,109 @@ class Verifier:
                     "rollback_triggered event",
                 )
             )
+        for message in self._check_outcome(run, summary):
+            self.problems.append(Problem(self.path, line, "EV204", message))
+
+    def _check_outcome(self, run: _Run, summary: dict[str, Any]) -> list[str]:
+        """What the summary says happened against what the events show (engine.py's rules).
+
+        ``status``: ``interrupted`` when a run_interrupted record exists, else FAILED_FATAL
+        or DENIED after a step_failed_fatal or step_denied (the forward path stops at the
+        first; a step not started because the drill deadline passed is a step_failed_fatal
+        too), else SUCCEEDED. ``verdict``: ``interrupted`` exactly when the status is;
+        ``completed`` only without a rollback; ``recovered`` only with one; ``failed`` when
+        a step was cut off by the deadline. ``manual`` is the step of every manual_followup,
+        in order; every ``compensated`` step has a compensation_succeeded, and is listed once.
+        """
+        found: list[str] = []
+        if run.interrupted_line:
+            expected, why = _STATUS_INTERRUPTED, f"run_interrupted (line {run.interrupted_line})"
+        elif run.stopped is not None:
+            event, at = run.stopped
+            expected = _STATUS_FAILED_FATAL if event == _STEP_FAILED_FATAL else _STATUS_DENIED
+            why = f"{event} (line {at})"
+        else:
+            expected, why = (
+                _STATUS_SUCCEEDED,
+                "no step_failed_fatal, step_denied or run_interrupted",
+            )
+        status = summary.get("status")
+        if _judged(status, STATUSES) and str(status).casefold() != expected.casefold():
+            found.append(f"run_summary says status={status!r}, the events give {expected}: {why}")
+        verdict = summary.get("verdict")
+        if _judged(verdict, VERDICTS):
+            said = f"run_summary says verdict={verdict!r}"
+            verdict = str(verdict).casefold()
+            rollback = run.rollback_line
+            if verdict == "interrupted" and not run.interrupted_line:
+                found.append(f"{said}, but the run has no run_interrupted record")
+            elif verdict != "interrupted" and run.interrupted_line:
+                found.append(f"{said}, but the run was interrupted: {why}")
+            elif verdict == "completed" and rollback:
+                found.append(f"{said}, but a rollback was triggered (line {rollback})")
+            elif verdict == "completed" and expected != _STATUS_SUCCEEDED:
+                found.append(f"{said}, but the run stopped: {why}")
+            elif verdict == "recovered" and not rollback:
+                found.append(f"{said}, but the run has no rollback_triggered to recover with")
+            elif verdict != "failed" and run.cut_line:
+                found.append(
+                    f"{said}, but a step was not started because the drill deadline had passed "
+                    f"(step_failed_fatal with attempts 0, line {run.cut_line}): the drill failed"
+                )
+        manual = summary.get("manual", run.followups)
+        if manual != run.followups:
+            found.append(
+                f"run_summary says manual={_names(manual)}, the manual_followup records name "
+                f"{_names(run.followups)}"
+            )
+        compensated = summary.get("compensated", [])
+        if not isinstance(compensated, list):
+            found.append(f"run_summary says compensated={_names(compensated)}, not a list")
+            compensated = []
+        unknown = [s for s in compensated if not isinstance(s, str) or s not in run.undone]
+        if unknown:
+            found.append(
+                f"run_summary says {_names(unknown)} compensated, but no compensation_succeeded "
+                f"names {'that step' if len(unknown) == 1 else 'those steps'}"
+            )
+        listed = Counter(s for s in compensated if isinstance(s, str))
+        twice = [step for step, times in listed.items() if times > 1]
+        if twice:
+            found.append(f"run_summary lists {_names(twice)} as compensated more than once")
+        return found
 
     def finish(self) -> list[Problem]:
         """End the source: run the end-of-run checks; the problems, sorted by line."""
         self._end_run()
+        for repeated in self._altered.values():
+            if repeated.count:
+                count = repeated.count
+                self.problems.append(
+                    Problem(
+                        self.path,
+                        repeated.listed[0],
+                        "EV109",
+                        f"{count} more line{'' if count == 1 else 's'} after line "
+                        f"{repeated.first} {'is' if count == 1 else 'are'} changed the same way: "
+                        f"line{'' if count == 1 else 's'} {repeated.named()}",
+                    )
+                )
         self.problems.sort(key=lambda p: (p.line, p.code))
         return self.problems
+
+
+def _judged(value: object, known: tuple[str, ...]) -> bool:
+    """Whether ``value`` is one of the engine's values (any case), so the events can judge it."""
+    return isinstance(value, str) and value.casefold() in {k.casefold() for k in known}
+
+
+def _names(value: object) -> str:
+    """A list of names for a message: the first few, then how many in all."""
+    if not isinstance(value, list):
+        return repr(value)
+    shown = ", ".join(repr(v) if not isinstance(v, str) else v for v in value[:_LISTED])
+    more = f", ... {len(value)} in all" if len(value) > _LISTED else ""
+    return f"[{shown}{more}]"
 
 
 def verify_items(path: str, items: list[Item], *, key: bytes | None = None) -> list[Problem]:

@@ -87,10 +87,14 @@ def tone(record: dict[str, Any]) -> Tone:
 
 
 def is_problem(record: dict[str, Any]) -> bool:
-    """Failures, denials, skips, timeouts and manual follow-ups (``--only-problems``)."""
+    """Failures, denials, skips, timeouts, lock trouble, manual follow-ups and interruptions
+    (``--only-problems``). Lock trouble: a held (``lock_busy``), expired or taken-over lock,
+    and one that was not released (``lock_released`` with ``released: false``)."""
     event = record.get("event")
-    if event in PROBLEM_EVENTS:
+    if event in PROBLEM_EVENTS or event == Event.LOCK_TAKEN_OVER:
         return True
+    if event == Event.LOCK_RELEASED:
+        return record.get("released") is False
     return event == Event.POLICY_DECISION and record.get("decision") == "deny"
 
 
