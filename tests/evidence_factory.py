@@ -344,3 +344,19 @@ def big_run(path: Path, *, steps: int, run_id: str = "run-big", skip_every: int 
             verdict="needs_followup" if skipped else "pass",
         )
     return run.written
+
+
+def reseal(path: Path, change: dict[str, Any]) -> None:
+    """Edit run_summary and recompute every hash from there: a forger without a key."""
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    prev = GENESIS
+    for index, record in enumerate(records):
+        body = {k: v for k, v in record.items() if k not in ("hash", "prev_hash")}
+        if record["event"] == "run_summary":
+            body.update(change)
+        records[index] = seal(body, prev)
+        prev = records[index]["hash"]
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records),
+        encoding="utf-8",
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agentundo.evidence.chain import GENESIS, seal
+from tests.evidence_factory import reseal
 from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,22 +86,6 @@ def scenario(project: Path, name: str, faults: str) -> str:
         f"version: v1\nkind: scenario\nscenario: {name}\nfaults: {faults}\n",
     )
     return f"{name}.yaml"
-
-
-def reseal(path: Path, change: dict[str, Any]) -> None:
-    """Edit run_summary and recompute every hash from there: a forger without a key."""
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    prev = GENESIS
-    for index, record in enumerate(records):
-        body = {k: v for k, v in record.items() if k not in ("hash", "prev_hash")}
-        if record["event"] == "run_summary":
-            body.update(change)
-        records[index] = seal(body, prev)
-        prev = records[index]["hash"]
-    path.write_text(
-        "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records),
-        encoding="utf-8",
-    )
 
 
 # --- 1. a lone surrogate ------------------------------------------------------------------

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from agentundo.errors import InputError
-from agentundo.evidence.chain import GENESIS, seal
 from agentundo.evidence.reader import (
     MAX_LINE_BYTES,
     BadLine,
@@ -32,7 +31,7 @@ from agentundo.evidence.verify import STATUSES, VERDICTS, Problem, Verifier
 from agentundo.evidence.writer import EvidenceWriter
 from agentundo.model.scenario import Fault, FaultType
 from agentundo.saga.engine import RunStatus, Verdict
-from tests.evidence_factory import RunBuilder, clean_run
+from tests.evidence_factory import RunBuilder, clean_run, reseal
 from tests.saga_helpers import DENY_EMAIL, policy, run
 
 LINE = b'{"event":"step_dispatched","seq":1,"attempt":1}'
@@ -301,22 +300,6 @@ def drill_file(path: Path, *faults: Fault | dict[str, Any], **options: Any) -> P
         for record in records:
             writer.write({k: v for k, v in record.items() if k not in ("seq", "prev_hash")})
     return path
-
-
-def reseal(path: Path, change: dict[str, Any]) -> None:
-    """Edit run_summary and recompute every hash from there: a forger without a key."""
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    prev = GENESIS
-    for index, record in enumerate(records):
-        body = {k: v for k, v in record.items() if k not in ("hash", "prev_hash")}
-        if record["event"] == "run_summary":
-            body.update(change)
-        records[index] = seal(body, prev)
-        prev = records[index]["hash"]
-    path.write_text(
-        "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records),
-        encoding="utf-8",
-    )
 
 
 def summary_problems(path: Path) -> list[str]:
