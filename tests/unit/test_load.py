@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -345,3 +346,26 @@ def test_only_regular_files_of_bounded_size_are_read(tmp_path: Path) -> None:
     assert read_bytes(big, limit=2048) == b"#" * 2048
     with pytest.raises(InputError, match="file is larger than"):
         read_bytes(big, limit=2047)
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "tab\there", "bell\x07", "del\x7f"])
+def test_ids_with_control_characters_are_refused(tmp_path: Path, bad: str) -> None:
+    text = "version: v1\nworkflow: w\nenv: production\nsteps:\n  - {id: " + repr(bad)
+    error = error_of(tmp_path, text.replace("'", '"') + ", topic: t.x}\n")
+    assert where(error) == (5, 10)
+    assert error.message.endswith(
+        "an id must not hold a line break or control character (it goes into idempotency "
+        "keys, HTTP headers and one-line reports)"
+    )
+    steps = "steps:\n  - {id: a, topic: t.x}\n"
+    named = error_of(tmp_path, f"version: v1\nworkflow: {json.dumps(bad)}\nenv: p\n{steps}")
+    assert (where(named), named.message.split(":")[0]) == ((2, 11), f"workflow is {bad!r}")
+
+
+def test_the_id_pattern_is_one_pattern() -> None:
+    from agentundo.load.schema import _ID_PATTERN, load_schema
+    from agentundo.model.common import ID_PATTERN
+
+    schema = load_schema("workflow")
+    assert _ID_PATTERN == ID_PATTERN == schema["properties"]["workflow"]["pattern"]
+    assert schema["$defs"]["step"]["properties"]["id"]["pattern"] == ID_PATTERN

@@ -37,6 +37,11 @@ def _validator(name: str) -> Any:
     return Draft202012Validator(load_schema(name))
 
 
+_ID_PATTERN = r"^[^\u0000-\u001f\u007f]+$"
+"""The schemas' pattern for ids (``agentundo.model.common.ID_PATTERN``; a test holds the
+three equal), repeated here so that loading does not import pydantic for it."""
+
+
 def validate(doc: Document, name: str) -> list[InputError]:
     """Every schema violation in ``doc``, sorted by position."""
     errors = [_convert(doc, error) for error in _validator(name).iter_errors(doc.data)]
@@ -118,6 +123,12 @@ def _convert(doc: Document, error: Any) -> InputError:
         return InputError(
             doc.position((*path, error.instance), key=True),
             f"{where}: the name {error.instance!r} is not allowed: {rule}",
+        )
+    if validator == "pattern" and error.schema["pattern"] == _ID_PATTERN:
+        return InputError(
+            doc.position(path),
+            f"{where} is {error.instance!r}: an id must not hold a line break or control "
+            "character (it goes into idempotency keys, HTTP headers and one-line reports)",
         )
     if validator == "pattern":
         return InputError(

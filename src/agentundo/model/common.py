@@ -46,6 +46,10 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1)]
+ID_PATTERN = r"^[^\u0000-\u001f\u007f]+$"
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+"""An id that goes into idempotency keys, headers and one-line output: no control
+characters (a line break in a step id would split a header or a report line)."""
 
 
 def seconds(duration: str) -> float:

@@ -6,13 +6,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agentundo.model.common import Name, Strict
+from agentundo.model.common import Id, Name, Strict
 
 
 class Step(Strict):
     """One step: dispatch ``topic`` with ``params``."""
 
-    id: Name
+    id: Id
     topic: Name
     params: dict[str, Any] = Field(default_factory=dict)
     description: str | None = None
@@ -23,7 +23,7 @@ class Workflow(Strict):
 
     version: Literal["v1"]
     kind: Literal["workflow"] | None = None
-    workflow: Name
+    workflow: Id
     env: Name
     description: str | None = None
     steps: list[Step] = Field(min_length=1)
