@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentundo.catalog.mcp_tools import Tool, guess_all, parse_tools, read_tools_file
+from agentundo.catalog.mcp_tools import Tool, guess_all, not_utf8, parse_tools, read_tools_file
 from agentundo.catalog.skeleton import ImportReport, merge
 from agentundo.errors import InputError, Position, UsageError
 from agentundo.evidence.redact import redact
@@ -92,10 +92,7 @@ def _read_existing(output: str | None) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            Position(output),
-            f"file is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
-        ) from None
+        raise not_utf8(output, exc) from None
     except OSError as exc:
         raise InputError(Position(output), f"cannot read file: {exc.strerror or exc}") from None
 

@@ -136,6 +136,14 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
     return tools
 
 
+def not_utf8(name: str, exc: UnicodeDecodeError) -> InputError:
+    """The error for file ``name`` whose bytes failed to decode as UTF-8."""
+    return InputError(
+        Position(name),
+        f"file is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+    )
+
+
 def _unicode(text: str) -> bool:
     """False for a string holding a lone surrogate (JSON's ``"\\ud800"``): UTF-8 cannot hold it."""
     try:
@@ -160,10 +168,7 @@ def read_tools_file(path: str | Path) -> list[Tool]:
         # utf-8-sig: a byte order mark, as some Windows tools write one, is skipped (RFC 8259 §8.1).
         raw = data_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            Position(name),
-            f"file is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
-        ) from None
+        raise not_utf8(name, exc) from None
     try:
         data = json.loads(raw)
     except ValueError as exc:

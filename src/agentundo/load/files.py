@@ -12,7 +12,7 @@ from typing import Any
 
 from agentundo.errors import InputError, InputErrors, Position
 from agentundo.load.schema import validate
-from agentundo.load.yamlpos import Document, decode, parse
+from agentundo.load.yamlpos import MAX_BYTES, Document, decode, parse
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -143,11 +143,7 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
-"""The largest file agentundo reads (a 10,000-topic catalog is about 3.5 MB)."""
-
-
-def read_bytes(path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_bytes(path: str | os.PathLike[str], *, limit: int = MAX_BYTES) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; InputError otherwise.
 
     A FIFO, a device (``/dev/zero``) or a file that grows while it is read would block the
@@ -155,20 +151,19 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES) -> 
     """
     name = shown_path(path)
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(Position(name), "is a directory, not a file")
+        if not stat.S_ISREG(mode):
             raise InputError(Position(name), "not a regular file")  # opening a FIFO blocks
         with open(path, "rb") as handle:
             raw = handle.read(limit + 1)
     except FileNotFoundError:
         raise InputError(Position(name), "no such file or directory") from None
-    except IsADirectoryError:
-        raise InputError(Position(name), "is a directory, not a file") from None
     except OSError as exc:
         raise InputError(Position(name), f"cannot read file: {exc.strerror}") from None
     if len(raw) > limit:
-        raise InputError(
-            Position(name), f"file is larger than {limit // (1024 * 1024)} MiB, the most read"
-        )
+        raise InputError(Position(name), f"file is larger than {limit // (1024 * 1024)} MiB")
     return raw
 
 
