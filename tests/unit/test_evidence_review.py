@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from agentundo.errors import InputError
+from agentundo.evidence.events import RunStatus, Verdict
 from agentundo.evidence.reader import (
     MAX_LINE_BYTES,
     BadLine,
@@ -30,7 +31,6 @@ from agentundo.evidence.reader import (
 from agentundo.evidence.verify import STATUSES, VERDICTS, Problem, Verifier
 from agentundo.evidence.writer import EvidenceWriter
 from agentundo.model.scenario import Fault, FaultType
-from agentundo.saga.engine import RunStatus, Verdict
 from tests.evidence_factory import RunBuilder, clean_run, reseal
 from tests.saga_helpers import DENY_EMAIL, policy, run
 

@@ -10,16 +10,21 @@ from typing import Any
 import pytest
 
 from agentundo.evidence.chain import GENESIS, record_hash
-from agentundo.evidence.events import COMMON_FIELDS, SUMMARY_FIELDS, Event, FollowUp
+from agentundo.evidence.events import (
+    COMMON_FIELDS,
+    SUMMARY_FIELDS,
+    Event,
+    FollowUp,
+    RunStatus,
+    Verdict,
+)
 from agentundo.evidence.writer import EvidenceWriter
 from agentundo.model.scenario import Expect, FailMode, Fault
 from agentundo.saga.clock import VirtualClock
 from agentundo.saga.engine import (
     DrillSetup,
-    RunStatus,
     Settings,
     Stop,
-    Verdict,
     backoff_delay,
     check_plan,
     drill,

@@ -7,10 +7,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentundo.evidence.events import RunStatus, Verdict
 from agentundo.model.catalog import Catalog
 from agentundo.model.scenario import FailMode, Fault, FaultType
 from agentundo.model.workflow import Workflow
-from agentundo.saga.engine import RunStatus, Settings, Verdict
+from agentundo.saga.engine import Settings
 from tests.saga_helpers import policy, run
 
 ROLLBACKS = ["reversible", "compensatable", "irreversible", "none", "readonly"]

@@ -232,9 +232,9 @@ def _sweep(
 
     from rich.console import Console
 
+    from agentundo.evidence.events import Verdict
     from agentundo.report import drill as report
     from agentundo.saga.drills import sweep
-    from agentundo.saga.engine import Verdict
 
     total = len(setup.workflow.steps)
     err = Console(stderr=True)

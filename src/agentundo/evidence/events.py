@@ -68,6 +68,90 @@ class FollowUp(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class RunStatus(StrEnum):
+    """How a run ended (``status`` of ``run_summary``); the card's job statuses."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED_FATAL = "FAILED_FATAL"
+    DENIED = "DENIED"
+    INTERRUPTED = "interrupted"
+
+
+class Verdict(StrEnum):
+    """The drill's answer (``verdict`` of ``run_summary``), and its exit code."""
+
+    COMPLETED = "completed"  # the run succeeded: nothing to roll back
+    RECOVERED = "recovered"  # every applied effect undone once, or escalated with a reason
+    FAILED = "failed"  # an effect left behind silently, applied twice, or an expectation failed
+    INTERRUPTED = "interrupted"  # stopped by a signal; the lock was released
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT_CODES[self]
+
+    @property
+    def good(self) -> bool:
+        """Whether this verdict passes a drill (a clean run or a full recovery)."""
+        return self in GOOD_VERDICTS
+
+
+_EXIT_CODES = {
+    Verdict.COMPLETED: 0,
+    Verdict.RECOVERED: 0,
+    Verdict.FAILED: 1,
+    Verdict.INTERRUPTED: 130,
+}
+
+GOOD_VERDICTS = frozenset({Verdict.COMPLETED, Verdict.RECOVERED})
+"""The verdicts that pass a drill."""
+
+
+class StepState(StrEnum):
+    """Where one forward step ended."""
+
+    NOT_RUN = "not_run"
+    SUCCEEDED = "succeeded"
+    FAILED_FATAL = "FAILED_FATAL"
+    DENIED = "denied"
+    INTERRUPTED = "interrupted"
+
+
+class LedgerState(StrEnum):
+    """How one dispatched step's effect ended (the drill's ledger)."""
+
+    NONE = "none"  # nothing landed, nothing undone
+    UNDONE = "undone"  # landed and undone exactly once
+    UNDONE_TWICE = "undone_twice"  # undone more often than it landed
+    KEPT = "kept"  # landed and kept: the run succeeded
+    ESCALATED = "escalated"  # landed and sent to a human
+    LEFT_BEHIND = "left_behind"  # landed, not undone, nobody told
+
+
+BAD_LEDGER_STATES = frozenset({LedgerState.LEFT_BEHIND, LedgerState.UNDONE_TWICE})
+"""Ledger states that fail a drill whatever else happened."""
+
+
+class CompensationOutcome(StrEnum):
+    """The final outcome of one compensation-stack entry (exactly one per entry)."""
+
+    PENDING = "pending"  # dispatching; never the final outcome of a finished run
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"  # the policy gate did not let it run
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"  # the rollback window ran out
+    REJECTED = "rejected"  # fencing: the lock was lost or the resource refused the epoch
+    MANUAL = "manual"  # nothing to dispatch: sent straight to a human
+
+
+class RollbackOutcome(StrEnum):
+    """How a rollback ended (``outcome`` of ``rollback_finished``)."""
+
+    COMPLETE = "complete"
+    ESCALATED = "escalated"  # finished, with manual follow-ups
+    LOCK_HELD = "lock_held"  # another runner held the lock: nothing was compensated
+    INTERRUPTED = "interrupted"
+
+
 SUMMARY_FIELDS = (
     "run_id",
     "job_id",

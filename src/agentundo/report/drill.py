@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agentundo.evidence.events import Verdict
 from agentundo.saga.drills import NOT_REACHED, SweepRow
-from agentundo.saga.engine import DrillResult, Verdict
+from agentundo.saga.engine import DrillResult
 
 _VERDICT_STYLE = {
     Verdict.COMPLETED: "bold green",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agentundo.errors import InputError, InputErrors, Position, UsageError
+from agentundo.evidence.events import StepState, Verdict
 from agentundo.load.files import LoadedFile, load_file
 from agentundo.model.catalog import Catalog
 from agentundo.model.common import DURATION_PATTERN, Rollback, seconds
@@ -27,9 +28,7 @@ from agentundo.saga.engine import (
     DrillResult,
     DrillSetup,
     Settings,
-    StepState,
     Stop,
-    Verdict,
     check_plan,
     drill,
 )

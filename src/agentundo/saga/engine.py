@@ -12,10 +12,9 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
-from enum import StrEnum
 from typing import Any
 
-from agentundo.evidence.events import Event, FollowUp
+from agentundo.evidence.events import Event, FollowUp, RunStatus, StepState, Verdict
 from agentundo.model.catalog import Catalog, Topic
 from agentundo.model.common import Decision, Rollback
 from agentundo.model.policy import Policy
@@ -74,39 +73,6 @@ class Settings:
             if numeric and bounded_wait(value) != value:
                 changes[f.name] = bounded_wait(value)
         return replace(self, **changes) if changes else self
-
-
-class RunStatus(StrEnum):
-    SUCCEEDED = "SUCCEEDED"
-    FAILED_FATAL = "FAILED_FATAL"
-    DENIED = "DENIED"
-    INTERRUPTED = "interrupted"
-
-
-class Verdict(StrEnum):
-    """The drill's answer, and its exit code."""
-
-    COMPLETED = "completed"  # the run succeeded: nothing to roll back
-    RECOVERED = "recovered"  # every applied effect undone once, or escalated with a reason
-    FAILED = "failed"  # an effect left behind silently, applied twice, or an expectation failed
-    INTERRUPTED = "interrupted"  # stopped by a signal; the lock was released
-
-    @property
-    def exit_code(self) -> int:
-        return {
-            Verdict.COMPLETED: 0,
-            Verdict.RECOVERED: 0,
-            Verdict.FAILED: 1,
-            Verdict.INTERRUPTED: 130,
-        }[self]
-
-
-class StepState(StrEnum):
-    NOT_RUN = "not_run"
-    SUCCEEDED = "succeeded"
-    FAILED_FATAL = "FAILED_FATAL"
-    DENIED = "denied"
-    INTERRUPTED = "interrupted"
 
 
 class Stop:
