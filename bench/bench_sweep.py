@@ -24,7 +24,7 @@ from agentundo.model.policy import Policy
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import VirtualClock
 from agentundo.saga.drills import default_jobs, sweep
-from agentundo.saga.engine import DrillSetup
+from agentundo.saga.setup import DrillSetup
 
 KINDS = ("compensatable", "reversible", "readonly", "irreversible")
 SIZES = (50, 100, 200)

@@ -11,9 +11,11 @@ from agentundo.model.policy import Policy
 from agentundo.model.scenario import Expect, Fault
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import VirtualClock
-from agentundo.saga.engine import DrillResult, DrillSetup, Settings, drill
+from agentundo.saga.engine import drill
 from agentundo.saga.faults import FaultPlan
 from agentundo.saga.lock import LockStore
+from agentundo.saga.result import DrillResult
+from agentundo.saga.setup import DrillSetup, Settings
 
 CATALOG = """
 version: v1

@@ -25,9 +25,10 @@ from agentundo.evidence.writer import EvidenceWriter
 from agentundo.model.scenario import Fault, FaultType
 from agentundo.saga.clock import Clock, RealClock, VirtualClock
 from agentundo.saga.drills import Options, load_drill
-from agentundo.saga.engine import DrillResult, drill
+from agentundo.saga.engine import drill
 from agentundo.saga.faults import FaultPlan
 from agentundo.saga.http import HttpExecutor
+from agentundo.saga.result import DrillResult
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "ledger"
 TOKEN = "ledger-t0ken-never-in-evidence"

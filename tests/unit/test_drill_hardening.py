@@ -12,9 +12,10 @@ from agentundo.model.catalog import Catalog
 from agentundo.model.scenario import Fault, FaultType
 from agentundo.saga.clock import MAX_WAIT_S, VirtualClock, bounded_wait, rfc3339
 from agentundo.saga.drills import HTTP_DEADLINE_S, Options, settings_from
-from agentundo.saga.engine import Settings, check_plan
 from agentundo.saga.faults import FaultPlan, contradictions
 from agentundo.saga.http import HttpExecutor
+from agentundo.saga.plan import check_plan
+from agentundo.saga.setup import Settings
 from tests.saga_helpers import catalog, ledger, of, policy, run, workflow
 
 REQUIRE_HUMAN_EMAIL = """

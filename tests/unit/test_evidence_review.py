@@ -405,7 +405,8 @@ def test_manual_and_compensated_must_match_the_events(tmp_path: Path) -> None:
 
 def test_an_interrupted_run_must_say_so(tmp_path: Path) -> None:
     from agentundo.saga.clock import VirtualClock
-    from agentundo.saga.engine import DrillSetup, Stop, drill
+    from agentundo.saga.engine import drill
+    from agentundo.saga.setup import DrillSetup, Stop
     from tests.saga_helpers import catalog, workflow
 
     stop = Stop()

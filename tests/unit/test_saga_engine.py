@@ -21,16 +21,12 @@ from agentundo.evidence.events import (
 from agentundo.evidence.writer import EvidenceWriter
 from agentundo.model.scenario import Expect, FailMode, Fault
 from agentundo.saga.clock import VirtualClock
-from agentundo.saga.engine import (
-    DrillSetup,
-    Settings,
-    Stop,
-    backoff_delay,
-    check_plan,
-    drill,
-)
+from agentundo.saga.engine import drill
 from agentundo.saga.faults import FaultPlan
+from agentundo.saga.forward import backoff_delay
 from agentundo.saga.lock import MemoryLockStore, holds, lock_key
+from agentundo.saga.plan import check_plan
+from agentundo.saga.setup import DrillSetup, Settings, Stop
 from tests.saga_helpers import catalog, events, ledger, of, policy, run, workflow
 
 FORWARD_OK = ["policy_decision", "step_dispatched", "step_succeeded"]

@@ -11,7 +11,7 @@ from agentundo.evidence.events import RunStatus, Verdict
 from agentundo.model.catalog import Catalog
 from agentundo.model.scenario import FailMode, Fault, FaultType
 from agentundo.model.workflow import Workflow
-from agentundo.saga.engine import Settings
+from agentundo.saga.setup import Settings
 from tests.saga_helpers import policy, run
 
 ROLLBACKS = ["reversible", "compensatable", "irreversible", "none", "readonly"]

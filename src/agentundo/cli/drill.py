@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from agentundo.saga.clock import Clock
-    from agentundo.saga.engine import DrillSetup, Stop
+    from agentundo.saga.setup import DrillSetup, Stop
 
 SWEEP_PROGRESS_MIN = 20
 """Sweeps with at least this many runs show a progress bar (on a terminal)."""
@@ -125,7 +125,7 @@ def drill(
         load_drill,
         run_with_evidence,
     )
-    from agentundo.saga.engine import Stop
+    from agentundo.saga.setup import Stop
 
     if output_format not in ("text", "json"):
         raise UsageError(f"unknown format {output_format!r}; expected text or json")

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# the summary's fields are part of the vocabulary: re-exported here
+from agentundo.evidence.summary import SUMMARY_FIELDS as SUMMARY_FIELDS
+
 COMMON_FIELDS = ("seq", "ts", "event", "run_id", "workflow_id", "actor", "prev_hash", "hash")
 
 
@@ -21,7 +24,7 @@ class Event(StrEnum):
     # the run
     RUN_STARTED = "run_started"  # env, scenario, seed, clock, settings
     RUN_INTERRUPTED = "run_interrupted"  # signal
-    RUN_SUMMARY = "run_summary"  # see SUMMARY_FIELDS; always the last record
+    RUN_SUMMARY = "run_summary"  # see evidence/summary.py; always the last record
     # the forward path
     POLICY_DECISION = (
         "policy_decision"  # job_id, step_id, topic, decision, rule_id, is_compensation
@@ -151,25 +154,6 @@ class RollbackOutcome(StrEnum):
     LOCK_HELD = "lock_held"  # another runner held the lock: nothing was compensated
     INTERRUPTED = "interrupted"
 
-
-SUMMARY_FIELDS = (
-    "run_id",
-    "job_id",
-    "status",
-    "matched_policy_id",
-    "rollback_triggered",
-    "rollback_mode",
-    "compensation_jobs_dispatched",
-    "compensation_jobs_skipped",
-    "compensation_jobs_failed",
-    "manual_followups",
-    "rollback_finished_at",
-    "started_at",
-    "finished_at",
-    "env",
-    "verdict",
-)
-"""Fields of ``run_summary``: the card's record plus counts and the verdict."""
 
 PROBLEM_EVENTS = frozenset(
     {

@@ -5,6 +5,7 @@ A scenario is the fourth file format (``kind: scenario``); a weekly drill runs o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
@@ -29,22 +30,124 @@ class FaultType(StrEnum):
     POLICY_UNAVAILABLE = "policy_unavailable"  # the policy engine cannot be reached
 
 
-STEP_FAULTS = frozenset(
-    {
-        FaultType.FATAL,
-        FaultType.PARTIAL,
-        FaultType.TRANSIENT,
-        FaultType.COMPENSATION_FAILURE,
-        FaultType.COMPENSATION_TIMEOUT,
-        FaultType.COMPENSATION_DENIED,
-        FaultType.DUPLICATE_DELIVERY,
-        FaultType.KEY_REUSE,
-    }
-)
+class Seam(StrEnum):
+    """Where a fault acts: the wrapper that applies it sits around this part of the engine."""
+
+    FORWARD_CALL = "forward_call"  # the executor, for a forward step
+    COMPENSATION_CALL = "compensation_call"  # the executor, for a compensation
+    GATE = "gate"  # the policy gate
+    LOCK = "lock"  # the workflow's rollback lock
+
+
+class Reached(StrEnum):
+    """What the run must get to for a fault to have been rehearsed."""
+
+    DISPATCHED = "dispatched"  # its step was dispatched (a step that never ran has no effect)
+    GATE = "gate"  # its step reached the gate of the fault's phase
+    ROLLBACK = "rollback"  # a lock fault: acts on the rollback, names no step
+
+
+class StepNaming(StrEnum):
+    """Whether a fault names the step it hits."""
+
+    REQUIRED = "required"
+    OPTIONAL = "optional"  # no step: every step
+    FORBIDDEN = "forbidden"  # the fault is about the workflow, not a step
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """Everything the model, the drill's checks, a sweep and the verdict know of one fault type.
+
+    Adding a fault type is one entry in :data:`FAULT_SPECS` plus the hook that applies it
+    at its seam (see ``docs/architecture.md``).
+    """
+
+    type: FaultType
+    seam: Seam
+    step: StepNaming
+    reached: Reached
+    settings: frozenset[str] = frozenset()
+    """The optional settings (``count``, ``phase``, ...) that mean something for it."""
+    required: frozenset[str] = frozenset()
+    """Settings it cannot do without."""
+    needs_compensation: bool = False
+    """It acts on the step's compensation, so a step without one makes it meaningless."""
+    ends_forward: bool = False
+    """It fails its step for good: a sweep replaces it with the failure it injects."""
+
+
+def _spec(
+    kind: FaultType,
+    seam: Seam,
+    *,
+    step: StepNaming = StepNaming.REQUIRED,
+    reached: Reached = Reached.DISPATCHED,
+    settings: tuple[str, ...] = (),
+    required: tuple[str, ...] = (),
+    needs_compensation: bool = False,
+    ends_forward: bool = False,
+) -> FaultSpec:
+    return FaultSpec(
+        type=kind,
+        seam=seam,
+        step=step,
+        reached=reached,
+        settings=frozenset(settings),
+        required=frozenset(required),
+        needs_compensation=needs_compensation,
+        ends_forward=ends_forward,
+    )
+
+
+_COMP = Seam.COMPENSATION_CALL
+FAULT_SPECS: dict[FaultType, FaultSpec] = {
+    spec.type: spec
+    for spec in (
+        _spec(FaultType.FATAL, Seam.FORWARD_CALL, ends_forward=True),
+        _spec(FaultType.PARTIAL, Seam.FORWARD_CALL, ends_forward=True),
+        _spec(FaultType.TRANSIENT, Seam.FORWARD_CALL, settings=("count",), required=("count",)),
+        _spec(FaultType.COMPENSATION_FAILURE, _COMP, settings=("count",), needs_compensation=True),
+        _spec(FaultType.COMPENSATION_TIMEOUT, _COMP, needs_compensation=True),
+        _spec(FaultType.COMPENSATION_DENIED, Seam.GATE, needs_compensation=True),
+        _spec(FaultType.DUPLICATE_DELIVERY, _COMP, needs_compensation=True),
+        _spec(FaultType.KEY_REUSE, _COMP, needs_compensation=True),
+        _spec(
+            FaultType.LOCK_HELD,
+            Seam.LOCK,
+            step=StepNaming.FORBIDDEN,
+            reached=Reached.ROLLBACK,
+            settings=("expired",),
+        ),
+        _spec(
+            FaultType.LOCK_EXPIRES,
+            Seam.LOCK,
+            step=StepNaming.FORBIDDEN,
+            reached=Reached.ROLLBACK,
+            settings=("after", "taken_over"),
+        ),
+        _spec(
+            FaultType.POLICY_UNAVAILABLE,
+            Seam.GATE,
+            step=StepNaming.OPTIONAL,
+            reached=Reached.GATE,
+            settings=("phase",),
+        ),
+    )
+}
+"""One :class:`FaultSpec` per fault type."""
+
+STEP_FAULTS = frozenset(k for k, s in FAULT_SPECS.items() if s.step is StepNaming.REQUIRED)
 """Faults that name the step they hit (``policy_unavailable`` may, the lock faults do not)."""
 
-WORKFLOW_FAULTS = frozenset({FaultType.LOCK_HELD, FaultType.LOCK_EXPIRES})
+WORKFLOW_FAULTS = frozenset(k for k, s in FAULT_SPECS.items() if s.step is StepNaming.FORBIDDEN)
 """Faults about the workflow's rollback lock: they name no step (a drill refuses one that does)."""
+
+COMPENSATION_FAULTS = frozenset(k for k, s in FAULT_SPECS.items() if s.needs_compensation)
+"""Faults that act on a step's compensation."""
+
+FAULT_SETTINGS = ("count", "phase", "after", "taken_over", "expired")
+"""The optional settings of a fault; each applies to the types whose spec lists it."""
 
 
 class Phase(StrEnum):
@@ -60,16 +163,6 @@ class FailMode(StrEnum):
 
     CLOSED = "closed"  # do not run; send to manual follow-up
     OPEN = "open"  # run as if allowed, and record it
-
-
-_APPLIES_TO: dict[str, frozenset[FaultType]] = {
-    "count": frozenset({FaultType.TRANSIENT, FaultType.COMPENSATION_FAILURE}),
-    "phase": frozenset({FaultType.POLICY_UNAVAILABLE}),
-    "after": frozenset({FaultType.LOCK_EXPIRES}),
-    "taken_over": frozenset({FaultType.LOCK_EXPIRES}),
-    "expired": frozenset({FaultType.LOCK_HELD}),
-}
-"""The fault types each optional setting means something for; on any other it is refused."""
 
 
 class Fault(Strict):
@@ -88,11 +181,14 @@ class Fault(Strict):
     def _step_named(self) -> Fault:
         if self.type in STEP_FAULTS and self.step is None:
             raise ValueError(f"a {self.type} fault must name its 'step'")
-        if self.type is FaultType.TRANSIENT and self.count is None:
-            raise ValueError("a transient fault must give its 'count'")
-        for name, types in _APPLIES_TO.items():
-            if name in self.model_fields_set and self.type not in types:
-                where = " and ".join(sorted(types))
+        spec = FAULT_SPECS[self.type]
+        for name in sorted(spec.required):
+            if getattr(self, name) is None:
+                raise ValueError(f"a {self.type} fault must give its '{name}'")
+        for name in FAULT_SETTINGS:
+            if name in self.model_fields_set and name not in spec.settings:
+                types = sorted(k for k, s in FAULT_SPECS.items() if name in s.settings)
+                where = " and ".join(types)
                 raise ValueError(
                     f"'{name}' does not apply to a {self.type} fault (only to {where})"
                 )

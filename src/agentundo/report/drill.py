@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agentundo.evidence.events import Verdict
+from agentundo.evidence.events import CompensationOutcome, Verdict
 from agentundo.saga.drills import NOT_REACHED, SweepRow
-from agentundo.saga.engine import DrillResult
+from agentundo.saga.result import DrillResult
 
 _VERDICT_STYLE = {
     Verdict.COMPLETED: "bold green",
@@ -127,8 +127,8 @@ def render_text(result: DrillResult, console: Console, evidence: str | None) -> 
         for name in ("step", "compensation", "job", "tries", "outcome"):
             comps.add_column(name, overflow="fold")
         for c in result.compensations:
-            outcome = c.outcome
-            if c.outcome == "succeeded" and c.applied is False:
+            outcome: str = c.outcome.value
+            if c.outcome is CompensationOutcome.SUCCEEDED and c.applied is False:
                 outcome = "succeeded (nothing to undo)"
             if c.deliveries > c.attempts:
                 outcome += f", delivered {c.deliveries}x"

@@ -21,19 +21,15 @@ from agentundo.evidence.events import StepState, Verdict
 from agentundo.load.files import LoadedFile, load_file
 from agentundo.model.catalog import Catalog
 from agentundo.model.common import DURATION_PATTERN, Rollback, seconds
-from agentundo.model.scenario import FailMode, Fault, FaultType, Scenario
+from agentundo.model.scenario import FAULT_SPECS, FailMode, Fault, FaultType, Scenario
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import MAX_WAIT_S, Clock
-from agentundo.saga.engine import (
-    DrillResult,
-    DrillSetup,
-    Settings,
-    Stop,
-    check_plan,
-    drill,
-)
+from agentundo.saga.engine import drill
 from agentundo.saga.executor import Executor
 from agentundo.saga.faults import FaultPlan, contradictions
+from agentundo.saga.plan import check_plan
+from agentundo.saga.result import DrillResult
+from agentundo.saga.setup import DrillSetup, Settings, Stop
 
 DEFAULT_EVIDENCE_DIR = "agentundo-evidence"
 
@@ -288,15 +284,6 @@ def load_drill(
 
 
 _UNDOABLE = (Rollback.REVERSIBLE, Rollback.COMPENSATABLE)
-_COMPENSATION_FAULTS = frozenset(
-    {
-        FaultType.COMPENSATION_FAILURE,
-        FaultType.COMPENSATION_TIMEOUT,
-        FaultType.COMPENSATION_DENIED,
-        FaultType.DUPLICATE_DELIVERY,
-        FaultType.KEY_REUSE,
-    }
-)
 
 
 def _unrehearsable(
@@ -309,7 +296,7 @@ def _unrehearsable(
     """Faults that cannot take effect in this drill, whatever happens in the run: a drill
     that passed with one of them would claim a rehearsal that never happened."""
     topics = {s.id: catalog.topics.get(s.topic) for s in workflow.steps}
-    ends = {(f.step, f.type) for f in faults if f.type in (FaultType.FATAL, FaultType.PARTIAL)}
+    ends = {f.step for f in faults if FAULT_SPECS[f.type].ends_forward}
     for index, fault in enumerate(faults):
         if fault.step is None or fault.step not in topics:
             continue  # reported elsewhere
@@ -317,7 +304,7 @@ def _unrehearsable(
         compensation = None
         if spec is not None and spec.side_effect and spec.rollback in _UNDOABLE:
             compensation = spec.compensation
-        if fault.type in _COMPENSATION_FAULTS and compensation is None:
+        if FAULT_SPECS[fault.type].needs_compensation and compensation is None:
             yield (
                 index,
                 (
@@ -350,7 +337,7 @@ def _unrehearsable(
         elif (
             fault.type is FaultType.TRANSIENT
             and (fault.count or 0) > settings.max_retries
-            and ends & {(fault.step, FaultType.FATAL), (fault.step, FaultType.PARTIAL)}
+            and fault.step in ends
         ):
             yield (
                 index,
@@ -574,7 +561,7 @@ def sweep(
     not yet started are not started and the runs under way stop at their next safe
     point, recorded as interrupted; the rows of the runs that ran are returned.
     """
-    kept = tuple(f for f in setup.plan.faults if f.type not in (FaultType.FATAL, FaultType.PARTIAL))
+    kept = tuple(f for f in setup.plan.faults if not FAULT_SPECS[f.type].ends_forward)
     plan = _SweepPlan(setup, kept, new_run_id(), evidence_dir, clock_factory)
     total = len(setup.workflow.steps)
     if jobs > 1 and total >= PARALLEL_MIN_RUNS:

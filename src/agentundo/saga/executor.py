@@ -2,7 +2,7 @@
 
 The engine owns retries, backoff, the policy gate, locking, fencing and evidence; an
 executor only performs one call (a forward step or a compensation) and classifies the
-outcome. Faults from a drill's plan are applied by the engine around the executor.
+outcome. Faults from a drill's plan wrap the executor (:mod:`agentundo.saga.faults`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+from agentundo.model.scenario import FaultType
 
 
 class CallKind(StrEnum):
@@ -56,6 +58,8 @@ class Result:
     # its effect landed all the same (a ``partial`` fault)
     applied: bool | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    injected: FaultType | None = None
+    """The drill fault that decided this outcome (None: the executor's own answer)."""
 
 
 class Executor(Protocol):

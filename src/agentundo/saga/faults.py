@@ -1,14 +1,32 @@
-"""The fault plan of a drill, and the injector that applies it around any executor."""
+"""The fault plan of a drill, and the wrappers that apply it at its seams.
+
+Each fault type's :class:`~agentundo.model.scenario.FaultSpec` names its seam; a fault is
+applied by a wrapper around the real part at that seam, the way an interceptor wraps the
+next handler: :class:`FaultInjector` around the executor, :class:`FaultyGate` around the
+policy gate, :class:`FaultyLockStore` around the lock store. The real parts have no
+fault hooks; :func:`wrap` builds the wrappers a plan needs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from agentundo.model.scenario import Fault, FaultType, Phase
+from agentundo.evidence.events import Event, FollowUp
+from agentundo.model.common import Decision
+from agentundo.model.scenario import FailMode, Fault, FaultType, Phase
 from agentundo.saga.clock import Clock
 from agentundo.saga.executor import Call, CallKind, Executor, Outcome, Result
+from agentundo.saga.lock import Acquisition, LockState, LockStore
 from agentundo.saga.simulate import SimulatedExecutor
+
+if TYPE_CHECKING:
+    from agentundo.saga.context import RunContext
+    from agentundo.saga.gate import Gate, GateAnswer, GateRequest
+
+OTHER_RUNNER = "drill:other-runner"
+"""The owner token the lock faults use for the runner that competes for the lock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +157,8 @@ class FaultInjector:
     Forward faults decide the outcome without calling the executor, except ``partial``,
     which lets the effect land first. ``duplicate_delivery`` delivers the same call twice
     (the engine sees one answer, as behind an at-least-once queue). ``key_reuse`` needs a
-    :class:`SimulatedExecutor` to plant the conflicting payload.
+    :class:`SimulatedExecutor` to plant the conflicting payload. Every outcome a fault
+    decides carries it in ``Result.injected``.
     """
 
     def __init__(self, inner: Executor, plan: FaultPlan, clock: Clock) -> None:
@@ -160,12 +179,14 @@ class FaultInjector:
                 outcome=Outcome.TRANSIENT,
                 error=f"injected transient failure {call.attempt} of {transient.count}",
                 detail={"injected": "transient"},
+                injected=FaultType.TRANSIENT,
             )
         if self.plan.at(FaultType.FATAL, step) is not None:
             return Result(
                 outcome=Outcome.FATAL,
                 error="injected fatal failure",
                 detail={"injected": "fatal"},
+                injected=FaultType.FATAL,
             )
         if self.plan.at(FaultType.PARTIAL, step) is not None:
             landed = self.inner.execute(call)
@@ -178,6 +199,7 @@ class FaultInjector:
                 error="injected failure after the effect landed",
                 applied=True,
                 detail={**landed.detail, "injected": "partial"},
+                injected=FaultType.PARTIAL,
             )
         return self.inner.execute(call)
 
@@ -190,6 +212,7 @@ class FaultInjector:
                 outcome=Outcome.TRANSIENT,
                 error=f"no answer within {waited:g}s",
                 detail={"injected": "compensation_timeout", "timed_out": True},
+                injected=FaultType.COMPENSATION_TIMEOUT,
             )
         failure = self.plan.at(FaultType.COMPENSATION_FAILURE, step)
         if failure is not None and (failure.count is None or call.attempt <= failure.count):
@@ -197,6 +220,7 @@ class FaultInjector:
                 outcome=Outcome.FATAL if failure.count is None else Outcome.TRANSIENT,
                 error="injected compensation failure",
                 detail={"injected": "compensation_failure"},
+                injected=FaultType.COMPENSATION_FAILURE,
             )
         if (
             self.plan.at(FaultType.KEY_REUSE, step) is not None
@@ -215,5 +239,132 @@ class FaultInjector:
                     "deliveries": 2,
                     "second_applied": second.applied,
                 },
+                injected=FaultType.DUPLICATE_DELIVERY,
             )
         return result
+
+
+class FaultyGate:
+    """Wraps the policy gate: the policy engine is unreachable, or denies a compensation."""
+
+    def __init__(self, inner: Gate, plan: FaultPlan, ctx: RunContext) -> None:
+        self.inner = inner
+        self.plan = plan
+        self.ctx = ctx
+
+    def check(self, request: GateRequest) -> GateAnswer:
+        from agentundo.saga.gate import GateAnswer, gate_actor
+
+        ctx, step = self.ctx, request.step.id
+        actor = gate_actor(ctx, request)
+        is_comp = request.is_compensation
+        if self.plan.policy_unavailable(step, request.phase):
+            mode = ctx.settings.policy_fail_mode
+            ctx.emit(
+                Event.POLICY_UNAVAILABLE,
+                actor,
+                **request.ids,
+                fail_mode=mode.value,
+                is_compensation=is_comp,
+            )
+            if mode is FailMode.CLOSED:
+                return GateAnswer(
+                    False,
+                    "policy engine unavailable (fail-closed)",
+                    None,
+                    FollowUp.POLICY_UNAVAILABLE,
+                )
+            return GateAnswer(True, "policy engine unavailable (fail-open)")
+        if is_comp and self.plan.at(FaultType.COMPENSATION_DENIED, step) is not None:
+            rule = "fault:compensation_denied"
+            reason = "denied by the drill's compensation_denied fault"
+            ctx.emit(
+                Event.POLICY_DECISION,
+                actor,
+                **request.ids,
+                decision=Decision.DENY.value,
+                rule_id=rule,
+                default=False,
+                injected=True,
+                is_compensation=True,
+                approval_present=step in ctx.setup.approvals,
+                reason=reason,
+            )
+            return GateAnswer(False, reason, rule)
+        return self.inner.check(request)
+
+
+class FaultyLockStore:
+    """Wraps the lock store: another runner holds the lock, or it is lost mid-rollback.
+
+    ``lock_held`` plants the other runner's lock before this run's first acquire (already
+    expired with ``expired: true``). ``lock_expires`` fires from :meth:`before_entry` once
+    ``after`` stack entries are done: the lock looks expired from then on, or (with
+    ``taken_over``) the other runner takes it. Only the store's own protocol is used.
+    """
+
+    def __init__(self, inner: LockStore, plan: FaultPlan, ttl_s: float) -> None:
+        self.inner = inner
+        self.ttl_s = ttl_s
+        self._held = plan.first(FaultType.LOCK_HELD)
+        self._expires = plan.first(FaultType.LOCK_EXPIRES)
+        self._planted = False
+        self._fired = False
+        self._expired: dict[str, tuple[str, int, float]] = {}
+
+    def acquire(self, key: str, owner: str, ttl_s: float, now: float) -> Acquisition:
+        if self._held is not None and not self._planted and owner != OTHER_RUNNER:
+            self._planted = True
+            at = now - self.ttl_s - 1 if self._held.expired else now
+            self.inner.acquire(key, OTHER_RUNNER, self.ttl_s, at)
+        return self.inner.acquire(key, owner, ttl_s, now)
+
+    def release(self, key: str, owner: str) -> bool:
+        self._expired.pop(key, None)
+        return self.inner.release(key, owner)
+
+    def state(self, key: str) -> LockState | None:
+        current = self.inner.state(key)
+        lost = self._expired.get(key)
+        if current is not None and lost is not None and lost[:2] == (current.owner, current.epoch):
+            return LockState(current.owner, current.epoch, min(lost[2], current.expires_at))
+        return current
+
+    def before_entry(self, key: str, owner: str, done: int, now: float) -> None:
+        """The rollback is about to handle its next entry, ``done`` entries in."""
+        fault = self._expires
+        if fault is None or self._fired or done < fault.after:
+            return
+        self._fired = True
+        current = self.inner.state(key)
+        if fault.taken_over:
+            self.inner.release(key, owner)
+            self.inner.acquire(key, OTHER_RUNNER, self.ttl_s, now)
+        elif current is not None:
+            self._expired[key] = (current.owner, current.epoch, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Wrapped:
+    """The run's executor, gate and lock store, each wrapped when the plan has faults there."""
+
+    executor: Executor
+    gate: Gate
+    locks: LockStore
+    faulty_locks: FaultyLockStore | None
+
+
+def wrap(
+    plan: FaultPlan, ctx: RunContext, executor: Executor, gate: Gate, locks: LockStore
+) -> Wrapped:
+    """Put the plan's faults around the real executor, gate and lock store."""
+    faulty_locks = None
+    if plan.first(FaultType.LOCK_HELD) or plan.first(FaultType.LOCK_EXPIRES):
+        faulty_locks = FaultyLockStore(locks, plan, ctx.settings.lock_ttl_s)
+    gated = plan.first(FaultType.POLICY_UNAVAILABLE) or plan.first(FaultType.COMPENSATION_DENIED)
+    return Wrapped(
+        executor=FaultInjector(executor, plan, ctx.clock),
+        gate=FaultyGate(gate, plan, ctx) if gated else gate,
+        locks=faulty_locks or locks,
+        faulty_locks=faulty_locks,
+    )

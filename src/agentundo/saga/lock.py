@@ -43,10 +43,6 @@ class LockStore(Protocol):
         """The current entry, expired or not; None when there is none."""
         ...
 
-    def expire(self, key: str, now: float) -> None:
-        """Make the lock expire at ``now`` (fault injection: a lock lost mid-rollback)."""
-        ...
-
 
 class MemoryLockStore:
     """An in-process :class:`LockStore` with the semantics of a Redis SET NX PX lock."""
@@ -74,11 +70,6 @@ class MemoryLockStore:
 
     def state(self, key: str) -> LockState | None:
         return self._locks.get(key)
-
-    def expire(self, key: str, now: float) -> None:
-        current = self._locks.get(key)
-        if current is not None:
-            self._locks[key] = LockState(current.owner, current.epoch, min(now, current.expires_at))
 
 
 def holds(store: LockStore, key: str, owner: str, epoch: int, now: float) -> bool:

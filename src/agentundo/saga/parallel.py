@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from multiprocessing.context import BaseContext
 from typing import Any, Protocol, TypeVar
 
-from agentundo.saga.engine import Stop
+from agentundo.saga.setup import Stop
 
 T = TypeVar("T")
 
