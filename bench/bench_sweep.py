@@ -23,8 +23,8 @@ from agentundo.model.catalog import Catalog
 from agentundo.model.policy import Policy
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import VirtualClock
-from agentundo.saga.drills import default_jobs, sweep
 from agentundo.saga.setup import DrillSetup
+from agentundo.saga.sweep import default_jobs, sweep
 
 KINDS = ("compensatable", "reversible", "readonly", "irreversible")
 SIZES = (50, 100, 200)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agentundo.evidence.chain import GENESIS, record_hash
-from agentundo.saga.drills import PARALLEL_MIN_RUNS
+from agentundo.saga.sweep import PARALLEL_MIN_RUNS
 from tests.saga_helpers import CATALOG, POLICY, write
 
 TOPICS = ("orders.lookup", "inventory.reserve", "payments.charge", "email.send")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+import contextlib
+import functools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,7 +12,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from agentundo.saga.clock import Clock
+    from agentundo.saga.drills import Options
     from agentundo.saga.setup import DrillSetup, Stop
 
 SWEEP_PROGRESS_MIN = 20
@@ -112,62 +113,41 @@ def drill(
     passed (with --sweep: also when a run never reached its step), 2 for bad input,
     130 when interrupted.
     """
+    from agentundo.saga.drills import Options, load_drill
+
+    options = Options(
+        fail_at=fail_at or (),
+        partial=partial or (),
+        transient=transient or (),
+        approve=approve or (),
+        seed=seed,
+        clock=clock,
+        compensate_failed_step=compensate_failed_step,
+        derive_compensation_keys=derive_keys,
+        policy_fail_mode=policy_fail_mode,
+        deadline=deadline,
+        executor=executor_name,
+        sweep=sweep,
+        jobs=jobs,
+        evidence=evidence,
+        output_format=output_format,
+    )
+    options.check()
+    loaded = load_drill(workflow, catalog, policy, scenario, options)
+    with _stop_on_signals() as stop:
+        if options.sweep:
+            code = _sweep(loaded.setup, options, stop)
+        else:
+            code = _single(loaded.setup, options, stop)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[Stop]:
+    """A stop request that SIGINT and SIGTERM set (the run stops at its next safe point)."""
     import signal
-    import sys
 
-    from agentundo.errors import UsageError
-    from agentundo.saga.clock import clock_factory
-    from agentundo.saga.drills import (
-        DEFAULT_EVIDENCE_DIR,
-        Options,
-        check_evidence_dir,
-        default_jobs,
-        load_drill,
-        run_with_evidence,
-    )
     from agentundo.saga.setup import Stop
-
-    if output_format not in ("text", "json"):
-        raise UsageError(f"unknown format {output_format!r}; expected text or json")
-    if executor_name not in ("simulated", "http"):
-        raise UsageError(f"unknown executor {executor_name!r}; expected simulated or http")
-    if jobs is not None and jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, not {jobs}")
-    if executor_name == "http" and sweep:
-        raise UsageError("--sweep runs the simulated executor only")
-    if sweep and (fail_at or partial):
-        given = "--fail-at" if fail_at else "--partial"
-        raise UsageError(
-            f"--sweep fails each step in turn, so it cannot be combined with {given}; "
-            "drop one of them"
-        )
-    if evidence is not None and not evidence.strip():
-        raise UsageError("--evidence needs a directory, not an empty string")
-    evidence_dir = Path(evidence or DEFAULT_EVIDENCE_DIR)
-    check_evidence_dir(evidence_dir)
-    if executor_name == "http" and clock is None:
-        clock = "real"  # real endpoints: backoff and Retry-After wait for real
-    loaded = load_drill(
-        workflow,
-        catalog,
-        policy,
-        scenario,
-        Options(
-            fail_at=fail_at or (),
-            partial=partial or (),
-            transient=transient or (),
-            approve=approve or (),
-            seed=seed,
-            clock=clock,
-            compensate_failed_step=compensate_failed_step,
-            derive_compensation_keys=derive_keys,
-            policy_fail_mode=policy_fail_mode,
-            deadline=deadline,
-            executor=executor_name,
-        ),
-    )
-
-    make_clock = clock_factory(loaded.clock_name)
 
     stop = Stop()
 
@@ -176,42 +156,42 @@ def drill(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if sweep:
-            workers = default_jobs() if jobs is None else jobs
-            code = _sweep(loaded.setup, evidence_dir, make_clock, stop, output_format, workers)
-        else:
-            import contextlib
-
-            with contextlib.ExitStack() as resources:
-                executor = None
-                secrets: frozenset[str] = frozenset()
-                if executor_name == "http":
-                    from agentundo.saga.http import HttpExecutor, check_endpoints
-
-                    executor = resources.enter_context(
-                        HttpExecutor(loaded.setup.catalog, stop=stop.event)
-                    )
-                    check_endpoints(executor, loaded.setup.workflow, loaded.setup.catalog)
-                    secrets = executor.secrets
-                result, path = run_with_evidence(
-                    loaded.setup,
-                    evidence_dir=evidence_dir,
-                    clock=make_clock(),
-                    stop=stop,
-                    executor=executor,
-                    secrets=secrets,
-                )
-            from agentundo.report import drill as report
-
-            if output_format == "json":
-                report.render_json(result, sys.stdout, str(path))
-            else:
-                report.render_text(result, _console(), str(path))
-            code = result.verdict.exit_code
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    raise typer.Exit(code)
+
+
+def _single(setup: DrillSetup, options: Options, stop: Stop) -> int:
+    """One run with its evidence file, reported; the verdict's exit code."""
+    import sys
+
+    from agentundo.report import drill as report
+    from agentundo.saga.clock import clock_factory
+    from agentundo.saga.drills import run_with_evidence
+
+    with contextlib.ExitStack() as resources:
+        executor = None
+        secrets: frozenset[str] = frozenset()
+        if options.executor == "http":
+            from agentundo.saga.http import HttpExecutor, check_endpoints
+
+            executor = resources.enter_context(HttpExecutor(setup.catalog, stop=stop.event))
+            check_endpoints(executor, setup.workflow, setup.catalog)
+            secrets = executor.secrets
+        result, path = run_with_evidence(
+            setup,
+            evidence_dir=options.evidence_dir,
+            clock=clock_factory(setup.clock_name)(),
+            stop=stop,
+            executor=executor,
+            secrets=secrets,
+        )
+    if options.output_format == "json":
+        report.render_json(result, sys.stdout, str(path))
+    else:
+        report.render_text(result, _console(), str(path))
+    return result.verdict.exit_code
 
 
 def _console() -> Console:
@@ -220,44 +200,38 @@ def _console() -> Console:
     return Console(highlight=False, emoji=False)
 
 
-def _sweep(
-    setup: DrillSetup,
-    evidence_dir: Path,
-    make_clock: Callable[[], Clock],
-    stop: Stop,
-    output_format: str,
-    jobs: int,
-) -> int:
+def _sweep(setup: DrillSetup, options: Options, stop: Stop) -> int:
+    """One run per step; 0 when every run passed."""
     import sys
 
     from rich.console import Console
 
     from agentundo.evidence.events import Verdict
     from agentundo.report import drill as report
-    from agentundo.saga.drills import sweep
+    from agentundo.saga.clock import clock_factory
+    from agentundo.saga.sweep import default_jobs, sweep
 
     total = len(setup.workflow.steps)
+    jobs = default_jobs() if options.jobs is None else options.jobs
+    run = functools.partial(
+        sweep,
+        setup,
+        clock_factory=clock_factory(setup.clock_name),
+        evidence_dir=options.evidence_dir,
+        stop=stop,
+        jobs=jobs,
+    )
     err = Console(stderr=True)
     if total >= SWEEP_PROGRESS_MIN and err.is_terminal:
         with report.progress(err, total) as update:
-            rows = sweep(
-                setup,
-                clock_factory=make_clock,
-                evidence_dir=evidence_dir,
-                stop=stop,
-                on_run=update,
-                jobs=jobs,
-            )
+            rows = run(on_run=update)
     else:
-        rows = sweep(
-            setup, clock_factory=make_clock, evidence_dir=evidence_dir, stop=stop, jobs=jobs
-        )
-    where = str(evidence_dir)
-    if output_format == "json":
+        rows = run()
+    where = str(options.evidence_dir)
+    if options.output_format == "json":
         report.render_sweep_json(rows, sys.stdout, where)
     else:
         report.render_sweep_text(rows, _console(), where)
     if stop.requested:
         return Verdict.INTERRUPTED.exit_code
-    passed = (Verdict.RECOVERED.value, Verdict.COMPLETED.value)
-    return 0 if all(r.verdict in passed for r in rows) else 1
+    return 0 if all(r.verdict in (Verdict.RECOVERED, Verdict.COMPLETED) for r in rows) else 1

@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentundo.evidence.events import CompensationOutcome, Verdict
-from agentundo.saga.drills import NOT_REACHED, SweepRow
 from agentundo.saga.result import DrillResult
+from agentundo.saga.sweep import NOT_REACHED, SweepRow
 
 _VERDICT_STYLE = {
     Verdict.COMPLETED: "bold green",

@@ -8,19 +8,18 @@ run, and runs sweeps. It prints nothing.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agentundo.errors import InputError, InputErrors, Position, UsageError
-from agentundo.evidence.events import StepState, Verdict
 from agentundo.load.files import LoadedFile, load_file
 from agentundo.model.catalog import Catalog
 from agentundo.model.common import DURATION_PATTERN, Rollback, seconds
+from agentundo.model.policy import Policy
 from agentundo.model.scenario import FAULT_SPECS, FailMode, Fault, FaultType, Scenario
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import MAX_WAIT_S, Clock
@@ -68,6 +67,41 @@ class Options:
     policy_fail_mode: str | None = None
     deadline: str | None = None  # a duration
     executor: str = "simulated"  # or http: real endpoints get a deadline by default
+    sweep: bool = False
+    jobs: int | None = None  # --sweep worker processes (None: one per CPU)
+    evidence: str | None = None  # the evidence directory (None: the default)
+    output_format: str = "text"
+
+    def check(self) -> None:
+        """Refuse (exit 2) options that cannot go together, before anything is read."""
+        if self.output_format not in ("text", "json"):
+            raise UsageError(f"unknown format {self.output_format!r}; expected text or json")
+        if self.executor not in ("simulated", "http"):
+            raise UsageError(f"unknown executor {self.executor!r}; expected simulated or http")
+        if self.jobs is not None and self.jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, not {self.jobs}")
+        if self.executor == "http" and self.sweep:
+            raise UsageError("--sweep runs the simulated executor only")
+        if self.sweep and (self.fail_at or self.partial):
+            given = "--fail-at" if self.fail_at else "--partial"
+            raise UsageError(
+                f"--sweep fails each step in turn, so it cannot be combined with {given}; "
+                "drop one of them"
+            )
+        if self.evidence is not None and not self.evidence.strip():
+            raise UsageError("--evidence needs a directory, not an empty string")
+        check_evidence_dir(self.evidence_dir)
+
+    @property
+    def evidence_dir(self) -> Path:
+        return Path(self.evidence or DEFAULT_EVIDENCE_DIR)
+
+    @property
+    def clock_choice(self) -> str | None:
+        """The clock asked for; real endpoints wait for real unless told otherwise."""
+        if self.executor == "http" and self.clock is None:
+            return "real"
+        return self.clock
 
 
 @dataclass(slots=True)
@@ -192,31 +226,66 @@ def load_drill(
             policy.kind_position(), f"expected a policy file, found a {policy.kind} file"
         )
     scenario_file: LoadedFile | None = None
-    scenario: Scenario | None = None
     if scenario_path is not None:
         scenario_file = load_file(scenario_path, expect="scenario")
-        scenario = scenario_file.model
-    if options.clock not in (None, "virtual", "real"):
+    if options.clock_choice not in (None, "virtual", "real"):
         raise UsageError(f"--clock must be virtual or real, not {options.clock!r}")
     if options.seed is not None and options.seed < 0:
         raise UsageError(f"--seed must be 0 or more, not {options.seed}")
-    faults: list[Fault] = list(scenario.faults) if scenario is not None else []
-    scenario_faults = len(faults)
-    flags: list[str] = []  # the option that added each fault after the scenario's
-    for step in options.fail_at:
-        faults.append(Fault(type=FaultType.FATAL, step=_step_flag("--fail-at", step)))
-        flags.append(f"--fail-at {step}")
-    for step in options.partial:
-        faults.append(Fault(type=FaultType.PARTIAL, step=_step_flag("--partial", step)))
-        flags.append(f"--partial {step}")
-    for spec in options.transient:
-        faults.append(_transient(spec))
-        flags.append(f"--transient {spec}")
-    approvals = [*(scenario.approvals if scenario is not None else ()), *options.approve]
-    plan = FaultPlan.of(faults)
+    faults = _Faults.of(scenario_file, options)
     errors = duration_errors(scenario_file, catalog)
-    errors.extend(_contradiction_errors(faults, flags, scenario_file))
-    topics = catalog.model.topics
+    errors.extend(_contradiction_errors(faults.all, faults.flags, scenario_file))
+    errors.extend(_unknown_topics(workflow, catalog.model))
+    if scenario_file is not None:
+        errors.extend(_scenario_mismatch(scenario_file, workflow.model))
+    errors.extend(_plan_errors(workflow, catalog.model, faults, scenario_file, options))
+    settings = settings_from(scenario_file.model if scenario_file else None, options)
+    errors.extend(
+        _unrehearsable_errors(
+            workflow.model, catalog.model, faults, scenario_file, settings, options
+        )
+    )
+    if errors:
+        raise InputErrors(errors)
+    return _loaded(
+        workflow.model, catalog.model, policy_model, scenario_file, faults, settings, options
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Faults:
+    """The drill's faults: the scenario's first, then those the command line added."""
+
+    all: list[Fault]
+    scenario_count: int
+    flags: list[str]  # the option that added each fault after the scenario's
+
+    @classmethod
+    def of(cls, scenario: LoadedFile | None, options: Options) -> _Faults:
+        faults: list[Fault] = list(scenario.model.faults) if scenario is not None else []
+        count = len(faults)
+        flags: list[str] = []
+        for step in options.fail_at:
+            faults.append(Fault(type=FaultType.FATAL, step=_step_flag("--fail-at", step)))
+            flags.append(f"--fail-at {step}")
+        for step in options.partial:
+            faults.append(Fault(type=FaultType.PARTIAL, step=_step_flag("--partial", step)))
+            flags.append(f"--partial {step}")
+        for spec in options.transient:
+            faults.append(_transient(spec))
+            flags.append(f"--transient {spec}")
+        return cls(faults, count, flags)
+
+    def at(self, scenario: LoadedFile | None, index: int, *path: str) -> Position:
+        """Where the scenario's fault ``index`` is (only for the scenario's own faults)."""
+        assert scenario is not None and index < self.scenario_count
+        return scenario.position("faults", index, *path)
+
+
+def _unknown_topics(workflow: LoadedFile, catalog: Catalog) -> list[InputError]:
+    """Steps whose topic the catalog does not declare, with the closest name."""
+    topics = catalog.topics
+    errors: list[InputError] = []
     for index, step in enumerate(workflow.model.steps):
         if step.topic not in topics:
             close = difflib.get_close_matches(step.topic, list(topics), n=1)
@@ -227,22 +296,55 @@ def load_drill(
                     f"did you mean '{close[0]}'?" if close else None,
                 )
             )
-    if scenario is not None and scenario_file is not None:
-        if scenario.workflow is not None and scenario.workflow != workflow.model.workflow:
-            errors.append(
-                InputError(
-                    scenario_file.position("workflow"),
-                    f"scenario is for workflow '{scenario.workflow}', "
-                    f"not '{workflow.model.workflow}'",
-                )
+    return errors
+
+
+def _unrehearsable_errors(
+    workflow: Workflow,
+    catalog: Catalog,
+    faults: _Faults,
+    scenario: LoadedFile | None,
+    settings: Settings,
+    options: Options,
+) -> list[InputError]:
+    """:func:`_unrehearsable` faults at their positions (a command-line fault: exit 2)."""
+    errors: list[InputError] = []
+    for index, reason in _unrehearsable(faults.all, workflow, catalog, settings, options):
+        if index >= faults.scenario_count:
+            raise UsageError(f"{faults.flags[index - faults.scenario_count]}: {reason}")
+        errors.append(InputError(faults.at(scenario, index), reason))
+    return errors
+
+
+def _scenario_mismatch(scenario: LoadedFile, workflow: Workflow) -> list[InputError]:
+    """A scenario written for another workflow, or naming steps this one lacks."""
+    errors: list[InputError] = []
+    named = scenario.model.workflow
+    if named is not None and named != workflow.workflow:
+        errors.append(
+            InputError(
+                scenario.position("workflow"),
+                f"scenario is for workflow '{named}', not '{workflow.workflow}'",
             )
-        errors.extend(_unknown_steps(scenario_file, workflow.model))
-    for problem in check_plan(workflow.model, catalog.model, plan, options.approve):
+        )
+    errors.extend(_unknown_steps(scenario, workflow))
+    return errors
+
+
+def _plan_errors(
+    workflow: LoadedFile,
+    catalog: Catalog,
+    faults: _Faults,
+    scenario: LoadedFile | None,
+    options: Options,
+) -> list[InputError]:
+    """:func:`check_plan`'s problems at their positions (or as usage errors)."""
+    errors: list[InputError] = []
+    for problem in check_plan(workflow.model, catalog, FaultPlan.of(faults.all), options.approve):
         if problem.usage:
             raise UsageError(problem.message)
-        if problem.fault_index is not None and problem.fault_index < scenario_faults:
-            assert scenario_file is not None
-            where = scenario_file.position("faults", problem.fault_index, "step")
+        if problem.fault_index is not None and problem.fault_index < faults.scenario_count:
+            where = faults.at(scenario, problem.fault_index, "step")
             errors.append(InputError(where, problem.message))
         elif problem.step_index is not None:
             errors.append(
@@ -252,27 +354,35 @@ def load_drill(
             raise UsageError(problem.message)
         else:
             errors.append(InputError(Position(workflow.path), problem.message))
-    settings = settings_from(scenario, options)
-    for index, reason in _unrehearsable(faults, workflow.model, catalog.model, settings, options):
-        if index < scenario_faults:
-            assert scenario_file is not None
-            errors.append(InputError(scenario_file.position("faults", index), reason))
-        else:
-            raise UsageError(f"{flags[index - scenario_faults]}: {reason}")
-    if errors:
-        raise InputErrors(errors)
+    return errors
+
+
+def _loaded(
+    workflow: Workflow,
+    catalog: Catalog,
+    policy: Policy,
+    scenario_file: LoadedFile | None,
+    faults: _Faults,
+    settings: Settings,
+    options: Options,
+) -> Loaded:
+    """The checked inputs as one :class:`DrillSetup`; the command line wins over the scenario."""
+    scenario: Scenario | None = scenario_file.model if scenario_file is not None else None
     if options.seed is not None:
         seed = options.seed
     elif scenario is not None and scenario.seed is not None:
         seed = scenario.seed
     else:
         seed = 0
-    clock_name = options.clock or (scenario.clock if scenario and scenario.clock else "virtual")
+    clock_name = options.clock_choice or (
+        scenario.clock if scenario and scenario.clock else "virtual"
+    )
+    approvals = [*(scenario.approvals if scenario is not None else ()), *options.approve]
     setup = DrillSetup(
-        workflow=workflow.model,
-        catalog=catalog.model,
-        policy=policy_model,
-        plan=plan,
+        workflow=workflow,
+        catalog=catalog,
+        policy=policy,
+        plan=FaultPlan.of(faults.all),
         approvals=frozenset(approvals),
         settings=settings,
         expect=scenario.expect if scenario is not None else None,
@@ -443,140 +553,3 @@ def run_with_evidence(
             setup, run_id=run_id, sink=writer.write, clock=clock, stop=stop, executor=executor
         )
     return result, path
-
-
-NOT_REACHED = "not_reached"
-"""The verdict of a sweep run that stopped before the step it was to fail (e.g. an
-earlier step was denied): the failure was never injected, so the run is no pass."""
-
-
-@dataclass(frozen=True, slots=True)
-class SweepRow:
-    """One run of a sweep: FAILED_FATAL injected at ``step_id``.
-
-    ``verdict`` is the run's, except that a run which recovered without reaching
-    ``step_id`` is :data:`NOT_REACHED`; ``stopped_at`` names the step where it stopped.
-    """
-
-    index: int
-    step_id: str
-    topic: str
-    run_id: str
-    status: str
-    verdict: str
-    compensated: int
-    manual: int
-    problems: tuple[str, ...]
-    evidence: str | None
-    reached: bool = True
-    stopped_at: str | None = None
-
-
-PARALLEL_MIN_RUNS = 24
-"""Sweeps with fewer runs stay in one process: below this, starting the worker processes
-(~15 ms with fork) and shipping rows back cost about as much as the runs save (measured:
-16 runs take ~27 ms in one process and ~34 ms in two, 24 runs ~77 ms and ~50 ms)."""
-
-
-def default_jobs() -> int:
-    """How many processes a sweep uses by default: one per CPU this process may use."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-@dataclass(frozen=True, slots=True)
-class _SweepPlan:
-    """What every run of a sweep shares; sent once to each worker process."""
-
-    setup: DrillSetup
-    kept: tuple[Fault, ...]
-    base: str
-    evidence_dir: Path | None
-    clock_factory: Callable[[], Clock]
-
-    def run(self, index: int, stop: Stop | None) -> SweepRow:
-        """Run ``index`` (FAILED_FATAL at step ``index``), writing its evidence file."""
-        from dataclasses import replace
-
-        from agentundo.evidence.writer import EvidenceWriter
-
-        step = self.setup.workflow.steps[index]
-        failure = Fault(type=FaultType.FATAL, step=step.id)
-        plan = FaultPlan.of([*self.kept, failure])
-        one = replace(self.setup, plan=plan, expect=None, must_reach=(failure,))
-        run_id = f"{self.base}-{index + 1:03d}"
-        path: Path | None = None
-        if self.evidence_dir is not None:
-            path = self.evidence_dir / f"{run_id}.jsonl"
-            with EvidenceWriter(path) as writer:
-                result = drill(
-                    one, run_id=run_id, sink=writer.write, clock=self.clock_factory(), stop=stop
-                )
-        else:
-            result = drill(one, run_id=run_id, sink=_discard, clock=self.clock_factory(), stop=stop)
-        reached = result.steps[index].attempts > 0  # dispatched: the injected failure fired
-        stopped = next(
-            (s for s in result.steps if s.state not in (StepState.SUCCEEDED, StepState.NOT_RUN)),
-            None,
-        )
-        verdict = result.verdict.value
-        if not reached and result.verdict is not Verdict.INTERRUPTED:
-            verdict = NOT_REACHED  # its evidence says "failed", with the reason
-        return SweepRow(
-            index=index,
-            step_id=step.id,
-            topic=step.topic,
-            run_id=run_id,
-            status=result.status.value,
-            verdict=verdict,
-            compensated=sum(1 for r in result.ledger if r.state == "undone"),
-            manual=len(result.followups),
-            problems=tuple(result.problems),
-            evidence=None if path is None else str(path),
-            reached=reached,
-            stopped_at=None if stopped is None else stopped.step_id,
-        )
-
-
-def sweep(
-    setup: DrillSetup,
-    *,
-    clock_factory: Callable[[], Clock],
-    evidence_dir: Path | None,
-    stop: Stop | None = None,
-    on_run: Callable[[int, int], None] | None = None,
-    jobs: int = 1,
-) -> list[SweepRow]:
-    """Run the drill once per step with ``fatal`` injected there; one row per run.
-
-    The scenario's own ``fatal`` and ``partial`` faults and its expectations are left out
-    (each run has its own failure point); the other faults apply to every run. A run
-    that stops before its step (an earlier step denied, say) is :data:`NOT_REACHED`.
-
-    With ``jobs`` > 1 (and at least :data:`PARALLEL_MIN_RUNS` runs) the runs are spread
-    over that many worker processes. Each run is the same as in one process (its run id,
-    seed, faults, evidence file), so the rows are too; they come back in step order and
-    ``on_run(done, total)`` is called as runs finish. When ``stop`` is requested, runs
-    not yet started are not started and the runs under way stop at their next safe
-    point, recorded as interrupted; the rows of the runs that ran are returned.
-    """
-    kept = tuple(f for f in setup.plan.faults if not FAULT_SPECS[f.type].ends_forward)
-    plan = _SweepPlan(setup, kept, new_run_id(), evidence_dir, clock_factory)
-    total = len(setup.workflow.steps)
-    if jobs > 1 and total >= PARALLEL_MIN_RUNS:
-        from agentundo.saga.parallel import run_parallel
-
-        return run_parallel(plan.run, total, jobs=jobs, stop=stop, on_run=on_run)
-    rows: list[SweepRow] = []
-    for index in range(total):
-        if stop is not None and stop.requested:
-            break
-        rows.append(plan.run(index, stop))
-        if on_run is not None:
-            on_run(index + 1, total)
-    return rows
-
-
-def _discard(record: dict[str, Any]) -> None:
-    del record
