@@ -52,6 +52,12 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 characters (a line break in a step id would split a header or a report line)."""
 
 
+MAX_WAIT_S = 7 * 24 * 3600.0
+"""The longest duration a drill accepts (7 days): a drill refuses longer durations when it
+loads its files, lint warns of them first, and the clocks cap every wait here anyway, so
+no setting can overflow the time."""
+
+
 def seconds(duration: str) -> float:
     """Turn ``10s``, ``500ms``, ``2m`` or ``1h`` into seconds."""
     match = _DURATION.match(duration)

@@ -8,12 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from agentundo.model.common import MAX_WAIT_S as MAX_WAIT_S  # the longest single wait
+
 DEFAULT_START = 1_767_225_600.0
 """2026-01-01T00:00:00Z: where a virtual clock starts unless told otherwise."""
-
-MAX_WAIT_S = 7 * 24 * 3600.0
-"""The longest single wait (7 days). A drill refuses longer durations when it loads its
-files; the clocks cap every wait here anyway, so no setting can overflow the time."""
 
 _LAST_MOMENT = "9999-12-31T23:59:59.999Z"
 _FIRST_MOMENT = "0001-01-01T00:00:00.000Z"

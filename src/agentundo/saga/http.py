@@ -44,10 +44,16 @@ from agentundo.errors import UsageError
 from agentundo.evidence.redact import redact
 from agentundo.model.catalog import Catalog, HttpCall
 from agentundo.model.common import Rollback
+from agentundo.model.templates import (
+    PARAMS_PREFIX,
+    TemplatePlace,
+    render_key,
+    template_fields,
+    template_fields_for,
+)
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import bounded_wait
 from agentundo.saga.executor import Call, CallKind, Outcome, Result
-from agentundo.saga.keys import KNOWN_FIELDS, render_key, template_fields
 
 DEFAULT_TIMEOUT_S = 10.0
 BODY_LIMIT = 512
@@ -56,9 +62,6 @@ READ_LIMIT = 64 * 1024
 """Bytes of a response body read at most; the rest is not waited for."""
 POLL_S = 0.05
 """How often a caller waiting for a call checks its deadline and the stop request."""
-
-TEMPLATE_FIELDS = KNOWN_FIELDS | {"idempotency_key"}
-"""Fields an http template may use besides ``params.NAME``."""
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SINGLE_FIELD = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_.]*)\}$")
@@ -111,10 +114,14 @@ class HttpExecutor:
         self._compensation: dict[str, Endpoint] = {}
         for name, topic in catalog.topics.items():
             if topic.http is not None:
-                self._forward[name] = _resolve(topic.http, f"topic '{name}'", env, secrets)
+                self._forward[name] = _resolve(
+                    topic.http, f"topic '{name}'", env, secrets, TemplatePlace.HTTP
+                )
             if topic.compensation is not None and topic.compensation.http is not None:
                 where = f"compensation of topic '{name}'"
-                self._compensation[name] = _resolve(topic.compensation.http, where, env, secrets)
+                self._compensation[name] = _resolve(
+                    topic.compensation.http, where, env, secrets, TemplatePlace.COMPENSATION_HTTP
+                )
         self.secrets: frozenset[str] = frozenset(s for s in secrets if s)
         self._owns_client = client is None
         self._client = client or httpx.Client(follow_redirects=False)
@@ -303,14 +310,20 @@ def check_endpoints(executor: HttpExecutor, workflow: Workflow, catalog: Catalog
         )
 
 
-def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[str]) -> Endpoint:
+def _resolve(
+    spec: HttpCall,
+    where: str,
+    env: Mapping[str, str],
+    secrets: set[str],
+    place: TemplatePlace,
+) -> Endpoint:
     """Resolve ``${VAR}`` in the URL and headers; check the URL and its template fields."""
     if spec.timeout_seconds == 0:
         raise UsageError(f"{where}: an http timeout of 0 would fail every call; give more")
     url = _substitute_env(spec.url, f"{where}: url", env, None)
-    _check_template(url, where, "url")
+    _check_template(url, where, "url", place)
     for text in _strings(spec.body):
-        _check_template(text, where, "body")
+        _check_template(text, where, "body", place)
     resolved = f" (it resolved to {_shown(url)!r})" if url != spec.url else ""
     try:
         parts = urlsplit(url)
@@ -347,15 +360,16 @@ def _resolve(spec: HttpCall, where: str, env: Mapping[str, str], secrets: set[st
     )
 
 
-def _check_template(text: str, where: str, what: str) -> None:
-    """UsageError for a malformed template or a field no call has."""
+def _check_template(text: str, where: str, what: str, place: TemplatePlace) -> None:
+    """UsageError for a malformed template or a field no call has at ``place``."""
     try:
         fields = template_fields(text)
     except ValueError as exc:
         raise UsageError(f"{where}: {what} template {_shown(text)!r} is malformed: {exc}") from None
+    allowed = template_fields_for(place)
     for name in fields:
-        if name not in TEMPLATE_FIELDS and not name.startswith("params."):
-            known = ", ".join(sorted(TEMPLATE_FIELDS))
+        if name not in allowed and not name.startswith(PARAMS_PREFIX):
+            known = ", ".join(sorted(allowed))
             raise UsageError(
                 f"{where}: {what} template uses unknown field {{{name}}}; use {{params.NAME}} or "
                 f"one of: {known}"

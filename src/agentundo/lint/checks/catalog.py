@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
 from agentundo.lint.registry import check
-from agentundo.model.common import Rollback
+from agentundo.model.common import MAX_WAIT_S, Rollback, seconds
 
 
 @check("AU101", "rollback-tag-missing", Severity.ERROR, "catalog")
@@ -249,9 +249,6 @@ def timeout_too_long(project: Project) -> Iterator[Problem]:
             rollback: compensatable
             compensation: {topic: payments.refund, timeout: 30s}
     """
-    from agentundo.model.common import seconds
-    from agentundo.saga.clock import MAX_WAIT_S
-
     for entry in project.topics.values():
         for path, value in entry.topic.timeouts():
             if seconds(value) > MAX_WAIT_S:

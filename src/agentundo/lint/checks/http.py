@@ -11,10 +11,14 @@ from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
 from agentundo.lint.registry import check
 from agentundo.model.catalog import HttpCall
-from agentundo.saga.keys import KNOWN_FIELDS, template_fields
+from agentundo.model.templates import (
+    PARAMS_PREFIX,
+    TemplatePlace,
+    template_fields,
+    template_fields_for,
+)
 
 _ENV_VAR = re.compile(r"\$\{[^}]*\}")
-_FIELDS = KNOWN_FIELDS | {"idempotency_key"}
 
 
 def _strings(
@@ -49,17 +53,25 @@ def http_template_invalid(project: Project) -> Iterator[Problem]:
           url: "http://ledger.internal/charges/{step_id}"
     """
     for entry in project.side_effect_topics():
-        calls: list[tuple[tuple[str, ...], HttpCall | None]] = [(("http",), entry.topic.http)]
+        calls: list[tuple[TemplatePlace, tuple[str, ...], HttpCall | None]] = [
+            (TemplatePlace.HTTP, ("http",), entry.topic.http)
+        ]
         if entry.topic.compensation is not None:
-            calls.append((("compensation", "http"), entry.topic.compensation.http))
-        for prefix, call in calls:
+            calls.append(
+                (
+                    TemplatePlace.COMPENSATION_HTTP,
+                    ("compensation", "http"),
+                    entry.topic.compensation.http,
+                )
+            )
+        for place, prefix, call in calls:
             if call is None:
                 continue
             for path, text in _strings({"url": call.url, "body": call.body}, ()):
-                yield from _problems(entry.position(*prefix, *path), entry.name, text)
+                yield from _problems(entry.position(*prefix, *path), entry.name, text, place)
 
 
-def _problems(position: Position, name: str, text: str) -> Iterator[Problem]:
+def _problems(position: Position, name: str, text: str, place: TemplatePlace) -> Iterator[Problem]:
     try:
         fields = template_fields(_ENV_VAR.sub("", text))
     except ValueError:
@@ -69,10 +81,13 @@ def _problems(position: Position, name: str, text: str) -> Iterator[Problem]:
             "fields are written {name}; use {{ and }} for literal braces",
         )
         return
+    allowed = template_fields_for(place)
     for field in fields:
-        if field not in _FIELDS and not (field.startswith("params.") and len(field) > 7):
+        if field not in allowed and not (
+            field.startswith(PARAMS_PREFIX) and len(field) > len(PARAMS_PREFIX)
+        ):
             yield Problem(
                 position,
                 f"http template of '{name}' uses unknown field '{{{field}}}'",
-                "fields: " + ", ".join(sorted(_FIELDS)) + ", params.NAME",
+                "fields: " + ", ".join(sorted(allowed)) + ", params.NAME",
             )

@@ -8,7 +8,12 @@ from agentundo.errors import Position
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project, TopicEntry
 from agentundo.lint.registry import check
-from agentundo.saga.keys import KNOWN_FIELDS, template_fields
+from agentundo.model.templates import (
+    PARAMS_PREFIX,
+    TemplatePlace,
+    template_fields,
+    template_fields_for,
+)
 
 UNSTABLE_FIELDS = frozenset(
     {
@@ -32,15 +37,19 @@ UNSTABLE_FIELDS = frozenset(
 """Names that change from one attempt to the next: a retry would not be deduplicated."""
 
 
-def _keys(project: Project) -> Iterator[tuple[TopicEntry, str, Position, str]]:
-    """(entry, which, position, template) for every declared key of a side-effecting topic."""
+def _keys(
+    project: Project,
+) -> Iterator[tuple[TopicEntry, str, Position, str, TemplatePlace]]:
+    """(entry, which, position, template, place) for every declared key of a
+    side-effecting topic."""
     for entry in project.side_effect_topics():
         if entry.topic.idempotency_key is not None:
             yield (
                 entry,
                 "idempotency key",
                 entry.position("idempotency_key"),
-                (entry.topic.idempotency_key),
+                entry.topic.idempotency_key,
+                TemplatePlace.IDEMPOTENCY_KEY,
             )
         compensation = entry.topic.compensation
         if compensation is not None and compensation.idempotency_key is not None:
@@ -49,6 +58,7 @@ def _keys(project: Project) -> Iterator[tuple[TopicEntry, str, Position, str]]:
                 "compensation idempotency key",
                 entry.position("compensation", "idempotency_key"),
                 compensation.idempotency_key,
+                TemplatePlace.COMPENSATION_KEY,
             )
 
 
@@ -124,7 +134,7 @@ def idempotency_key_unstable(project: Project) -> Iterator[Problem]:
     Good:
         idempotency_key: "{run_id}:{step_id}"
     """
-    for entry, which, position, template in _keys(project):
+    for entry, which, position, template, _place in _keys(project):
         for field in _fields(template) or []:
             if field in UNSTABLE_FIELDS:
                 yield Problem(
@@ -147,7 +157,7 @@ def idempotency_key_not_unique(project: Project) -> Iterator[Problem]:
     Good:
         idempotency_key: "{run_id}:{step_id}"
     """
-    for entry, which, position, template in _keys(project):
+    for entry, which, position, template, _place in _keys(project):
         fields = _fields(template)
         if fields is None:
             continue
@@ -177,7 +187,7 @@ def idempotency_key_invalid(project: Project) -> Iterator[Problem]:
     Good:
         idempotency_key: "{run_id}:{step_id}"
     """
-    for entry, which, position, template in _keys(project):
+    for entry, which, position, template, place in _keys(project):
         fields = _fields(template)
         if fields is None:
             yield Problem(
@@ -186,15 +196,16 @@ def idempotency_key_invalid(project: Project) -> Iterator[Problem]:
                 "fields are written {name}; use {{ and }} for literal braces",
             )
             continue
+        allowed = template_fields_for(place)
         for field in fields:
-            known = field in KNOWN_FIELDS or (
-                field.startswith("params.") and len(field) > len("params.")
+            known = field in allowed or (
+                field.startswith(PARAMS_PREFIX) and len(field) > len(PARAMS_PREFIX)
             )
             if not known and field not in UNSTABLE_FIELDS:
                 yield Problem(
                     position,
                     f"{which} of '{entry.name}' uses unknown field '{{{field}}}'",
-                    "fields: " + ", ".join(sorted(KNOWN_FIELDS)) + ", params.NAME",
+                    "fields: " + ", ".join(sorted(allowed)) + ", params.NAME",
                 )
 
 

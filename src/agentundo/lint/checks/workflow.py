@@ -11,9 +11,9 @@ from agentundo.lint.registry import check
 from agentundo.load.files import LoadedFile
 from agentundo.model.catalog import Topic
 from agentundo.model.common import Decision, Rollback
+from agentundo.model.templates import PARAMS_PREFIX, template_fields
 from agentundo.model.workflow import Step, Workflow
 from agentundo.policy.evaluate import Context
-from agentundo.saga.keys import template_fields
 
 
 def _steps(project: Project) -> Iterator[tuple[LoadedFile, Workflow, int, Step]]:
@@ -191,9 +191,9 @@ def template_param_missing(project: Project) -> Iterator[Problem]:
             except ValueError:
                 continue
             needed.extend(
-                f[len("params.") :]
+                f[len(PARAMS_PREFIX) :]
                 for f in fields
-                if f.startswith("params.") and f[len("params.") :] not in step.params
+                if f.startswith(PARAMS_PREFIX) and f[len(PARAMS_PREFIX) :] not in step.params
             )
         for name in dict.fromkeys(needed):
             yield Problem(
