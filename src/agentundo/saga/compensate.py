@@ -14,12 +14,12 @@ from agentundo.evidence.events import CompensationOutcome, Event, FollowUp
 from agentundo.model.catalog import Compensation, Topic
 from agentundo.model.common import Rollback
 from agentundo.model.scenario import Phase
+from agentundo.model.templates import derived_compensation_key, render_key
 from agentundo.saga.clock import bounded_wait
 from agentundo.saga.context import Interrupted, RunContext, StackEntry
 from agentundo.saga.executor import Call, CallKind, Executor, Outcome, Result
 from agentundo.saga.forward import backoff_delay
 from agentundo.saga.gate import Gate, GateRequest
-from agentundo.saga.keys import derived_compensation_key, render_key
 from agentundo.saga.result import CompensationReport
 
 if TYPE_CHECKING:

@@ -12,12 +12,12 @@ from typing import Any
 
 from agentundo.evidence.events import Event, FollowUp, RunStatus, StepState
 from agentundo.model.scenario import Phase
+from agentundo.model.templates import render_key
 from agentundo.model.workflow import Step
 from agentundo.saga.clock import bounded_wait
 from agentundo.saga.context import Interrupted, RunContext, StackEntry
 from agentundo.saga.executor import Call, CallKind, Executor, Outcome, Result
 from agentundo.saga.gate import Gate, GateRequest
-from agentundo.saga.keys import render_key
 from agentundo.saga.result import StepReport
 
 

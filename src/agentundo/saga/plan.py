@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from agentundo.model.catalog import Catalog
 from agentundo.model.scenario import WORKFLOW_FAULTS
+from agentundo.model.templates import TemplatePlace, render_key, sample_fields
 from agentundo.model.workflow import Workflow
 from agentundo.saga.faults import FaultPlan
-from agentundo.saga.keys import render_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +61,14 @@ def check_plan(
         spec = catalog.topics.get(step.topic)
         if spec is None:
             continue
-        fields = {
-            "run_id": "run",
-            "workflow_id": workflow.workflow,
-            "step_id": step.id,
-            "step_index": index,
-            "topic": step.topic,
-            "env": workflow.env,
-            "job_id": "job",
-            "params": step.params,
-        }
-        templates = [("idempotency_key", spec.idempotency_key)]
+        templates = [(TemplatePlace.IDEMPOTENCY_KEY, spec.idempotency_key)]
         if spec.compensation is not None:
-            templates.append(("compensation.idempotency_key", spec.compensation.idempotency_key))
+            templates.append((TemplatePlace.COMPENSATION_KEY, spec.compensation.idempotency_key))
         for where, template in templates:
             if not template:
                 continue
             try:
-                render_key(template, fields)
+                render_key(template, sample_fields(workflow, index, where))
             except (KeyError, ValueError, IndexError) as exc:
                 problems.append(
                     PlanProblem(
