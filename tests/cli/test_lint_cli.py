@@ -8,9 +8,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.cli_runner import invoke
 from tests.samples import FINDINGS_CATALOG, FINDINGS_POLICY
 
 CATALOG = FINDINGS_CATALOG
@@ -21,12 +23,13 @@ SUMMARY = "2 files checked: 1 error, 1 warning, 0 infos"
 
 def run(
     cwd: Path, *args: str, env: dict[str, str] | None = None, importtime: bool = False
-) -> subprocess.CompletedProcess[str]:
+) -> Any:
+    if not importtime:  # in this process; start-up imports need a fresh interpreter
+        return invoke(*args, cwd=cwd, env={"GITHUB_ACTIONS": None, "NO_COLOR": None, **(env or {})})
     environ = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "NO_COLOR")}
     environ.update(env or {})
-    prefix = [sys.executable, "-X", "importtime"] if importtime else [sys.executable]
     return subprocess.run(
-        [*prefix, "-m", "agentundo", *args],
+        [sys.executable, "-X", "importtime", "-m", "agentundo", *args],
         cwd=cwd,
         env=environ,
         capture_output=True,

@@ -6,11 +6,11 @@ Every test runs the installed command in a real subprocess on real files.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli_runner import CLEAN_ENV, Result, invoke
 
 CATALOG = """\
 # The catalog.
@@ -45,16 +45,8 @@ steps:
 """
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agentundo", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "COLUMNS": "200"},
-        check=False,
-    )
+def run(cwd: Path, *args: str) -> Result:
+    return invoke(*args, cwd=cwd, clean_env=True, env=CLEAN_ENV)
 
 
 @pytest.fixture
