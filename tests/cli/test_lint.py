@@ -330,7 +330,7 @@ def test_a_broken_configuration_file_is_an_input_error(
     (project_clean / name).write_bytes(content)
     done = run_clean(project_clean, "lint")
     assert done.returncode == 2
-    assert done.stderr.startswith(f"agentundo: error: {project / name}")
+    assert done.stderr.startswith(f"agentundo: error: {project_clean / name}")
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.splitlines()) == 1
