@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agentundo.evidence.chain import GENESIS, record_hash
+from tests.cli_runner import Result, invoke
 from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
 
 
@@ -26,22 +27,18 @@ def files(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def drill(files: dict[str, Path], *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "agentundo",
+def drill(files: dict[str, Path], *args: str) -> Result:
+    return invoke(
         "drill",
-        str(files["workflow"]),
+        files["workflow"],
         "--catalog",
-        str(files["catalog"]),
+        files["catalog"],
         "--policy",
-        str(files["policy"]),
+        files["policy"],
         "--evidence",
-        str(files["evidence"]),
+        files["evidence"],
         *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    )
 
 
 def evidence(path: Path) -> list[dict[str, Any]]:

@@ -8,14 +8,12 @@ Each test runs the CLI in a real subprocess on real files; the HTTP tests use a 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from tests.cli_runner import Result, invoke
 from tests.saga_helpers import CATALOG, DENY_EMAIL, POLICY, WORKFLOW, write
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "ledger"
@@ -23,25 +21,17 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "ledger"
 
 def _run(
     workflow: Path, catalog: Path, policy: Path, *extra: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agentundo",
-            "drill",
-            str(workflow),
-            "--catalog",
-            str(catalog),
-            "--policy",
-            str(policy),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+) -> Result:
+    return invoke(
+        "drill",
+        workflow,
+        "--catalog",
+        catalog,
+        "--policy",
+        policy,
+        *extra,
         cwd=workflow.parent,
-        env={**os.environ, **(env or {})},
+        env=env,
     )
 
 
@@ -52,7 +42,7 @@ def drill(
     policy: str = POLICY,
     scenario: str | None = None,
     env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
+) -> Result:
     """The order workflow of ``tests.saga_helpers``, evidence in ``tmp_path/evidence``."""
     args = ["--evidence", str(tmp_path / "evidence"), *extra]
     if scenario is not None:
@@ -66,9 +56,7 @@ def drill(
     )
 
 
-def ledger_drill(
-    tmp_path: Path, url: str, *extra: str, scenario: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def ledger_drill(tmp_path: Path, url: str, *extra: str, scenario: str | None = None) -> Result:
     """The ledger example with ``--executor http`` against ``url``."""
     args = ["--executor", "http", "--evidence", str(tmp_path / "evidence"), *extra]
     if scenario is not None:
@@ -82,7 +70,7 @@ def ledger_drill(
     )
 
 
-def assert_usage(done: subprocess.CompletedProcess[str], message: str) -> None:
+def assert_usage(done: Result, message: str) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
@@ -96,7 +84,7 @@ def closed_port() -> int:
     return port
 
 
-def summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+def summary(done: Result) -> dict[str, Any]:
     out: dict[str, Any] = json.loads(done.stdout)
     return out
 

@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.cli_runner import Result, invoke
 from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
 
 
-def drill(
-    tmp_path: Path, workflow: str, policy: str, *extra: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agentundo",
-            "drill",
-            str(write(tmp_path, "wf.yaml", workflow)),
-            "--catalog",
-            str(write(tmp_path, "catalog.yaml", CATALOG)),
-            "--policy",
-            str(write(tmp_path, "policy.yaml", policy)),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+def drill(tmp_path: Path, workflow: str, policy: str, *extra: str) -> Result:
+    return invoke(
+        "drill",
+        write(tmp_path, "wf.yaml", workflow),
+        "--catalog",
+        write(tmp_path, "catalog.yaml", CATALOG),
+        "--policy",
+        write(tmp_path, "policy.yaml", policy),
+        *extra,
         cwd=tmp_path,
     )
 

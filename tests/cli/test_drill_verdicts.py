@@ -5,16 +5,13 @@
 2. An injected fault aimed at a step the run never dispatched (an earlier step was
    denied, say) was never rehearsed: the drill fails (exit 1), outside ``--sweep`` too.
 
-Every test runs the ``agentundo`` CLI in a subprocess; the HTTP tests talk to a real
+Every test runs the ``agentundo`` CLI (in this process, tests/cli_runner.py); the HTTP tests talk to a real
 server on 127.0.0.1 started by the test.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli_runner import invoke
 from tests.saga_helpers import CATALOG, DENY_EMAIL, POLICY, WORKFLOW, write
 
 # -- a small HTTP service: /charge/<step> answers what the test says, /refund/<step> 200
@@ -127,9 +125,6 @@ rules: []
 def _run(tmp_path: Path, *extra: str, env: dict[str, str] | None = None, **files: str) -> Any:
     """``agentundo drill`` on the files given (workflow, catalog, policy, scenario)."""
     args = [
-        sys.executable,
-        "-m",
-        "agentundo",
         "drill",
         str(write(tmp_path, "wf.yaml", files.get("workflow", WORKFLOW))),
         "--catalog",
@@ -142,14 +137,7 @@ def _run(tmp_path: Path, *extra: str, env: dict[str, str] | None = None, **files
     ]
     if "scenario" in files:
         args += ["--scenario", str(write(tmp_path, "s.yaml", files["scenario"]))]
-    return subprocess.run(
-        args,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, **(env or {})},
-    )
+    return invoke(*args, cwd=tmp_path, env=env)
 
 
 def _json(done: Any) -> dict[str, Any]:
