@@ -1,11 +1,9 @@
-"""`agentundo timeline` as a user runs it: real subprocesses, exact golden text, exit codes."""
+"""`agentundo timeline` as a user runs it: in this process (tests/cli_runner.py), exact golden text, exit codes."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -14,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from agentundo.evidence.writer import EvidenceWriter
-from tests.evidence_factory import START, RunBuilder, big_run, clean_run, standard_run
+from tests.cli_runner import CLEAN_ENV, Result, invoke
+from tests.evidence_factory import START, RunBuilder, clean_run, standard_run
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "timeline"
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,22 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(
     *args: str, cwd: Path | None = None, stdin: bytes | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "agentundo", "timeline", *args],
-        capture_output=True,
-        input=stdin.decode() if stdin is not None else None,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "NO_COLOR": "1",
-            "COLUMNS": "200",
-            "PYTHONPATH": str(ROOT / "src"),
-        },
+) -> Result:
+    return invoke(
+        "timeline", *args, cwd=cwd, stdin=stdin, timeout=timeout, clean_env=True, env=CLEAN_ENV
     )
-    return done
 
 
 def golden(name: str, actual: str) -> None:
@@ -321,32 +308,11 @@ def test_follow_a_drill_while_it_writes(tmp_path: Path) -> None:
             builder.summary()
 
     thread = threading.Thread(target=writer)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agentundo",
-            "timeline",
-            "--follow",
-            "--timeout",
-            "20",
-            "--verify",
-            str(path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "NO_COLOR": "1",
-            "COLUMNS": "200",
-            "PYTHONPATH": str(ROOT / "src"),
-        },
-    )
     thread.start()
-    out, err = process.communicate(timeout=30)
+    done = run("--follow", "--timeout", "20", "--verify", str(path))
     thread.join()
-    assert process.returncode == 0, err
+    out, err = done.stdout, done.stderr
+    assert done.returncode == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("10:00:00.000  +0s  run_started")
     assert sum("step_succeeded" in line for line in lines) == 4
@@ -361,20 +327,6 @@ def test_follow_timeout_on_a_run_that_never_finishes(evidence: Path) -> None:
     assert time.monotonic() - started < 10
     assert done.returncode == 0
     assert len(done.stdout.splitlines()) == 10
-
-
-def test_large_file_streams_with_a_limit(tmp_path: Path) -> None:
-    path = tmp_path / "big.jsonl"
-    written = big_run(path, steps=20_000, skip_every=1000)
-    assert written > 100_000
-    done = run("--verify", "--only-problems", "big.jsonl", cwd=tmp_path, timeout=120)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
-    assert f"big.jsonl ({written} records)" in done.stdout
-    assert "20 skipped" in done.stdout
-    table = run("--limit", "50", "big.jsonl", cwd=tmp_path, timeout=120)
-    assert f"{written - 50} more matching records not shown" in table.stdout
-    fast = run("-f", "json", "--event", "compensation_skipped", "big.jsonl", cwd=tmp_path)
-    assert len(fast.stdout.splitlines()) == 20
 
 
 @pytest.mark.parametrize(
