@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import CLEAN_ENV, Result, invoke
 from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
 
 
-def agentundo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agentundo", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "COLUMNS": "200"},
-        check=False,
-    )
+def agentundo(*args: str, cwd: Path) -> Result:
+    return invoke(*args, cwd=cwd, clean_env=True, env=CLEAN_ENV)
 
 
 @pytest.fixture

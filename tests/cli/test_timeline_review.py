@@ -1,4 +1,4 @@
-"""Review fixes of `agentundo timeline`, as a user meets them: real drills, real subprocesses.
+"""Review fixes of `agentundo timeline`, as a user meets them: real drills, the command run\nin this process (tests/cli_runner.py).
 
 A lone surrogate in a line, --follow on input that is not evidence (or never ends a line),
 forged run summaries, lock trouble under --only-problems, and bytes the writer never writes
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.cli_runner import CLEAN_ENV, Result, invoke
 from tests.evidence_factory import reseal
 from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
 
@@ -30,22 +30,14 @@ def agentundo(
     timeout: float = 120,
     stdin: str | None = None,
     env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "agentundo", *args],
-        capture_output=True,
-        text=True,
+) -> Result:
+    done = invoke(
+        *args,
         cwd=cwd,
         timeout=timeout,
-        input=stdin,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "NO_COLOR": "1",
-            "COLUMNS": "200",
-            "PYTHONPATH": str(ROOT / "src"),
-            **(env or {}),
-        },
-        check=False,
+        stdin=stdin,
+        clean_env=True,
+        env={**CLEAN_ENV, **(env or {})},
     )
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     return done
