@@ -1,16 +1,15 @@
-"""Hostile input and keyed evidence, as a user meets them: real subprocesses, exit codes, text."""
+"""Hostile input and keyed evidence, as a user meets them: exit codes, text."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agentundo.evidence.chain import GENESIS, seal
+from tests.cli_runner import CLEAN_ENV, Result, invoke
 from tests.evidence_factory import START, clean_run, standard_run
 from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
 
@@ -19,29 +18,12 @@ KEY = "cli-test-evidence-key-9f8e7d6c5b4a"
 OTHER_KEY = "a-different-key-of-enough-length"
 
 
-def agentundo(
-    *args: str, cwd: Path, key: str | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-        "PYTHONPATH": str(ROOT / "src"),
-    }
-    if key is not None:
-        env["AGENTUNDO_EVIDENCE_KEY"] = key
-    return subprocess.run(
-        [sys.executable, "-m", "agentundo", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+def agentundo(*args: str, cwd: Path, key: str | None = None, timeout: float = 120) -> Result:
+    env = {**CLEAN_ENV, "AGENTUNDO_EVIDENCE_KEY": key}
+    return invoke(*args, cwd=cwd, timeout=timeout, clean_env=True, env=env)
 
 
-def no_traceback(done: subprocess.CompletedProcess[str]) -> None:
+def no_traceback(done: Result) -> None:
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert "Error:" not in done.stderr.replace("error:", ""), done.stderr[-3000:]
 
@@ -196,7 +178,7 @@ def forge(path: Path, index: int, change: dict[str, Any]) -> None:
     path.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
 
 
-def verify(project: Path, path: Path, key: str | None) -> subprocess.CompletedProcess[str]:
+def verify(project: Path, path: Path, key: str | None) -> Result:
     done = agentundo(
         "timeline", "--verify", "-q", str(path.relative_to(project)), cwd=project, key=key
     )
