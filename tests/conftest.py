@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+
+from tests.cli_runner import Result, invoke
 
 
 @pytest.fixture(autouse=True)
 def _no_evidence_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's exported evidence key must not turn unkeyed tests into keyed ones."""
     monkeypatch.delenv("AGENTUNDO_EVIDENCE_KEY", raising=False)
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """``cli(*args, cwd=..., env=..., clean_env=..., stdin=...)``: agentundo in this process.
+
+    Returns ``returncode``, ``stdout`` and ``stderr`` like ``subprocess.run``; see
+    tests/cli_runner.py for what is captured, set and restored around the call.
+    """
+    return invoke

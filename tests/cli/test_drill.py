@@ -1,19 +1,32 @@
-"""`agentundo drill` end to end, through a real subprocess."""
+"""`agentundo drill` end to end: verdicts and exit codes, chained evidence, hostile input
+(every mistake is exit 2 with a clear message, nothing crashes), real HTTP failures against
+a server on 127.0.0.1, and ``--sweep --jobs N``.
+
+The command runs in this process (tests/cli_runner.py); signals and ``--jobs`` worker
+processes run a real ``python -m agentundo``.
+"""
 
 from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agentundo.evidence.chain import GENESIS, record_hash
-from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
+from agentundo.saga.sweep import PARALLEL_MIN_RUNS
+from tests.cli_runner import Result, invoke
+from tests.saga_helpers import CATALOG, DENY_EMAIL, POLICY, WORKFLOW, write
 
 
 @pytest.fixture
@@ -26,22 +39,18 @@ def files(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def drill(files: dict[str, Path], *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "agentundo",
+def drill(files: dict[str, Path], *args: str) -> Result:
+    return invoke(
         "drill",
-        str(files["workflow"]),
+        files["workflow"],
         "--catalog",
-        str(files["catalog"]),
+        files["catalog"],
         "--policy",
-        str(files["policy"]),
+        files["policy"],
         "--evidence",
-        str(files["evidence"]),
+        files["evidence"],
         *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    )
 
 
 def evidence(path: Path) -> list[dict[str, Any]]:
@@ -190,3 +199,979 @@ def test_sigterm_stops_the_drill_cleanly(
         released = [r for r in records if r["event"] == "lock_released"]
         assert [r["released"] for r in released] == [True]
         assert names[-3:] == ["lock_released", "rollback_finished", "run_summary"]
+
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "ledger"
+
+
+def _run(
+    workflow: Path, catalog: Path, policy: Path, *extra: str, env: dict[str, str] | None = None
+) -> Result:
+    return invoke(
+        "drill",
+        workflow,
+        "--catalog",
+        catalog,
+        "--policy",
+        policy,
+        *extra,
+        cwd=workflow.parent,
+        env=env,
+    )
+
+
+def drill_input(
+    tmp_path: Path,
+    *extra: str,
+    catalog: str = CATALOG,
+    policy: str = POLICY,
+    scenario: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """The order workflow of ``tests.saga_helpers``, evidence in ``tmp_path/evidence``."""
+    args = ["--evidence", str(tmp_path / "evidence"), *extra]
+    if scenario is not None:
+        args += ["--scenario", str(write(tmp_path, "s.yaml", scenario))]
+    return _run(
+        write(tmp_path, "wf.yaml", WORKFLOW),
+        write(tmp_path, "catalog.yaml", catalog),
+        write(tmp_path, "policy.yaml", policy),
+        *args,
+        env=env,
+    )
+
+
+def ledger_drill(tmp_path: Path, url: str, *extra: str, scenario: str | None = None) -> Result:
+    """The ledger example with ``--executor http`` against ``url``."""
+    args = ["--executor", "http", "--evidence", str(tmp_path / "evidence"), *extra]
+    if scenario is not None:
+        args += ["--scenario", str(write(tmp_path, "s.yaml", scenario))]
+    return _run(
+        EXAMPLE / "workflow.yaml",
+        EXAMPLE / "catalog.yaml",
+        EXAMPLE / "policy.yaml",
+        *args,
+        env={"LEDGER_URL": url, "LEDGER_TOKEN": "t0ken"},
+    )
+
+
+def assert_usage(done: Result, message: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def summary(done: Result) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(done.stdout)
+    return out
+
+
+# -- 1. durations --------------------------------------------------------------------
+
+
+def test_a_huge_scenario_duration_is_refused_at_its_position(tmp_path: Path) -> None:
+    scenario = """
+    version: v1
+    scenario: huge
+    settings:
+      backoff_max: 99999999999999999999h
+      approval_timeout: 169h
+      deadline: 0s
+    faults:
+      - {type: transient, step: charge, count: 3}
+    """
+    done = drill_input(tmp_path, scenario=scenario)
+    path = tmp_path / "s.yaml"
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"{path}:4:16: error: settings.backoff_max 99999999999999999999h is too long: "
+        "at most 168h (7 days)",
+        f"{path}:5:21: error: settings.approval_timeout 169h is too long: at most 168h (7 days)",
+        f"{path}:6:13: error: settings.deadline must be longer than 0s",
+    ]
+    assert not (tmp_path / "evidence").exists()
+
+
+def test_a_huge_catalog_timeout_is_refused_at_its_position(tmp_path: Path) -> None:
+    catalog = CATALOG.replace(
+        "      topic: payments.refund\n",
+        "      topic: payments.refund\n      timeout: 100000000h\n",
+    )
+    done = drill_input(tmp_path, catalog=catalog)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        f"{tmp_path / 'catalog.yaml'}:16:16: error: compensation.timeout 100000000h of topic "
+        "'payments.charge' is too long: at most 168h (7 days)"
+    ) in done.stderr
+
+
+def test_a_week_long_backoff_still_finishes_with_a_summary(tmp_path: Path) -> None:
+    scenario = """
+    version: v1
+    scenario: slow
+    settings: {backoff_initial: 168h, backoff_max: 168h, approval_timeout: 168h}
+    faults: [{type: transient, step: charge, count: 40}]
+    """
+    done = drill_input(tmp_path, "-f", "json", scenario=scenario)
+    assert done.returncode == 0, done.stderr
+    out = summary(done)
+    assert out["summary"]["status"] == "SUCCEEDED"
+    records = Path(out["evidence"]).read_text(encoding="utf-8").splitlines()
+    assert json.loads(records[-1])["event"] == "run_summary"
+
+
+# -- 2. malformed URLs from the environment ------------------------------------------
+
+
+def test_a_malformed_url_from_the_environment_is_a_usage_error(tmp_path: Path) -> None:
+    done = ledger_drill(tmp_path, "http://ops:hunter2@[::1")
+    assert_usage(
+        done,
+        "agentundo: error: topic 'payments.charge': url "
+        "'${LEDGER_URL:-http://127.0.0.1:8787}/charges' (it resolved to "
+        "'http://***@[::1/charges') is malformed: Invalid IPv6 URL",
+    )
+    assert "hunter2" not in done.stderr + done.stdout
+    assert not (tmp_path / "evidence").exists()
+
+
+def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    done = ledger_drill(tmp_path, "http://127.0.0.1:99999")
+    assert_usage(done, "(it resolved to 'http://127.0.0.1:99999/charges') is malformed: Port")
+
+
+# -- 3. an unreachable endpoint ------------------------------------------------------
+
+
+def test_an_unreachable_endpoint_fails_the_drill_within_its_deadline(tmp_path: Path) -> None:
+    scenario = """
+    version: v1
+    scenario: dead-endpoint
+    settings: {backoff_initial: 50ms, backoff_max: 200ms, rollback_window: 1s}
+    """
+    url = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    done = ledger_drill(tmp_path, url, "--deadline", "1s", "-f", "json", scenario=scenario)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert elapsed < 30
+    out = summary(done)
+    assert out["verdict"] == "failed"
+    assert out["summary"]["steps_succeeded"] == 0
+    problem = out["problems"][0]
+    assert problem.startswith("step 'charge_a': its endpoint was unreachable or kept failing")
+    assert "cannot connect: " in problem and f"(POST {url}/charges)" in problem
+    assert "would start after the drill deadline of 1s" in problem
+    assert "did not rehearse its scenario" in problem
+    records = [json.loads(line) for line in Path(out["evidence"]).read_text().splitlines()]
+    assert records[-1]["event"] == "run_summary"
+    assert records[-1]["verdict"] == "failed"
+    assert records[0]["settings"]["deadline_s"] == "1.0"
+
+
+def test_an_unreachable_endpoint_is_named_in_the_text_report(tmp_path: Path) -> None:
+    scenario = """
+    version: v1
+    scenario: dead-endpoint
+    settings: {max_retries: 2, backoff_initial: 10ms, backoff_max: 20ms, rollback_window: 1s}
+    """
+    done = ledger_drill(tmp_path, f"http://127.0.0.1:{closed_port()}", scenario=scenario)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "problem step 'charge_a': its endpoint was unreachable" in done.stdout
+    assert "gave up after 2 retries" in done.stdout
+    assert "verdict: failed" in done.stdout
+
+
+def test_a_bad_deadline_flag_is_a_usage_error(tmp_path: Path) -> None:
+    assert_usage(drill_input(tmp_path, "--deadline", "soon"), "--deadline expects a duration")
+    assert_usage(drill_input(tmp_path, "--deadline", "200h"), "--deadline 200h is longer than 168h")
+    assert_usage(drill_input(tmp_path, "--deadline", "0s"), "--deadline must be longer than 0s")
+
+
+# -- 4. contradictory faults ---------------------------------------------------------
+
+
+def test_partial_and_fail_at_on_one_step_is_a_usage_error(tmp_path: Path) -> None:
+    done = drill_input(tmp_path, "--partial", "ship", "--fail-at", "ship")
+    assert_usage(
+        done,
+        "agentundo: error: --partial ship contradicts --fail-at ship: a fatal fault fails "
+        "the step before its effect lands, a partial one after",
+    )
+    assert not (tmp_path / "evidence").exists()
+
+
+def test_sweep_with_single_run_faults_is_a_usage_error(tmp_path: Path) -> None:
+    assert_usage(
+        drill_input(tmp_path, "--sweep", "--fail-at", "ship"),
+        "--sweep fails each step in turn, so it cannot be combined with --fail-at",
+    )
+    assert_usage(
+        drill_input(tmp_path, "--sweep", "--partial", "ship"),
+        "--sweep fails each step in turn, so it cannot be combined with --partial",
+    )
+
+
+def test_contradictory_faults_in_a_scenario_are_positioned(tmp_path: Path) -> None:
+    scenario = """
+    version: v1
+    scenario: contradictory
+    faults:
+      - {type: fatal, step: ship}
+      - {type: partial, step: ship}
+      - {type: transient, step: charge, count: 2}
+      - {type: transient, step: charge, count: 5}
+      - {type: compensation_denied, step: charge}
+      - {type: compensation_failure, step: charge}
+      - {type: lock_held}
+      - {type: lock_expires, after: 1}
+    """
+    done = drill_input(tmp_path, scenario=scenario)
+    path = tmp_path / "s.yaml"
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"{path}:5:5: error: this partial fault contradicts the fatal fault at line 4: "
+        "a fatal fault fails the step before its effect lands, a partial one after",
+        f"{path}:7:5: error: this transient fault contradicts the transient fault at line 6: "
+        "the same fault is given twice with different settings; only one can apply",
+        f"{path}:9:5: error: this compensation_failure fault contradicts the "
+        "compensation_denied fault at line 8: the policy gate denies the compensation, so it "
+        "is never dispatched and cannot fail",
+        f"{path}:11:5: error: this lock_expires fault contradicts the lock_held fault at "
+        "line 10: another runner holds the lock, so this rollback never takes it and it "
+        "cannot expire under it",
+    ]
+
+
+def test_faults_that_cannot_take_effect_are_positioned(tmp_path: Path) -> None:
+    scenario = """
+    version: v1
+    scenario: unrehearsable
+    settings: {max_retries: 3, derive_compensation_keys: false}
+    faults:
+      - {type: fatal, step: ship}
+      - {type: duplicate_delivery, step: notify}
+      - {type: compensation_denied, step: lookup}
+      - {type: key_reuse, step: reserve}
+      - {type: partial, step: charge}
+      - {type: transient, step: charge, count: 4}
+      - {type: compensation_failure, step: ship}
+      - {type: duplicate_delivery, step: ship}
+    """
+    done = drill_input(tmp_path, scenario=scenario)
+    path = tmp_path / "s.yaml"
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"{path}:12:5: error: this duplicate_delivery fault contradicts the "
+        "compensation_failure fault at line 11: the compensation fails for good "
+        "(compensation_failure without count) before it is delivered, so duplicate_delivery "
+        "never takes effect",
+        f"{path}:6:5: error: a duplicate_delivery fault needs a compensation to act on, and "
+        "step 'notify' has none (its topic is read-only, irreversible or declares no "
+        "compensation)",
+        f"{path}:7:5: error: a compensation_denied fault needs a compensation to act on, and "
+        "step 'lookup' has none (its topic is read-only, irreversible or declares no "
+        "compensation)",
+        f"{path}:8:5: error: a key_reuse fault needs an idempotency key on the compensation "
+        "of step 'reserve', and it has none (no template, and keys are not derived)",
+        f"{path}:10:5: error: 4 transient failures outlast the 3 retries, so the step fails "
+        "before the fatal or partial fault at 'charge' is reached",
+    ]
+
+
+def test_key_reuse_cannot_be_injected_into_real_endpoints(tmp_path: Path) -> None:
+    scenario = "version: v1\nscenario: s\nfaults:\n  - {type: key_reuse, step: charge_b}\n"
+    done = _run(
+        EXAMPLE / "workflow.yaml",
+        EXAMPLE / "catalog.yaml",
+        EXAMPLE / "policy.yaml",
+        "--scenario",
+        str(write(tmp_path, "s.yaml", scenario)),
+        "--executor",
+        "http",
+        "--evidence",
+        str(tmp_path / "evidence"),
+        env={"LEDGER_URL": "http://127.0.0.1:9", "LEDGER_TOKEN": "t"},
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"{tmp_path / 's.yaml'}:4:5: error: a key_reuse fault plants a conflicting payload "
+        "in the simulated ledger; with --executor http it cannot be injected\n"
+    )
+
+
+def test_a_flag_that_contradicts_the_scenario_is_a_usage_error(tmp_path: Path) -> None:
+    scenario = "version: v1\nscenario: s\nfaults:\n  - {type: partial, step: ship}\n"
+    done = drill_input(tmp_path, "--fail-at", "ship", scenario=scenario)
+    assert_usage(
+        done,
+        f"agentundo: error: --fail-at ship contradicts the scenario's partial fault "
+        f"({tmp_path / 's.yaml'}:4:5)",
+    )
+
+
+def test_identical_repeated_faults_are_harmless(tmp_path: Path) -> None:
+    done = drill_input(tmp_path, "--fail-at", "ship", "--fail-at", "ship", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    assert summary(done)["summary"]["step_id"] == "ship"
+
+
+# -- 5. --evidence naming a file -----------------------------------------------------
+
+
+def test_an_empty_evidence_directory_is_a_usage_error(tmp_path: Path) -> None:
+    done = drill_input(tmp_path, "--evidence", "")
+    assert_usage(done, "agentundo: error: --evidence needs a directory, not an empty string")
+    assert not (tmp_path / "agentundo-evidence").exists()
+
+
+def test_evidence_naming_an_existing_file_is_not_a_directory(tmp_path: Path) -> None:
+    blocker = tmp_path / "evidence"
+    blocker.write_text("a file", encoding="utf-8")
+    done = drill_input(tmp_path)
+    assert_usage(
+        done,
+        f"agentundo: error: cannot write evidence to {blocker}: it is a file, not a directory",
+    )
+    assert "exists" not in done.stderr
+    assert blocker.read_text(encoding="utf-8") == "a file"
+
+
+# -- 6. sweep runs that never reach their step ---------------------------------------
+
+
+def test_sweep_rows_never_reached_are_flagged_and_fail_the_sweep(tmp_path: Path) -> None:
+    done = drill_input(tmp_path, "--sweep", "-f", "json", policy=DENY_EMAIL)
+    assert done.returncode == 1, done.stderr
+    out = summary(done)
+    runs = out["runs"]
+    assert [r["verdict"] for r in runs] == [
+        "recovered",
+        "recovered",
+        "recovered",
+        "not_reached",
+        "not_reached",
+    ]
+    assert [r["reached"] for r in runs] == [True, True, True, False, False]
+    assert [r["stopped_at"] for r in runs] == ["lookup", "reserve", "charge", "notify", "notify"]
+    assert (out["failed"], out["not_reached"]) == (0, 2)
+    recorded = [json.loads(Path(r["evidence"]).read_text("utf-8").splitlines()[-1]) for r in runs]
+    assert [r["verdict"] for r in recorded] == ["recovered"] * 3 + ["failed"] * 2
+    assert recorded[4]["problems"] == [
+        "fatal fault at 'ship' was never reached (the run stopped at 'notify'): the drill "
+        "did not rehearse it"
+    ]
+    text = drill_input(tmp_path, "--sweep", policy=DENY_EMAIL, env={"COLUMNS": "160"})
+    assert text.returncode == 1
+    assert "5 runs, 0 failed, 2 not reached: incomplete" in text.stdout
+    assert "not reached" in text.stdout and "stopped at 'notify' first" in text.stdout
+
+
+# -- 7. input validation -------------------------------------------------------------
+
+
+def test_expectations_naming_unknown_steps_are_positioned(tmp_path: Path) -> None:
+    scenario = "version: v1\nscenario: s\nexpect:\n  compensated: [reserve, chrage]\n"
+    done = drill_input(tmp_path, scenario=scenario)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        f"{tmp_path / 's.yaml'}:4:26: error: expect.compensated names step 'chrage', which is "
+        "not in workflow 'order' (hint: did you mean 'charge'?)"
+    ) in done.stderr
+
+
+def test_a_lock_fault_naming_a_step_is_positioned(tmp_path: Path) -> None:
+    scenario = "version: v1\nscenario: s\nfaults:\n  - {type: lock_held, step: charge}\n"
+    done = drill_input(tmp_path, scenario=scenario)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        f"{tmp_path / 's.yaml'}:4:29: error: a lock_held fault is about the workflow's "
+        "rollback lock, not a step; remove 'step: charge'"
+    ) in done.stderr
+
+
+def test_negative_seeds_and_empty_step_ids_are_usage_errors(tmp_path: Path) -> None:
+    assert_usage(drill_input(tmp_path, "--seed", "-5"), "--seed must be 0 or more, not -5")
+    assert_usage(drill_input(tmp_path, "--fail-at", ""), "--fail-at expects a step id, got ''")
+    assert_usage(drill_input(tmp_path, "--partial", " "), "--partial expects a step id, got ' '")
+    assert_usage(
+        drill_input(tmp_path, "--approve", ""),
+        "--approve names step '', which is not in the workflow",
+    )
+    done = drill_input(tmp_path, scenario="version: v1\nscenario: s\nseed: -1\n")
+    assert done.returncode == 2
+    assert f"{tmp_path / 's.yaml'}:3:7: error:" in done.stderr
+
+
+def drill_refused(tmp_path: Path, workflow: str, policy: str, *extra: str) -> Result:
+    return invoke(
+        "drill",
+        write(tmp_path, "wf.yaml", workflow),
+        "--catalog",
+        write(tmp_path, "catalog.yaml", CATALOG),
+        "--policy",
+        write(tmp_path, "policy.yaml", policy),
+        *extra,
+        cwd=tmp_path,
+    )
+
+
+def test_a_step_with_an_unknown_topic_is_an_input_error(tmp_path: Path) -> None:
+    workflow = WORKFLOW.replace("topic: payments.charge", "topic: payments.charg")
+    done = drill_refused(tmp_path, workflow, POLICY)
+    assert done.returncode == 2
+    assert (
+        f"{tmp_path / 'wf.yaml'}:7:25: error: step 'charge' uses topic 'payments.charg', "
+        "which is not in the catalog (hint: did you mean 'payments.charge'?)"
+    ) in done.stderr
+    assert not (tmp_path / "agentundo-evidence").exists()
+
+
+def test_an_unwritable_evidence_directory_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    done = drill_refused(tmp_path, WORKFLOW, POLICY, "--evidence", str(blocker / "evidence"))
+    assert done.returncode == 2
+    assert "agentundo: error: cannot write evidence to" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_control_plane_policy_gates_the_drill(tmp_path: Path) -> None:
+    foreign = """
+default_decision: permit
+rules:
+  - id: no-charges
+    match: {topics: ["payments.charge"]}
+    decision: block
+"""
+    done = drill_refused(tmp_path, WORKFLOW, foreign, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)["summary"]
+    assert summary["status"] == "DENIED"
+    assert summary["matched_policy_id"] == "no-charges"
+
+
+# -- a small HTTP service: /charge/<step> answers what the test says, /refund/<step> 200
+
+
+@dataclass
+class Service:
+    url: str = ""
+    answers: dict[str, int] = field(default_factory=dict)  # step -> status of its charge
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    charged: set[str] = field(default_factory=set)  # steps charged and not refunded
+
+
+def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            service.calls.append(("POST", self.path))
+            kind, _, step = self.path.strip("/").partition("/")
+            status = service.answers.get(step, 200) if kind == "charge" else 200
+            if status >= 300:
+                body = json.dumps({"error": "no"})
+            elif kind == "charge":
+                service.charged.add(step)
+                body = json.dumps({"applied": True})
+            else:  # a refund undoes a charge that landed, and only that
+                body = json.dumps({"applied": step in service.charged})
+                service.charged.discard(step)
+            self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", f"{service.url}/elsewhere/{step}")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: Any) -> None:
+            del format, args
+
+    return Handler
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    state = Service()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+HTTP_WORKFLOW = """
+version: v1
+workflow: pay
+env: staging
+steps:
+  - {id: s1, topic: pay.charge}
+  - {id: s2, topic: pay.charge}
+  - {id: s3, topic: pay.charge}
+"""
+
+HTTP_CATALOG = """
+version: v1
+topics:
+  pay.charge:
+    side_effect: true
+    rollback: compensatable
+    idempotency_key: "{run_id}:{step_id}:charge"
+    http:
+      method: POST
+      url: "${SERVICE_URL}/charge/{step_id}"
+      body: {step: "{step_id}"}
+      timeout: 5s
+    compensation:
+      topic: pay.refund
+      idempotency_key: "{run_id}:{step_id}:refund"
+      http:
+        method: POST
+        url: "${SERVICE_URL}/refund/{step_id}"
+        body: {step: "{step_id}"}
+        timeout: 5s
+  pay.refund:
+    side_effect: true
+    rollback: irreversible
+"""
+
+HTTP_POLICY = """
+version: v1
+default_decision: allow
+rules: []
+"""
+
+
+def _run_verdict(
+    tmp_path: Path, *extra: str, env: dict[str, str] | None = None, **files: str
+) -> Any:
+    """``agentundo drill`` on the files given (workflow, catalog, policy, scenario)."""
+    args = [
+        "drill",
+        str(write(tmp_path, "wf.yaml", files.get("workflow", WORKFLOW))),
+        "--catalog",
+        str(write(tmp_path, "catalog.yaml", files.get("catalog", CATALOG))),
+        "--policy",
+        str(write(tmp_path, "policy.yaml", files.get("policy", POLICY))),
+        "--evidence",
+        str(tmp_path / "evidence"),
+        *extra,
+    ]
+    if "scenario" in files:
+        args += ["--scenario", str(write(tmp_path, "s.yaml", files["scenario"]))]
+    return invoke(*args, cwd=tmp_path, env=env)
+
+
+def _json(done: Any) -> dict[str, Any]:
+    out = json.loads(done.stdout)
+    assert isinstance(out, dict)
+    return out
+
+
+def _evidence_summary(tmp_path: Path) -> dict[str, Any]:
+    (path,) = (tmp_path / "evidence").glob("*.jsonl")
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    (summary,) = [r for r in records if r["event"] == "run_summary"]
+    assert isinstance(summary, dict)
+    return summary
+
+
+def _http_drill(tmp_path: Path, service: Service, *extra: str) -> Any:
+    return _run_verdict(
+        tmp_path,
+        "--executor",
+        "http",
+        "--clock",
+        "virtual",
+        "--format",
+        "json",
+        *extra,
+        env={"SERVICE_URL": service.url},
+        workflow=HTTP_WORKFLOW,
+        catalog=HTTP_CATALOG,
+        policy=HTTP_POLICY,
+    )
+
+
+# -- 1. real forward failures with --executor http ------------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 302, 307])
+def test_a_real_non_transient_failure_fails_the_drill(
+    tmp_path: Path, service: Service, status: int
+) -> None:
+    service.answers["s2"] = status
+    done = _http_drill(tmp_path, service)
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = _json(done)
+    assert out["summary"]["status"] == "FAILED_FATAL"
+    assert out["verdict"] == "failed"
+    assert out["exit_code"] == 1
+    (problem,) = out["problems"]
+    assert problem.startswith("step 's2': it failed for real (")
+    assert f"HTTP {status} from POST {service.url}/charge/s2" in problem
+    assert "did not rehearse" in problem
+    # the rollback still ran, and the evidence says the same as the report
+    assert ("POST", "/refund/s1") in service.calls
+    summary = _evidence_summary(tmp_path)
+    assert summary["verdict"] == "failed"
+    assert summary["problems"] == out["problems"]
+    # a redirect is not followed: it is an answer, not the charge
+    assert not any(path.startswith("/elsewhere") for _method, path in service.calls)
+
+
+def test_a_real_failure_is_shown_in_the_text_report(tmp_path: Path, service: Service) -> None:
+    service.answers["s1"] = 401
+    done = _run_verdict(
+        tmp_path,
+        "--executor",
+        "http",
+        "--clock",
+        "virtual",
+        env={"SERVICE_URL": service.url, "COLUMNS": "200"},
+        workflow=HTTP_WORKFLOW,
+        catalog=HTTP_CATALOG,
+        policy=HTTP_POLICY,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "step 's1': it failed for real (HTTP 401" in done.stdout
+    assert "recovered" not in done.stdout.split("problem")[-1]
+
+
+def test_a_real_failure_after_injected_transient_ones_fails_the_drill(
+    tmp_path: Path, service: Service
+) -> None:
+    service.answers["s2"] = 403
+    done = _http_drill(tmp_path, service, "--transient", "s2=2")
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = _json(done)
+    assert out["verdict"] == "failed"
+    assert any("step 's2': it failed for real (HTTP 403" in p for p in out["problems"])
+
+
+def test_an_injected_failure_against_real_endpoints_still_recovers(
+    tmp_path: Path, service: Service
+) -> None:
+    done = _http_drill(tmp_path, service, "--fail-at", "s3", "--no-compensate-failed-step")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = _json(done)
+    assert (out["summary"]["status"], out["verdict"], out["problems"]) == (
+        "FAILED_FATAL",
+        "recovered",
+        [],
+    )
+    assert ("POST", "/refund/s2") in service.calls
+    assert ("POST", "/refund/s1") in service.calls
+
+
+def test_a_real_failure_at_the_step_a_fault_targets_is_still_real(
+    tmp_path: Path, service: Service
+) -> None:
+    """``--fail-at s3`` is never injected when s2 fails for real first: both are named."""
+    service.answers["s2"] = 401
+    done = _http_drill(tmp_path, service, "--fail-at", "s3")
+    assert done.returncode == 1, done.stdout + done.stderr
+    problems = _json(done)["problems"]
+    assert problems[0].startswith("step 's2': it failed for real (HTTP 401")
+    assert problems[1] == (
+        "fatal fault at 's3' was never reached (the run stopped at 's2'): "
+        "the drill did not rehearse it"
+    )
+
+
+# -- 2. injected faults that are never reached ----------------------------------------
+
+"""Denies ``notify`` (step 4 of 5), so ``ship`` (step 5) is never dispatched."""
+
+
+def _denied_drill(tmp_path: Path, *extra: str, scenario: str | None = None) -> Any:
+    files = {"policy": DENY_EMAIL}
+    if scenario is not None:
+        files["scenario"] = scenario
+    return _run_verdict(tmp_path, "--format", "json", *extra, **files)
+
+
+@pytest.mark.parametrize(
+    ("flags", "fault"),
+    [
+        (("--fail-at", "ship"), "fatal"),
+        (("--partial", "ship"), "partial"),
+        (("--transient", "ship=2"), "transient"),
+    ],
+)
+def test_a_flag_fault_never_reached_fails_the_drill(
+    tmp_path: Path, flags: tuple[str, str], fault: str
+) -> None:
+    done = _denied_drill(tmp_path, *flags)
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = _json(done)
+    assert (out["summary"]["status"], out["verdict"]) == ("DENIED", "failed")
+    assert out["problems"] == [
+        f"{fault} fault at 'ship' was never reached (the run stopped at 'notify'): "
+        "the drill did not rehearse it"
+    ]
+    assert _evidence_summary(tmp_path)["problems"] == out["problems"]
+
+
+def test_without_the_unreached_fault_the_same_run_recovers(tmp_path: Path) -> None:
+    done = _denied_drill(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (_json(done)["verdict"], _json(done)["problems"]) == ("recovered", [])
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "{type: fatal, step: ship}",
+        "{type: compensation_failure, step: ship, count: 1}",
+        "{type: compensation_denied, step: ship}",
+        "{type: duplicate_delivery, step: ship}",
+        "{type: policy_unavailable, step: ship, phase: forward}",
+    ],
+)
+def test_a_scenario_fault_never_reached_fails_the_drill(tmp_path: Path, fault: str) -> None:
+    scenario = f"version: v1\nkind: scenario\nscenario: late\nfaults:\n  - {fault}\n"
+    done = _denied_drill(tmp_path, scenario=scenario)
+    assert done.returncode == 1, done.stdout + done.stderr
+    (problem,) = _json(done)["problems"]
+    kind = fault.split(",")[0].split(": ")[1]
+    assert problem == (
+        f"{kind} fault at 'ship' was never reached (the run stopped at 'notify'): "
+        "the drill did not rehearse it"
+    )
+
+
+def test_a_fault_at_the_denied_step_itself_was_never_injected(tmp_path: Path) -> None:
+    done = _denied_drill(tmp_path, "--fail-at", "notify")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert _json(done)["problems"] == [
+        "fatal fault at 'notify' was never reached (the step was denied before it was "
+        "dispatched): the drill did not rehearse it"
+    ]
+
+
+def test_the_text_report_names_the_unreached_fault(tmp_path: Path) -> None:
+    done = _run_verdict(tmp_path, "--fail-at", "ship", policy=DENY_EMAIL, env={"COLUMNS": "200"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "fatal fault at 'ship' was never reached (the run stopped at 'notify')" in done.stdout
+
+
+def test_faults_on_steps_that_ran_are_reached(tmp_path: Path) -> None:
+    """Compensation faults on dispatched steps count as reached; the rollback reached them."""
+    scenario = """
+    version: v1
+    kind: scenario
+    scenario: early
+    faults:
+      - {type: compensation_failure, step: charge, count: 1}
+      - {type: transient, step: reserve, count: 2}
+      - {type: policy_unavailable, step: notify, phase: forward}
+    """
+    done = _run_verdict(tmp_path, "--format", "json", policy=DENY_EMAIL, scenario=scenario)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = _json(done)
+    assert (out["verdict"], out["problems"]) == ("recovered", [])
+
+
+def test_a_compensation_fault_on_a_step_that_ran_without_a_rollback_is_not_a_failure(
+    tmp_path: Path,
+) -> None:
+    """The step ran; the run succeeded, so no compensation was due: documented as legitimate."""
+    scenario = """
+    version: v1
+    kind: scenario
+    scenario: no-rollback
+    faults:
+      - {type: compensation_failure, step: charge}
+    """
+    done = _run_verdict(tmp_path, "--format", "json", scenario=scenario)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _json(done)["verdict"] == "completed"
+
+
+def test_the_sweep_still_marks_unreached_runs_not_reached(tmp_path: Path) -> None:
+    scenario = """
+    version: v1
+    kind: scenario
+    scenario: sweep
+    faults:
+      - {type: transient, step: ship, count: 1}
+    """
+    done = _run_verdict(
+        tmp_path, "--sweep", "--format", "json", policy=DENY_EMAIL, scenario=scenario
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    runs = _json(done)["runs"]
+    assert [r["verdict"] for r in runs] == [
+        "recovered",
+        "recovered",
+        "recovered",
+        "not_reached",
+        "not_reached",
+    ]
+
+
+TOPICS = ("orders.lookup", "inventory.reserve", "payments.charge", "email.send")
+STEPS = PARALLEL_MIN_RUNS + 8  # enough runs to go parallel
+
+
+def _workflow(steps: int) -> str:
+    lines = ["version: v1", "workflow: order", "env: production", "steps:"]
+    for i in range(steps):
+        params = f"{{sku: A{i}}}" if TOPICS[i % 4] == "inventory.reserve" else "{}"
+        lines.append(f"  - {{id: s{i}, topic: {TOPICS[i % 4]}, params: {params}}}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def files_jobs(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "workflow": write(tmp_path, "wf.yaml", _workflow(STEPS)),
+        "catalog": write(tmp_path, "catalog.yaml", CATALOG),
+        "policy": write(tmp_path, "policy.yaml", POLICY),
+    }
+
+
+def _command(files_jobs: dict[str, Path], evidence: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "agentundo",
+        "drill",
+        str(files_jobs["workflow"]),
+        "--catalog",
+        str(files_jobs["catalog"]),
+        "--policy",
+        str(files_jobs["policy"]),
+        "--evidence",
+        str(evidence),
+        "--sweep",
+        *args,
+    ]
+
+
+def _sweep(files_jobs: dict[str, Path], evidence: Path, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        _command(files_jobs, evidence, "--format", "json", *args),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out: dict[str, Any] = json.loads(done.stdout)
+    return out
+
+
+def _verified(path: Path) -> list[dict[str, Any]]:
+    """The records of one evidence file, each checked against the hash chain."""
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n"), f"{path} ends in a partial line"
+    records = [json.loads(line) for line in text.splitlines()]
+    prev = GENESIS
+    for seq, record in enumerate(records):
+        assert record["seq"] == seq
+        assert record["prev_hash"] == prev
+        assert record["hash"] == record_hash(record), f"{path}: record {seq} does not verify"
+        prev = record["hash"]
+    return records
+
+
+def _without_run_ids(out: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows, with each run id reduced to its per-step suffix and paths to file names."""
+    bases = {r["run_id"].rsplit("-", 1)[0] for r in out["runs"]}
+    assert len(bases) == 1, "one sweep, one run-id base"
+    rows = []
+    for row in out["runs"]:
+        suffix = row["run_id"].rsplit("-", 1)[1]
+        assert suffix == f"{row['index'] + 1:03d}"
+        assert Path(row["evidence"]).name == f"{row['run_id']}.jsonl"
+        rows.append({**row, "run_id": suffix, "evidence": suffix})
+    return rows
+
+
+def test_a_parallel_sweep_gives_the_rows_of_a_sequential_one(
+    files_jobs: dict[str, Path], tmp_path: Path
+) -> None:
+    one = _sweep(files_jobs, tmp_path / "one", "--jobs", "1", "--seed", "7")
+    many = _sweep(files_jobs, tmp_path / "many", "--jobs", "2", "--seed", "7")
+    assert [r["index"] for r in many["runs"]] == list(range(STEPS))
+    assert _without_run_ids(many) == _without_run_ids(one)
+    assert {k: v for k, v in many.items() if k not in ("runs", "evidence")} == {
+        k: v for k, v in one.items() if k not in ("runs", "evidence")
+    }
+
+
+def test_every_evidence_file_of_a_parallel_sweep_verifies(
+    files_jobs: dict[str, Path], tmp_path: Path
+) -> None:
+    out = _sweep(files_jobs, tmp_path / "ev", "--jobs", "2")
+    paths = sorted((tmp_path / "ev").glob("*.jsonl"))
+    assert len(paths) == STEPS
+    assert sorted(r["evidence"] for r in out["runs"]) == [str(p) for p in paths]
+    for row in out["runs"]:
+        records = _verified(Path(row["evidence"]))
+        assert records[0]["event"] == "run_started"
+        assert records[-1]["event"] == "run_summary"
+        assert {r["run_id"] for r in records} == {row["run_id"]}
+        assert records[-1]["status"] == row["status"] == "FAILED_FATAL"
+        assert records[-1]["verdict"] == row["verdict"]
+
+
+def test_sigterm_stops_a_parallel_sweep_cleanly(
+    files_jobs: dict[str, Path], tmp_path: Path
+) -> None:
+    evidence = tmp_path / "stop"
+    # every run retries s0 with real backoff first: SIGTERM lands while runs are under way
+    cmd = _command(
+        files_jobs, evidence, "--jobs", "2", "--clock", "real", "--transient", "s0=10", "-f", "json"
+    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = list(evidence.glob("*.jsonl")) if evidence.exists() else []
+        if found and any("retry_scheduled" in p.read_text(encoding="utf-8") for p in found):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    rows = json.loads(out)["runs"]
+    assert rows, "the runs under way are reported"
+    assert len(rows) < STEPS, "runs not started are not started"
+    assert [r["index"] for r in rows] == sorted(r["index"] for r in rows)
+    assert all(r["status"] == "interrupted" for r in rows)
+    paths = list(evidence.glob("*.jsonl"))
+    assert sorted(str(p) for p in paths) == sorted(r["evidence"] for r in rows)
+    for path in paths:
+        records = _verified(path)
+        names = [r["event"] for r in records]
+        assert records[names.index("run_interrupted")]["signal"] == "SIGTERM"
+        assert names[-1] == "run_summary" and records[-1]["status"] == "interrupted"
+
+
+def test_jobs_must_be_positive(files_jobs: dict[str, Path], tmp_path: Path) -> None:
+    done = subprocess.run(
+        _command(files_jobs, tmp_path / "ev", "--jobs", "0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--jobs must be at least 1" in done.stderr

@@ -29,6 +29,7 @@ from agentundo.saga.engine import drill
 from agentundo.saga.faults import FaultPlan
 from agentundo.saga.http import HttpExecutor
 from agentundo.saga.result import DrillResult
+from tests.cli_runner import invoke
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "ledger"
 TOKEN = "ledger-t0ken-never-in-evidence"
@@ -230,22 +231,17 @@ def test_server_gone_mid_rollback_sends_the_rest_to_manual_follow_up(
 
 def test_drill_cli_with_http_executor(ledger: Any, tmp_path: Path) -> None:
     """`agentundo drill --executor http` end to end (skipped until the CLI has the option)."""
-    command = [sys.executable, "-m", "agentundo"]
-    helptext = subprocess.run(
-        [*command, "drill", "--help"], capture_output=True, text=True, timeout=60
-    ).stdout
+    helptext = invoke("drill", "--help").stdout
     if "--executor" not in helptext:
         pytest.skip("agentundo drill has no --executor option yet")
-    env = {**os.environ, "LEDGER_URL": ledger.url, "LEDGER_TOKEN": TOKEN}
-    done = subprocess.run(
-        [
-            *command, "drill", str(EXAMPLE / "workflow.yaml"),
-            "--catalog", str(EXAMPLE / "catalog.yaml"),
-            "--policy", str(EXAMPLE / "policy.yaml"),
-            "--executor", "http", "--fail-at", "charge_c", "--clock", "virtual",
-            "--no-compensate-failed-step", "--evidence", str(tmp_path), "--format", "json",
-        ],
-        capture_output=True, text=True, timeout=120, env=env,
+    env = {"LEDGER_URL": ledger.url, "LEDGER_TOKEN": TOKEN}
+    done = invoke(
+        "drill", str(EXAMPLE / "workflow.yaml"),
+        "--catalog", str(EXAMPLE / "catalog.yaml"),
+        "--policy", str(EXAMPLE / "policy.yaml"),
+        "--executor", "http", "--fail-at", "charge_c", "--clock", "virtual",
+        "--no-compensate-failed-step", "--evidence", str(tmp_path), "--format", "json",
+        env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert _balance(ledger.url)["balance"] == 0

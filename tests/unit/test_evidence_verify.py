@@ -1,17 +1,38 @@
-"""Verification: each kind of tampering and each completeness gap is named at its line."""
+"""evidence/verify.py: each kind of tampering and each completeness gap named at its line;
+keyed (HMAC) chains, the key from the environment, and deeply nested lines."""
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentundo.evidence.chain import GENESIS, seal
-from agentundo.evidence.reader import read_path
-from agentundo.evidence.verify import RULES, Problem, Verifier, names_its_rule
+from agentundo.errors import UsageError
+from agentundo.evidence.chain import (
+    GENESIS,
+    HMAC_SHA256,
+    record_hash,
+    record_mac,
+    seal,
+)
+from agentundo.evidence.keys import ENV_VAR, evidence_key
+from agentundo.evidence.reader import (
+    MAX_DEPTH,
+    BadLine,
+    LineKind,
+    Record,
+    first_record,
+    last_record,
+    read_path,
+    read_stream,
+)
+from agentundo.evidence.verify import RULES, ChainHead, Problem, Verifier, names_its_rule
 from agentundo.evidence.writer import EvidenceWriter
+from agentundo.report.timeline import TimeBound
 from tests.evidence_factory import RunBuilder, big_run, clean_run, standard_run
 
 
@@ -332,3 +353,307 @@ def test_every_rule_is_documented_and_distinct() -> None:
         assert rule.code == code
         assert code in (module.__doc__ or "")
     assert GENESIS == "0" * 64
+
+
+KEY = b"unit-test-evidence-key-0123456789"
+
+
+# --- deeply nested lines ----------------------------------------------------------------
+
+RECORD = b'{"seq":0,"event":"run_started","run_id":"r"}'
+
+
+def nested(depth: int, kind: str) -> bytes:
+    if kind == "list":
+        return b"[" * depth + b"]" * depth
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+def with_field(depth: int, kind: str) -> bytes:
+    """A record whose extra field nests so that the whole line is ``depth`` levels deep."""
+    return RECORD[:-1] + b',"deep":' + nested(depth - 1, kind) + b"}"
+
+
+def items(data: bytes) -> list[Record | BadLine]:
+    return list(read_stream(io.BufferedReader(io.BytesIO(data)), "x.jsonl"))
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(lambda kind: nested(100_000, kind), id="100000-bare"),
+        pytest.param(lambda kind: with_field(100_000, kind), id="100000-in-a-record"),
+        pytest.param(lambda kind: with_field(990, kind), id="990-near-the-recursion-limit"),
+        pytest.param(lambda kind: with_field(MAX_DEPTH + 1, kind), id="one-too-deep"),
+    ],
+)
+def test_a_deeply_nested_line_is_malformed_not_a_crash(line: Any, kind: str) -> None:
+    found = items(RECORD + b"\n" + line(kind) + b"\n" + RECORD + b"\n")
+    assert [type(i).__name__ for i in found] == ["Record", "BadLine", "Record"]
+    bad = found[1]
+    assert isinstance(bad, BadLine)
+    assert (bad.line, bad.kind) == (2, LineKind.MALFORMED)
+    assert bad.message == (
+        f"malformed line: arrays or objects nested more than {MAX_DEPTH} levels deep"
+    )
+    verifier = Verifier("x.jsonl")
+    for item in found:
+        verifier.feed(item)
+    assert ("EV001", 2) in [(p.code, p.line) for p in verifier.finish()]
+
+
+def test_a_deep_last_line_without_newline_is_malformed_too() -> None:
+    found = items(RECORD + b"\n" + nested(100_000, "dict"))
+    assert isinstance(found[-1], BadLine)
+    assert found[-1].kind is LineKind.MALFORMED
+
+
+def test_nesting_up_to_the_limit_is_a_record_and_brackets_in_strings_do_not_count() -> None:
+    at_limit = with_field(MAX_DEPTH, "list")
+    in_string = RECORD[:-1] + b',"text":"' + b"[{" * 5000 + b'"}'
+    found = items(at_limit + b"\n" + in_string + b"\n")
+    assert [type(i).__name__ for i in found] == ["Record", "Record"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (RECORD[:-1] + b',"n":' + b"9" * 5000 + b"}", "malformed line: a number too long to read"),
+        (RECORD[:-1] + b',"t":"caf\xe9"}', "malformed line: not valid UTF-8"),
+    ],
+    ids=["5000-digit-number", "latin-1-byte"],
+)
+def test_a_line_json_cannot_decode_says_why(line: bytes, message: str) -> None:
+    found = items(RECORD + b"\n" + line + b"\n")
+    bad = found[1]
+    assert isinstance(bad, BadLine)
+    assert (bad.kind, bad.message) == (LineKind.MALFORMED, message)
+
+
+def test_first_and_last_record_do_not_crash_on_deep_lines(tmp_path: Path) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(with_field(100_000, "list") + b"\n" + with_field(100_000, "dict") + b"\n")
+    assert first_record(str(path)) is None
+    assert last_record(str(path)) is None
+
+
+# --- --since / --until offsets ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["+99999999999999999999h", "+99999999h", "+876001h", "+" + "9" * 400 + "ms"]
+)
+def test_a_huge_offset_is_a_usage_error(text: str) -> None:
+    with pytest.raises(UsageError, match="offset too large"):
+        TimeBound.parse(text, "--since")
+
+
+def test_an_offset_past_the_last_representable_time_is_after_everything() -> None:
+    bound = TimeBound.parse("+876000h", "--until")
+    late = datetime(9999, 12, 31, tzinfo=UTC)
+    assert bound.instant(late) == datetime.max.replace(tzinfo=UTC)
+    assert bound.instant(datetime(2024, 1, 1, tzinfo=UTC)) == datetime(
+        2024, 1, 1, tzinfo=UTC
+    ) + timedelta(hours=876_000)
+
+
+# --- the key ----------------------------------------------------------------------------
+
+
+def test_the_key_comes_from_the_environment_and_is_never_in_a_message() -> None:
+    assert evidence_key({}) is None
+    assert evidence_key({ENV_VAR: KEY.decode()}) == KEY
+    for bad in ("", "s3cret-short"):
+        with pytest.raises(UsageError) as caught:
+            evidence_key({ENV_VAR: bad})
+        assert ENV_VAR in str(caught.value)
+        assert not bad or bad not in str(caught.value)
+
+
+# --- keyed chains -----------------------------------------------------------------------
+
+
+def keyed_run(path: Path, *, key: bytes | None = KEY, run_id: str = "run-k") -> Path:
+    with EvidenceWriter(path, key=key) as writer:
+        run = RunBuilder(writer, run_id=run_id, workflow_id="restock")
+        run.event("run_started", env="staging", note=f"the key is {KEY.decode()}")
+        run.forward_ok("reserve", "inventory.reserve")
+        run.forward_ok("order", "supplier.order")
+        run.summary(env="staging")
+    return path
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def write_records(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+    return path
+
+
+def reseal(path: Path, index: int, change: dict[str, Any], *, key: bytes | None = None) -> Path:
+    """What a forger does: edit record ``index`` and recompute every later hash."""
+    rows = records(path)
+    prev = rows[index - 1]["hash"] if index else GENESIS
+    for at in range(index, len(rows)):
+        body = {k: v for k, v in rows[at].items() if k not in ("hash", "prev_hash")}
+        if at == index:
+            body.update(change)
+            body = {k: v for k, v in body.items() if v is not None}
+        rows[at] = seal(body, prev, key=key)
+        prev = rows[at]["hash"]
+    return write_records(path, rows)
+
+
+def check(path: Path, key: bytes | None) -> tuple[list[Problem], list[ChainHead]]:
+    verifier = Verifier(str(path), key=key)
+    for item in read_path(str(path)):
+        verifier.feed(item)
+    return verifier.finish(), verifier.chains
+
+
+def codes(found: list[Problem]) -> list[tuple[str, int]]:
+    return [(p.code, p.line) for p in found]
+
+
+def test_a_keyed_writer_marks_the_first_record_and_seals_with_hmac(tmp_path: Path) -> None:
+    path = keyed_run(tmp_path / "k.jsonl")
+    rows = records(path)
+    assert rows[0]["mac"] == HMAC_SHA256
+    assert all("mac" not in r for r in rows[1:])
+    assert all(r["hash"] == record_mac(r, KEY) != record_hash(r) for r in rows)
+    assert KEY not in path.read_bytes()  # redacted like any secret
+    assert "[REDACTED]" in rows[0]["note"]
+
+
+def test_the_writer_reads_the_key_from_the_environment_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_VAR, KEY.decode())
+    with EvidenceWriter(tmp_path / "env.jsonl") as writer:
+        written = writer.write({"event": "run_started", "run_id": "r"})
+    assert written["mac"] == HMAC_SHA256
+    assert written["hash"] == record_mac(written, KEY)
+    with EvidenceWriter(tmp_path / "plain.jsonl", key=None) as writer:
+        assert writer.write({"event": "run_started"})["hash"] == record_hash(
+            records(tmp_path / "plain.jsonl")[0]
+        )
+    monkeypatch.setenv(ENV_VAR, "short")
+    with pytest.raises(UsageError, match="too short"):
+        EvidenceWriter(tmp_path / "never.jsonl")
+    assert not (tmp_path / "never.jsonl").exists()
+
+
+def test_a_keyed_chain_verifies_with_its_key_and_names_its_head(tmp_path: Path) -> None:
+    path = keyed_run(tmp_path / "k.jsonl")
+    found, chains = check(path, KEY)
+    assert found == []
+    (chain,) = chains
+    last = records(path)[-1]
+    assert (chain.run_id, chain.seq, chain.head) == ("run-k", last["seq"], last["hash"])
+    assert (chain.keyed, chain.authenticated) == (True, True)
+    assert "MACs checked" in chain.describe()
+
+
+def test_a_reseal_without_the_key_fails_at_the_first_forged_record(tmp_path: Path) -> None:
+    path = reseal(keyed_run(tmp_path / "k.jsonl"), 3, {"actor": "agent:someone-else"})
+    found, _ = check(path, KEY)
+    assert codes(found) == [("EV101", 4), ("EV101", 5)]
+    assert "the first bad record of this run" in found[0].message
+    assert found[1].message == (
+        "4 more records after line 4 fail their MAC too (lines 5, 6, 7, 8): resealed "
+        "without this key, or edited"
+    )
+    # the same forgery passes an unkeyed chain: what docs/evidence.md says it cannot catch
+    plain = reseal(keyed_run(tmp_path / "p.jsonl", key=None), 3, {"actor": "agent:x"})
+    assert check(plain, None)[0] == []
+
+
+def test_a_reseal_with_another_key_fails_every_record(tmp_path: Path) -> None:
+    path = reseal(keyed_run(tmp_path / "k.jsonl"), 0, {}, key=b"another-key-another-key")
+    found, _ = check(path, KEY)
+    assert codes(found) == [("EV101", 1), ("EV101", 2)]
+    assert found[1].message == (
+        "every record of this run fails its MAC (8 records): it was sealed with a "
+        "different key, or forged"
+    )
+
+
+def test_an_edit_without_reseal_fails_its_mac_alone(tmp_path: Path) -> None:
+    path = keyed_run(tmp_path / "k.jsonl")
+    rows = records(path)
+    rows[2]["actor"] = "agent:someone-else"
+    found, _ = check(write_records(path, rows), KEY)
+    assert codes(found) == [("EV101", 3)]  # its stored hash still links to line 4
+
+
+def test_a_keyed_chain_without_the_key_is_unchecked_not_verified(tmp_path: Path) -> None:
+    path = keyed_run(tmp_path / "k.jsonl")
+    found, chains = check(path, None)
+    assert codes(found) == [("EV107", 1)]
+    assert "AGENTUNDO_EVIDENCE_KEY is not set" in found[0].message
+    assert (chains[0].keyed, chains[0].authenticated) == (True, False)
+    rows = records(path)
+    del rows[4]  # links, order and completeness are still checked
+    assert ("EV103", 5) in codes(check(write_records(path, rows), None)[0])
+
+
+def test_a_downgraded_chain_fails_with_the_key(tmp_path: Path) -> None:
+    """The forger strips "mac" and reseals with plain SHA-256: only the key tells."""
+    path = reseal(keyed_run(tmp_path / "k.jsonl"), 0, {"mac": None, "actor": "agent:x"})
+    assert "mac" not in records(path)[0]
+    assert codes(check(path, KEY)[0]) == [("EV108", 1)]
+    found, chains = check(path, None)
+    assert found == []
+    assert not chains[0].keyed
+    assert "not a deliberate reseal" in chains[0].describe()
+
+
+def test_an_unkeyed_chain_with_a_key_given_cannot_be_authenticated(tmp_path: Path) -> None:
+    path = clean_run(tmp_path / "plain.jsonl")
+    found, chains = check(path, KEY)
+    assert codes(found) == [("EV108", 1)]
+    assert chains[0].head == records(path)[-1]["hash"]
+    assert check(path, None)[0] == []  # unkeyed files verify as before
+
+
+def test_a_keyed_chain_that_lost_its_head(tmp_path: Path) -> None:
+    path = keyed_run(tmp_path / "k.jsonl")
+    write_records(path, records(path)[1:])
+    assert codes(check(path, KEY)[0]) == [("EV106", 1)]
+    found = check(path, None)[0]
+    assert codes(found) == [("EV106", 1), ("EV107", 1)]
+    assert "lost its first record" in found[1].message
+
+
+def test_an_unknown_mac_scheme_is_unchecked(tmp_path: Path) -> None:
+    path = reseal(keyed_run(tmp_path / "k.jsonl"), 0, {"mac": "hmac-md5"})
+    for key in (KEY, None):
+        found = check(path, key)[0]
+        assert codes(found) == [("EV107", 1)]
+        assert "unknown MAC scheme 'hmac-md5'" in found[0].message
+
+
+def test_concatenated_runs_each_have_a_head_and_a_scheme(tmp_path: Path) -> None:
+    keyed = keyed_run(tmp_path / "k.jsonl")
+    plain = keyed_run(tmp_path / "p.jsonl", key=None, run_id="run-p")
+    both = tmp_path / "both.jsonl"
+    both.write_text(keyed.read_text() + plain.read_text())
+    found, chains = check(both, KEY)
+    assert codes(found) == [("EV108", 9)]
+    assert [(c.run_id, c.keyed, c.authenticated) for c in chains] == [
+        ("run-k", True, True),
+        ("run-p", False, False),
+    ]
+
+
+def test_evidence_through_a_dangling_link_names_the_directory(tmp_path: Path) -> None:
+    from agentundo.evidence.writer import EvidenceWriter
+
+    link = tmp_path / "evidence"
+    link.symlink_to(tmp_path / "nowhere" / "at-all")
+    with pytest.raises(UsageError) as caught:
+        EvidenceWriter(link / "run.jsonl", key=None)
+    assert str(caught.value) == f"cannot write evidence to {link}: it exists and is not a directory"

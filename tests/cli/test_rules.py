@@ -6,17 +6,20 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from agentundo.lint.docs import markdown, static_checks
 from agentundo.lint.registry import all_checks
+from tests.cli_runner import invoke
 
 ROOT = Path(__file__).parents[2]
 
 
-def run(*args: str, importtime: bool = False) -> subprocess.CompletedProcess[str]:
-    prefix = [sys.executable, "-X", "importtime"] if importtime else [sys.executable]
+def run(*args: str, importtime: bool = False) -> Any:
+    if not importtime:  # in this process; start-up imports need a fresh interpreter
+        return invoke(*args)
     return subprocess.run(
-        [*prefix, "-m", "agentundo", *args],
+        [sys.executable, "-X", "importtime", "-m", "agentundo", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,4 +1,9 @@
-"""`agentundo lint` as CI runs it: a real subprocess per control, real files in tmp_path."""
+"""`agentundo lint` as CI runs it: real files in tmp_path, exit codes, every format, and
+hostile input (each mistake is exit 2 with one clear line).
+
+The command runs in this process (tests/cli_runner.py); start-up import checks run a
+real interpreter with ``-X importtime``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.cli_runner import CLEAN_ENV, Result, invoke
 from tests.samples import FINDINGS_CATALOG, FINDINGS_POLICY
 
 CATALOG = FINDINGS_CATALOG
@@ -19,14 +26,13 @@ POLICY = FINDINGS_POLICY
 SUMMARY = "2 files checked: 1 error, 1 warning, 0 infos"
 
 
-def run(
-    cwd: Path, *args: str, env: dict[str, str] | None = None, importtime: bool = False
-) -> subprocess.CompletedProcess[str]:
+def run(cwd: Path, *args: str, env: dict[str, str] | None = None, importtime: bool = False) -> Any:
+    if not importtime:  # in this process; start-up imports need a fresh interpreter
+        return invoke(*args, cwd=cwd, env={"GITHUB_ACTIONS": None, "NO_COLOR": None, **(env or {})})
     environ = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "NO_COLOR")}
     environ.update(env or {})
-    prefix = [sys.executable, "-X", "importtime"] if importtime else [sys.executable]
     return subprocess.run(
-        [*prefix, "-m", "agentundo", *args],
+        [sys.executable, "-X", "importtime", "-m", "agentundo", *args],
         cwd=cwd,
         env=environ,
         capture_output=True,
@@ -229,3 +235,204 @@ def test_pre_commit_hook_definition() -> None:
     assert [(h["id"], h["entry"], h["pass_filenames"]) for h in hooks] == [
         ("agentundo-lint", "agentundo lint", False)
     ]
+
+
+CATALOG_CLEAN = """\
+# The catalog.
+
+version: v1
+kind: catalog
+topics:
+  tickets.read:
+    side_effect: false
+  email.send:  # AGENTUNDO: IGNORE[au101, AU201] legacy, see T-12
+    side_effect: true
+    risk: low
+"""
+
+POLICY_CLEAN = """\
+version: v1
+kind: policy
+rules:
+  - id: allow-reads
+    when: {side_effect: false}
+    decision: allow
+"""
+
+WORKFLOW = """\
+version: v1
+kind: workflow
+workflow: read
+env: staging
+steps:
+  - id: read
+    topic: tickets.read
+"""
+
+
+def run_clean(cwd: Path, *args: str) -> Result:
+    return invoke(*args, cwd=cwd, clean_env=True, env=CLEAN_ENV)
+
+
+@pytest.fixture
+def project_clean(tmp_path: Path) -> Path:
+    for name, text in (
+        ("catalog.yaml", CATALOG_CLEAN),
+        ("policy.yaml", POLICY_CLEAN),
+        ("wf.yaml", WORKFLOW),
+    ):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_the_project_is_clean(project_clean: Path) -> None:
+    done = run_clean(project_clean, "lint")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        done.stdout.splitlines()[-1]
+        == "3 files checked: 0 errors, 0 warnings, 0 infos, 2 suppressed - clean"
+    )
+
+
+@pytest.mark.parametrize("setup", ["empty", "other"])
+def test_a_directory_without_agentundo_files_is_an_input_error(tmp_path: Path, setup: str) -> None:
+    target = tmp_path / "policies"
+    target.mkdir()
+    if setup == "other":
+        (target / "ci.yml").write_text("name: ci\non: push\njobs: {}\n", encoding="utf-8")
+    done = run_clean(tmp_path, "lint", "policies")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "policies: error: no agentundo files found under policies (hint: agentundo reads "
+        "*.yaml and *.yml files with a top-level 'version' or 'kind'; check the path)"
+    ]
+
+
+def test_a_configured_path_without_agentundo_files_is_an_input_error(project_clean: Path) -> None:
+    (project_clean / "agentundo.toml").write_text('paths = ["polices/"]\n', encoding="utf-8")
+    (project_clean / "polices").mkdir()
+    done = run_clean(project_clean, "lint")
+    assert done.returncode == 2
+    assert "polices: error: no agentundo files found under polices" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("pyproject.toml", b"\x00\x01\xff", "pyproject.toml: not a UTF-8 text file"),
+        ("pyproject.toml", b"[project\n", "pyproject.toml: invalid TOML"),
+        ("agentundo.toml", b"\xfe\xff", "agentundo.toml: not a UTF-8 text file"),
+    ],
+)
+def test_a_broken_configuration_file_is_an_input_error(
+    project_clean: Path, name: str, content: bytes, message: str
+) -> None:
+    (project_clean / name).write_bytes(content)
+    done = run_clean(project_clean, "lint")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"agentundo: error: {project_clean / name}")
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lint", "--env", ""], "agentundo: error: --env needs a name, not an empty string"),
+        (["lint", "-e", "production", "-e", " "], "--env needs a name, not an empty string"),
+        (["explain", "-p", "policy.yaml", "-t", ""], "--topic needs a name, not an empty string"),
+        (["explain", "-p", "policy.yaml", "-t", "x", "-e", ""], "--env needs a name"),
+        (["explain", "-p", "policy.yaml", "-t", "x", "--workflow", ""], "--workflow needs a name"),
+        (["lint", "--select", ""], "--select needs a code or code prefix, not an empty value"),
+        (["lint", "--output", ""], "--output needs a file name, not an empty string"),
+        (["lint", "--ignore", " , "], "--ignore needs a code or code prefix, not an empty value"),
+    ],
+)
+def test_an_empty_name_is_a_usage_error(project_clean: Path, args: list[str], message: str) -> None:
+    done = run_clean(project_clean, *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["explain", "-p", "catalog.yaml", "-t", "x"],
+        ["drill", "catalog.yaml", "--catalog", "catalog.yaml", "--policy", "policy.yaml"],
+    ],
+)
+def test_a_file_of_the_wrong_kind_is_reported_at_its_kind_key(
+    project_clean: Path, args: list[str]
+) -> None:
+    done = run_clean(project_clean, *args)
+    assert done.returncode == 2
+    wanted = "policy" if args[0] == "explain" else "workflow"
+    assert done.stderr.splitlines() == [
+        f"catalog.yaml:4:1: error: expected a {wanted} file, found a catalog file"
+    ]
+
+
+def test_a_misspelt_suppression_is_a_finding(project_clean: Path) -> None:
+    catalog = project_clean / "catalog.yaml"
+    catalog.write_text(
+        CATALOG_CLEAN.replace(
+            "# AGENTUNDO: IGNORE[au101, AU201]", "# agentundo ignore[AU101, AU201]"
+        ),
+        encoding="utf-8",
+    )
+    done = run_clean(project_clean, "lint", "--format", "github")
+    assert done.returncode == 1
+    assert sorted(line.split("title=")[1].split("::")[0] for line in done.stdout.splitlines()) == [
+        "AU101",
+        "AU201",
+        "AU903",
+    ]
+
+
+def test_a_fifo_in_a_directory_is_an_input_error_not_a_hang(project_clean: Path) -> None:
+    os.mkfifo(project_clean / "pipe.yaml")
+    done = run_clean(project_clean, "lint", ".")
+    assert done.returncode == 2
+    assert "pipe.yaml: error: not a regular file or directory" in done.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_an_input_error_in_every_format(
+    project_clean: Path,
+) -> None:
+    (project_clean / "bad").mkdir()
+    os.rename(
+        project_clean / "catalog.yaml",
+        os.path.join(os.fsencode(project_clean / "bad"), b"\xff.yaml"),
+    )
+    for fmt in ("text", "json", "sarif", "github", "junit", "gitlab"):
+        done = run_clean(project_clean, "lint", "bad", "--format", fmt)
+        assert done.returncode == 2, (fmt, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "bad/\\xff.yaml: error: the file name is not valid UTF-8" in done.stderr
+        assert "no agentundo files found" not in done.stderr
+
+
+def test_one_file_reached_by_two_names_is_read_once(project_clean: Path) -> None:
+    (project_clean / "alias.yaml").symlink_to(project_clean / "catalog.yaml")
+    done = run_clean(
+        project_clean, "lint", ".", str(project_clean / "catalog.yaml"), "../" + project_clean.name
+    )
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines()[-1].startswith("3 files checked: 0 errors")
+
+
+@pytest.mark.parametrize("via_link", [False, True])
+def test_output_never_overwrites_a_file_being_linted(project_clean: Path, via_link: bool) -> None:
+    target = "catalog.yaml"
+    if via_link:
+        (project_clean / "report.json").symlink_to(project_clean / "catalog.yaml")
+        target = "report.json"
+    done = run_clean(project_clean, "lint", ".", "--format", "json", "--output", target)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"agentundo: error: --output {target} is one of the files being linted; "
+        "the report would overwrite it\n"
+    )
+    assert (project_clean / "catalog.yaml").read_text(encoding="utf-8") == CATALOG_CLEAN

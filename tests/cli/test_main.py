@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agentundo import __version__
+from tests.cli_runner import CLEAN_ENV, Result, invoke
 from tests.lint_helpers import write
 from tests.unit.test_lint_checks import CLEAN_CATALOG, CLEAN_POLICY, CLEAN_WORKFLOW
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agentundo", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "COLUMNS": "200"},
-    )
+def run(*args: str, cwd: Path | None = None) -> Result:
+    return invoke(*args, cwd=cwd, clean_env=True, env=dict(CLEAN_ENV))
 
 
 def test_version() -> None:

@@ -1,5 +1,5 @@
 """The engine and its helpers stay sound whatever they are given: no overflow, a deadline
-that holds, contradictions found, malformed endpoints refused before any call."""
+that holds, plans checked, malformed endpoints refused before any call."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from agentundo.model.catalog import Catalog
 from agentundo.model.scenario import Fault, FaultType
 from agentundo.saga.clock import MAX_WAIT_S, VirtualClock, bounded_wait, rfc3339
 from agentundo.saga.drills import HTTP_DEADLINE_S, Options, settings_from
-from agentundo.saga.faults import FaultPlan, contradictions
+from agentundo.saga.faults import FaultPlan
 from agentundo.saga.http import HttpExecutor
 from agentundo.saga.plan import check_plan
 from agentundo.saga.setup import Settings
@@ -124,59 +124,11 @@ def test_without_a_deadline_injected_retries_recover_as_before() -> None:
     assert result.problems == []
 
 
-# -- contradictions and plan checks --------------------------------------------------
+# -- plan checks --------------------------------------------------
 
 
 def _faults(*specs: dict[str, object]) -> list[Fault]:
     return [Fault.model_validate(s) for s in specs]
-
-
-@pytest.mark.parametrize(
-    ("specs", "pairs"),
-    [
-        ([{"type": "fatal", "step": "a"}, {"type": "partial", "step": "a"}], [(0, 1)]),
-        ([{"type": "fatal", "step": "a"}, {"type": "partial", "step": "b"}], []),
-        ([{"type": "fatal", "step": "a"}, {"type": "fatal", "step": "a"}], []),
-        (
-            [
-                {"type": "transient", "step": "a", "count": 2},
-                {"type": "transient", "step": "a", "count": 3},
-            ],
-            [(0, 1)],
-        ),
-        (
-            [{"type": "transient", "step": "a", "count": 2}, {"type": "fatal", "step": "a"}],
-            [],
-        ),
-        (
-            [
-                {"type": "compensation_timeout", "step": "a"},
-                {"type": "compensation_failure", "step": "a"},
-            ],
-            [(0, 1)],
-        ),
-        (
-            [
-                {"type": "compensation_denied", "step": "a"},
-                {"type": "duplicate_delivery", "step": "a"},
-                {"type": "key_reuse", "step": "a"},
-            ],
-            [(0, 1), (0, 2)],
-        ),
-        ([{"type": "lock_held"}, {"type": "lock_expires"}], [(0, 1)]),
-        ([{"type": "lock_held", "expired": True}, {"type": "lock_expires"}], []),
-        ([{"type": "lock_held"}, {"type": "lock_held", "expired": True}], [(0, 1)]),
-        (
-            [
-                {"type": "policy_unavailable", "phase": "forward"},
-                {"type": "policy_unavailable", "phase": "compensation"},
-            ],
-            [],
-        ),
-    ],
-)
-def test_contradictions(specs: list[dict[str, object]], pairs: list[tuple[int, int]]) -> None:
-    assert [(c.first, c.second) for c in contradictions(_faults(*specs))] == pairs
 
 
 def test_a_lock_fault_may_not_name_a_step() -> None:

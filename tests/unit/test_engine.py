@@ -24,7 +24,6 @@ from agentundo.saga.clock import VirtualClock
 from agentundo.saga.engine import drill
 from agentundo.saga.faults import FaultPlan
 from agentundo.saga.forward import backoff_delay
-from agentundo.saga.lock import MemoryLockStore, holds, lock_key
 from agentundo.saga.plan import check_plan
 from agentundo.saga.setup import DrillSetup, Settings, Stop
 from tests.saga_helpers import catalog, events, ledger, of, policy, run, workflow
@@ -247,31 +246,6 @@ def _seconds(ts: str) -> float:
 
 
 # -- the lock -----------------------------------------------------------------------
-
-
-def test_lock_is_released_only_by_its_owner() -> None:
-    store = MemoryLockStore()
-    key = lock_key("wf")
-    assert key == "saga:wf:lock"
-    got = store.acquire(key, "a", 120, now=0)
-    assert got.acquired and got.epoch == 1
-    busy = store.acquire(key, "b", 120, now=60)
-    assert not busy.acquired and busy.holder == "a"
-    assert store.release(key, "b") is False
-    assert holds(store, key, "a", 1, now=60)
-    assert store.release(key, "a") is True
-    assert store.state(key) is None
-
-
-def test_an_expired_lock_can_be_taken_over_and_fences_the_old_owner() -> None:
-    store = MemoryLockStore()
-    key = lock_key("wf")
-    store.acquire(key, "a", 120, now=0)
-    taken = store.acquire(key, "b", 120, now=120.5)
-    assert taken.acquired and taken.epoch == 2 and taken.previous_owner == "a"
-    assert not holds(store, key, "a", 1, now=121)
-    assert store.release(key, "a") is False
-    assert holds(store, key, "b", 2, now=121)
 
 
 def test_a_held_lock_means_the_rollback_is_already_in_progress() -> None:
@@ -651,3 +625,14 @@ def test_check_plan_names_unknown_steps_and_unrenderable_keys() -> None:
     problems = check_plan(wf, cat, FaultPlan.of([_fault({"type": "fatal", "step": "zz"})]))
     assert [(p.fault_index, p.step_index) for p in problems] == [(0, None), (None, 0)]
     assert "'zz'" in problems[0].message and "params.order" in problems[1].message
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_backoff_delay_stays_between_initial_and_cap(seed: int) -> None:
+    rng = random.Random(seed)
+    for failures in (1, 2, 3, 5, 10, 64, 10_000):
+        delay = backoff_delay(failures, 0.5, 30.0, rng)
+        assert 0.5 <= delay <= 30.0
+    assert backoff_delay(1, 2.0, 1.0, rng) == 2.0  # the initial wins over a smaller cap
+    big = [backoff_delay(40, 1.0, 8.0, rng) for _ in range(50)]
+    assert all(4.0 <= d <= 8.0 for d in big)  # equal jitter: at least half the cap

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agentundo.cli.main import main
+from tests.cli_runner import Result, invoke
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mcp"
 
@@ -66,10 +65,7 @@ def test_lint_fails_until_reviewed(tmp_path: Path) -> None:
         )
         == 0
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "agentundo", "lint", str(out), "--format", "json"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    done = invoke("lint", str(out), "--format", "json")
     assert done.returncode == 1
     assert done.stdout.count('"AU109"') == 4
 
@@ -123,11 +119,8 @@ def test_a_broken_existing_catalog_is_not_touched(
     assert str(out) in capsys.readouterr().err
 
 
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agentundo", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+def _cli(cwd: Path, *args: str) -> Result:
+    return invoke(*args, cwd=cwd)
 
 
 def test_tools_that_make_the_same_topic_are_all_imported_with_a_warning(tmp_path: Path) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.cli_runner import Result, invoke
 
 CATALOG = """
 version: v1
@@ -49,15 +49,8 @@ rules:
 """
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agentundo", "explain", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def run(cwd: Path, *args: str) -> Result:
+    return invoke("explain", *args, cwd=cwd)
 
 
 @pytest.fixture
