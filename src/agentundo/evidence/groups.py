@@ -118,8 +118,8 @@ def starts_run(data: dict[str, Any], run_id: str | None, *, chained: bool = True
     run too, which the callers handle.
     """
     return (
-        data.get("event") == Event.RUN_STARTED
-        and data.get("seq") == 0
+        data.get("seq") == 0
+        and data.get("event") == Event.RUN_STARTED
         and (not chained or data.get("prev_hash") == GENESIS)
         and data.get("run_id") != run_id
     )

@@ -50,10 +50,8 @@ class RunTally:
             self.run_id = str(data.get("run_id", ""))
             self.workflow_id = str(data.get("workflow_id", ""))
             self.actor = str(data.get("actor", ""))
-        if event in TALLIED:
-            self._count(event, data)
-
-    def _count(self, event: str, data: dict[str, Any]) -> None:
+        if event not in TALLIED:
+            return
         if event == Event.RUN_STARTED:
             self.started = data
             env = data.get("env")
