@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from agentundo.errors import InputError, Position
+from agentundo.evidence.events import Event
 
 STDIN = "-"
 """The path that means standard input."""
@@ -506,7 +507,7 @@ def follow_path(
                     yield _blank_lines(path, blank_at, blank_count)
                     blank_at = blank_count = 0
                 yield item
-                if isinstance(item, Record) and item.event == "run_summary":
+                if isinstance(item, Record) and item.event == Event.RUN_SUMMARY:
                     return
                 continue
             if deadline is not None and clock() >= deadline:
