@@ -71,8 +71,10 @@ class RunBuilder:
         self.start = start
         self.step = step
         self.written = 0
+        self.rolled_back = False
 
     def event(self, event: str, **fields: Any) -> dict[str, Any]:
+        self.rolled_back = self.rolled_back or event == "rollback_triggered"
         record = {
             "ts": ts(self.now),
             "event": event,
@@ -147,7 +149,7 @@ class RunBuilder:
             "started_at": ts(self.start),
             "finished_at": ts(self.now),
             "env": "staging",
-            "verdict": "pass",
+            "verdict": "recovered" if self.rolled_back else "completed",
         }
         base.update(fields)
         return self.event("run_summary", **base)
@@ -341,7 +343,7 @@ def big_run(path: Path, *, steps: int, run_id: str = "run-big", skip_every: int 
             compensation_jobs_dispatched=dispatched,
             compensation_jobs_skipped=skipped,
             manual_followups=skipped,
-            verdict="needs_followup" if skipped else "pass",
+            verdict="failed" if skipped else "recovered",
         )
     return run.written
 

@@ -15,6 +15,7 @@ import pytest
 
 from agentundo.errors import InputError
 from agentundo.evidence.events import RunStatus, Verdict
+from agentundo.evidence.problems import Problem
 from agentundo.evidence.reader import (
     MAX_LINE_BYTES,
     BadLine,
@@ -27,7 +28,8 @@ from agentundo.evidence.reader import (
     read_path,
     read_stream,
 )
-from agentundo.evidence.verify import STATUSES, VERDICTS, Problem, Verifier
+from agentundo.evidence.verify import Verifier
+from agentundo.evidence.verify_complete import STATUSES, VERDICTS
 from agentundo.evidence.writer import EvidenceWriter
 from agentundo.model.scenario import Fault, FaultType
 from tests.evidence_factory import RunBuilder, clean_run, reseal, standard_run

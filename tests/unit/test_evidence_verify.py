@@ -20,6 +20,7 @@ from agentundo.evidence.chain import (
     seal,
 )
 from agentundo.evidence.keys import ENV_VAR, evidence_key
+from agentundo.evidence.problems import RULES, Problem
 from agentundo.evidence.reader import (
     MAX_DEPTH,
     BadLine,
@@ -30,9 +31,11 @@ from agentundo.evidence.reader import (
     read_path,
     read_stream,
 )
-from agentundo.evidence.verify import RULES, ChainHead, Problem, Verifier, names_its_rule
+from agentundo.evidence.verify import Verifier
+from agentundo.evidence.verify_chain import ChainHead
+from agentundo.evidence.verify_complete import names_its_rule
 from agentundo.evidence.writer import EvidenceWriter
-from agentundo.report.timeline import TimeBound
+from agentundo.timeline.times import TimeBound
 from tests.evidence_factory import RunBuilder, big_run, clean_run, standard_run
 
 

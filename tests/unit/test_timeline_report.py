@@ -13,17 +13,12 @@ from rich.console import Console
 
 from agentundo.errors import UsageError
 from agentundo.evidence.reader import Record, read_path
-from agentundo.report.timeline import (
-    Format,
-    Query,
-    TimeBound,
-    Timeline,
-    Tone,
-    decision_text,
-    make_entry,
-    md_cell,
-    renderer,
-)
+from agentundo.timeline.entries import Tone, decision_text, make_entry
+from agentundo.timeline.formats import Format, renderer
+from agentundo.timeline.query import Query
+from agentundo.timeline.render_markdown import md_cell
+from agentundo.timeline.runs import Timeline
+from agentundo.timeline.times import TimeBound
 from tests.evidence_factory import START, standard_run
 
 

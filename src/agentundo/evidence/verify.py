@@ -59,31 +59,13 @@ from __future__ import annotations
 
 from agentundo.evidence.events import COMMON_FIELDS
 from agentundo.evidence.groups import starts_run
-from agentundo.evidence.problems import RULES, Problem, Rule
+from agentundo.evidence.problems import Problem
 from agentundo.evidence.reader import BadLine, Item, LineKind, Record
-from agentundo.evidence.tally import RunTally
 from agentundo.evidence.verify_chain import Chain, ChainChecker, ChainHead
 from agentundo.evidence.verify_complete import (
-    STATUSES,
-    VERDICTS,
     CompletenessChecker,
     RunState,
-    names_its_rule,
 )
-
-__all__ = [
-    "RULES",
-    "STATUSES",
-    "VERDICTS",
-    "ChainHead",
-    "Problem",
-    "Rule",
-    "RunTally",
-    "Verifier",
-    "names_its_rule",
-    "verify_items",
-]
-"""Re-exported from their new homes for the tests (see the modules named above)."""
 
 _COMMON = frozenset(COMMON_FIELDS)
 

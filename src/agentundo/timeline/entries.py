@@ -17,10 +17,8 @@ if TYPE_CHECKING:
     from agentundo.timeline.runs import Run
 
 
-SHOWN_AS_GOOD = frozenset({*(str(v) for v in GOOD_VERDICTS), "pass"})
-"""Verdicts shown as good (green; not a problem in ``--summary --only-problems``): the
-drill's good verdicts, and "pass", which agentundo never writes but the test evidence
-factory (tests/evidence_factory.py) does. Drop "pass" once that factory writes "completed"."""
+SHOWN_AS_GOOD = frozenset(str(v) for v in GOOD_VERDICTS)
+"""Verdicts shown as good (green; not a problem in ``--summary --only-problems``)."""
 
 
 class Tone(StrEnum):
