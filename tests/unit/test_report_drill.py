@@ -414,9 +414,20 @@ def test_not_reached_note_without_a_stopping_step() -> None:
     )
     out = _sweep_text([row])
     assert _cells(out, "lookup")[7].startswith("interrupted before")
-    assert _line(out, "1 runs") == (
-        "1 runs, 0 failed, 1 not reached: incomplete (steps not reached were not rehearsed)"
+    assert _line(out, "1 run,") == (
+        "1 run, 0 failed, 1 not reached: incomplete (steps not reached were not rehearsed)"
     )
+
+
+def test_an_interrupted_sweep_is_not_reported_as_recovered() -> None:
+    done = _sweep()[:2]
+    stopped = SweepRow(**{**_fields(done[1]), "index": 2, "verdict": "interrupted"})
+    out = _sweep_text([*done, stopped])
+    assert _line(out, "3 runs") == (
+        "3 runs, 0 failed, 1 interrupted: interrupted (the runs not finished were not rehearsed)"
+    )
+    assert "recovered" not in _line(out, "3 runs")
+    assert sweep_dict([*done, stopped], None)["interrupted"] == 1
 
 
 def _fields(row: SweepRow) -> dict[str, Any]:

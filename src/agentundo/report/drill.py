@@ -192,6 +192,7 @@ def sweep_dict(rows: Sequence[SweepRow], evidence: str | None) -> dict[str, Any]
         "total": len(rows),
         "failed": len(failed),
         "not_reached": sum(1 for r in rows if r.verdict == NOT_REACHED),
+        "interrupted": sum(1 for r in rows if r.verdict == Verdict.INTERRUPTED.value),
         "evidence": evidence,
     }
 
@@ -209,7 +210,7 @@ def render_sweep_text(rows: Sequence[SweepRow], console: Console, evidence: str 
         if r.verdict == NOT_REACHED:
             verdict, note = "[yellow]not reached[/]", _not_reached(r)
         else:
-            style = "red" if r.verdict == Verdict.FAILED.value else "green"
+            style = _ROW_STYLE.get(r.verdict, "red")
             verdict, note = f"[{style}]{r.verdict}[/]", r.problems[0] if r.problems else ""
         table.add_row(
             str(r.index + 1),
@@ -224,16 +225,35 @@ def render_sweep_text(rows: Sequence[SweepRow], console: Console, evidence: str 
     console.print(table)
     failed = sum(1 for r in rows if r.verdict == Verdict.FAILED.value)
     missed = sum(1 for r in rows if r.verdict == NOT_REACHED)
+    stopped = sum(1 for r in rows if r.verdict == Verdict.INTERRUPTED.value)
     if failed:
         verdict = "[bold red]failed[/]"
+    elif stopped:
+        verdict = "[bold yellow]interrupted[/] (the runs not finished were not rehearsed)"
     elif missed:
         verdict = "[bold yellow]incomplete[/] (steps not reached were not rehearsed)"
     else:
         verdict = "[bold green]recovered[/]"
-    counts = f"{len(rows)} runs, {failed} failed" + (f", {missed} not reached" if missed else "")
+    counts = f"{_plural(len(rows), 'run')}, {failed} failed" + (
+        f", {missed} not reached" if missed else ""
+    )
+    if stopped:
+        counts += f", {stopped} interrupted"
     console.print(f"{counts}: {verdict}", soft_wrap=True)
     if evidence:
         console.print(f"evidence: {escape(evidence)}", soft_wrap=True)
+
+
+_ROW_STYLE = {
+    Verdict.COMPLETED.value: "green",
+    Verdict.RECOVERED.value: "green",
+    Verdict.INTERRUPTED.value: "yellow",
+}
+"""How a sweep row's verdict is coloured (anything else: red)."""
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _not_reached(row: SweepRow) -> str:
