@@ -9,16 +9,24 @@ is allowed everywhere.
 
 from __future__ import annotations
 
+import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from agentundo.model.catalog import Topic
     from agentundo.model.workflow import Workflow
 
 PARAMS_PREFIX = "params."
 """``{params.NAME}`` reads the step's param ``NAME``, in every place."""
+
+RESPONSE_PREFIX = "response."
+"""``{response.PATH}`` reads the forward call's JSON answer (``response.id``,
+``response.data.id``): only in compensation templates of a topic that has ``http``."""
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 class TemplatePlace(StrEnum):
@@ -53,9 +61,57 @@ _FIELDS_BY_PLACE: dict[TemplatePlace, frozenset[str]] = {
 }
 
 
+RESPONSE_PLACES = frozenset(
+    {
+        TemplatePlace.COMPENSATION_KEY,
+        TemplatePlace.COMPENSATION_PARAMS,
+        TemplatePlace.COMPENSATION_HTTP,
+    }
+)
+"""Where ``{response.PATH}`` may be written (when the forward topic has ``http``)."""
+
+
 def template_fields_for(place: TemplatePlace) -> frozenset[str]:
     """The fields a template written at ``place`` may use besides ``params.NAME``."""
     return _FIELDS_BY_PLACE[place]
+
+
+def response_path(field: str) -> tuple[str, ...] | None:
+    """``response.data.id`` as ``("data", "id")``; None when ``field`` is no response path."""
+    if not field.startswith(RESPONSE_PREFIX):
+        return None
+    parts = tuple(field[len(RESPONSE_PREFIX) :].split("."))
+    return parts if all(_NAME.match(part) for part in parts) else None
+
+
+def field_allowed(field: str, place: TemplatePlace, *, has_http: bool) -> bool:
+    """Whether a template at ``place`` of a topic (``has_http``: it has an ``http`` block)
+    may use ``field``."""
+    if field in _FIELDS_BY_PLACE[place]:
+        return True
+    if field.startswith(PARAMS_PREFIX):
+        return len(field) > len(PARAMS_PREFIX)
+    return has_http and place in RESPONSE_PLACES and response_path(field) is not None
+
+
+def allowed_text(place: TemplatePlace, *, has_http: bool) -> str:
+    """The fields of ``place``, for a hint: ``env, job_id, ..., params.NAME[, response.PATH]``."""
+    names = [*sorted(_FIELDS_BY_PLACE[place]), "params.NAME"]
+    if has_http and place in RESPONSE_PLACES:
+        names.append("response.PATH")
+    return ", ".join(names)
+
+
+def lookup_response(response: Mapping[str, Any] | None, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in a JSON answer; KeyError when it has none there."""
+    value: Any = response
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(RESPONSE_PREFIX + ".".join(path))
+        value = value[part]
+    if isinstance(value, Mapping | list) or value is None:
+        raise KeyError(RESPONSE_PREFIX + ".".join(path))  # only a scalar names an effect
+    return value
 
 
 def sample_fields(
@@ -118,7 +174,8 @@ def _parse(template: str) -> tuple[tuple[str, str | None], ...] | None:
 
 
 def render_key(template: str, fields: Mapping[str, Any]) -> str:
-    """Fill a template; ``params.NAME`` reads ``fields['params'][NAME]``."""
+    """Fill a template; ``params.NAME`` reads ``fields['params'][NAME]``,
+    ``response.PATH`` reads ``fields['response']`` (the forward answer's recorded fields)."""
     parts: Iterable[tuple[str, str | None]] | None = _parse(template)
     if parts is None:  # malformed: fail exactly where (and how) the formatter does
         parts = ((lit, name) for lit, name, _s, _c in _FORMATTER.parse(template))
@@ -133,6 +190,11 @@ def render_key(template: str, fields: Mapping[str, Any]) -> str:
             if key not in params:
                 raise KeyError(name)
             out.append(str(params[key]))
+        elif name.startswith(RESPONSE_PREFIX):
+            path = response_path(name)
+            if path is None:
+                raise KeyError(name)
+            out.append(str(lookup_response(fields.get("response"), path)))
         else:
             out.append(str(fields[name]))
     return "".join(out)
@@ -148,3 +210,48 @@ def derived_compensation_key(
     next week's drill from looking like a replay of this week's to the service.
     """
     return f"undo:{run_id}:{workflow_id}:{step_id}:{topic}:{step_index}"
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string in a template value (a JSON body, params): keys stay literal."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def compensation_templates(topic: Topic) -> Iterator[tuple[TemplatePlace, str]]:
+    """Every template a topic's compensation renders: its key, its params' strings, and
+    the URL, header values and body strings of its own ``http`` block."""
+    comp = topic.compensation
+    if comp is None:
+        return
+    if comp.idempotency_key:
+        yield TemplatePlace.COMPENSATION_KEY, comp.idempotency_key
+    for text in strings_in(comp.params or {}):
+        yield TemplatePlace.COMPENSATION_PARAMS, text
+    if comp.http is not None:
+        yield TemplatePlace.COMPENSATION_HTTP, comp.http.url
+        for text in (comp.http.headers or {}).values():
+            yield TemplatePlace.COMPENSATION_HTTP, text
+        for text in strings_in(comp.http.body):
+            yield TemplatePlace.COMPENSATION_HTTP, text
+
+
+def response_fields(topic: Topic) -> list[str]:
+    """The ``response.PATH`` fields a topic's compensation uses, in order, once each."""
+    found: dict[str, None] = {}
+    for _place, text in compensation_templates(topic):
+        try:
+            names = template_fields(text)
+        except ValueError:
+            continue  # malformed: lint reports it, the drill refuses it before any call
+        for name in names:
+            if response_path(name) is not None:
+                found.setdefault(name)
+    return list(found)
