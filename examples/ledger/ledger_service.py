@@ -11,21 +11,35 @@ Endpoints (JSON in, JSON out):
     Refunds what is left of the order's charges (at most ``amount`` when given), answers
     200 ``{"refund_id", "order_id", "amount", "applied": true}``; an order with nothing
     left to refund answers 200 ``{"applied": false, "amount": 0}``.
+``POST /charges/{charge_id}/refund`` ``{"amount": 500}`` (body optional)
+    Refunds what is left of that one charge (at most ``amount`` when given), answers
+    200 ``{"refund_id", "charge_id", "order_id", "amount", "applied": true}``; a charge
+    with nothing left to refund answers 200 ``{"charge_id", "amount": 0, "applied": false}``
+    and an unknown charge 404. Refunds by order count against the charge and the other
+    way round: neither ever refunds more than the order has open.
+``GET /orders/{order_id}``
+    ``{"order_id", "charges": [charge ids], "charged", "refunded", "open"}``, 404 for an
+    order with no entries. Read-only; needs no key.
 ``GET /balance``
-    ``{"charged", "refunded", "balance", "charges", "refunds", "open_orders"}``;
-    the ledger is balanced when ``balance`` is 0.
+    ``{"charged", "refunded", "balance", "charges", "refunds", "open_orders",
+    "refunds_by_charge"}``; the ledger is balanced when ``balance`` is 0.
+    ``refunds_by_charge`` counts the refunds by id of every charge (0 when none).
 ``GET /entries``
-    Every charge and refund in order.
+    Every charge and refund in order (a refund by id carries its ``charge_id``).
 
-Every POST to /charges and /refunds needs an ``Idempotency-Key`` header. The same key
-with the same request replays the first answer (header ``Idempotent-Replayed: true``)
-and applies nothing; the same key with a different request answers 422.
+Every POST to /charges, /refunds and /charges/{charge_id}/refund needs an
+``Idempotency-Key`` header. The same key with the same request replays the first answer
+(header ``Idempotent-Replayed: true``) and applies nothing; the same key with a different
+request answers 422.
 
-Fault knobs, to rehearse what goes wrong (``POST /admin/faults``, JSON, all optional):
+Fault knobs, to rehearse what goes wrong (``POST /admin/faults``, JSON, all optional;
+each call replaces every knob set before):
 
 ``fail_next`` / ``status`` / ``retry_after``
     The next N charge/refund requests answer ``status`` (default 500) without applying
     anything; ``retry_after`` adds a ``Retry-After`` header (use status 429 for throttling).
+    A 3xx ``status`` adds ``Location: /elsewhere``: a redirect the client must not follow
+    blindly (the refund did not happen there either).
 ``apply_then_fail``
     With ``fail_next``: apply the request, then answer the failure anyway (the client
     cannot tell; only the idempotency key saves it from applying twice).
@@ -36,9 +50,21 @@ Fault knobs, to rehearse what goes wrong (``POST /admin/faults``, JSON, all opti
     The server goes away (stops listening, drops every connection) right after
     answering the next N charge/refund requests: "the server died mid-rollback".
 ``only``
-    A path (``/charges`` or ``/refunds``) the faults are limited to.
+    What the faults are limited to: an exact path (``/charges``, ``/refunds`` or
+    ``/charges/{charge_id}/refund``), ``charge`` (POST /charges) or ``refund`` (both refund
+    paths). Anything else is rejected with 400.
+``ignore_keys``
+    A broken service: it does not deduplicate by ``Idempotency-Key`` (still required),
+    never replays and applies every request again.
+``double_refunds``
+    A broken service: a refund forgets the earlier refunds and applies even when nothing
+    is left, as a new entry with a new ``refund_id`` (the whole charge, or the order's
+    charges, at most ``amount``). With ``ignore_keys`` a duplicate delivery is applied
+    twice and the balance goes negative.
 
-``POST /admin/reset`` forgets every entry, key and fault. Query strings work too, e.g.
+The counters (``fail_next``, ``slow_next``, ``exit_after``) go down as requests use them;
+the other knobs stay until the next ``POST /admin/faults`` or ``POST /admin/reset``, which
+forgets every entry, key and fault. Query strings work too, e.g.
 ``POST /admin/faults?fail_next=2&status=503&retry_after=1``.
 """
 
@@ -47,6 +73,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -54,9 +81,20 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-FAULTED_PATHS = ("/charges", "/refunds")
+FAULTED_PATHS = {"/charges": "charge", "/refunds": "refund"}
+CHARGE_REFUND = re.compile(r"/charges/([^/]+)/refund")
+ORDER = re.compile(r"/orders/([^/]+)")
+ONLY_KINDS = ("charge", "refund")
+REDIRECT_TO = "/elsewhere"
+
+
+def _kind(path: str) -> str | None:
+    """``charge`` or ``refund`` for a POST the ledger applies (and faults hit), else None."""
+    if path in FAULTED_PATHS:
+        return FAULTED_PATHS[path]
+    return "refund" if CHARGE_REFUND.fullmatch(path) else None
 
 
 @dataclass
@@ -71,9 +109,18 @@ class Faults:
     slow_next: int | None = None
     exit_after: int | None = None
     only: str | None = None
+    ignore_keys: bool = False
+    double_refunds: bool = False
 
     def applies_to(self, path: str) -> bool:
-        return path in FAULTED_PATHS and (self.only is None or self.only == path)
+        kind = _kind(path)
+        return kind is not None and self.only in (None, path, kind)
+
+    def failure(self) -> Answer:
+        headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+        if 300 <= self.status < 400:
+            headers["Location"] = REDIRECT_TO
+        return Answer(self.status, {"error": "injected failure"}, headers)
 
 
 @dataclass
@@ -108,6 +155,12 @@ class Ledger:
             unknown = set(options) - known
             if unknown:
                 raise ValueError(f"unknown fault option(s): {', '.join(sorted(unknown))}")
+            only = options.get("only")
+            if only is not None and only not in ONLY_KINDS and _kind(str(only)) is None:
+                raise ValueError(
+                    "only must be /charges, /refunds, /charges/{charge_id}/refund, "
+                    f"charge or refund, not {only!r}"
+                )
             self.faults = Faults(
                 fail_next=int(options.get("fail_next", 0)),
                 status=int(options.get("status", 500)),
@@ -120,7 +173,9 @@ class Ledger:
                 exit_after=None
                 if options.get("exit_after") is None
                 else int(options["exit_after"]),
-                only=options.get("only"),
+                only=only,
+                ignore_keys=_flag(options.get("ignore_keys", False)),
+                double_refunds=_flag(options.get("double_refunds", False)),
             )
             return self.faults
 
@@ -136,10 +191,31 @@ class Ledger:
                 "charges": sum(1 for e in self.entries if e["type"] == "charge"),
                 "refunds": sum(1 for e in self.entries if e["type"] == "refund"),
                 "open_orders": open_orders,
+                "refunds_by_charge": self._refunds_by_charge(),
+            }
+
+    def entries_now(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(entry) for entry in self.entries]
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        """The order's charges and what is left open; None for an order with no entries."""
+        with self._lock:
+            mine = [e for e in self.entries if e["order_id"] == order_id]
+            if not mine:
+                return None
+            charged = sum(e["amount"] for e in mine if e["type"] == "charge")
+            refunded = sum(e["amount"] for e in mine if e["type"] == "refund")
+            return {
+                "order_id": order_id,
+                "charges": [e["id"] for e in mine if e["type"] == "charge"],
+                "charged": charged,
+                "refunded": refunded,
+                "open": charged - refunded,
             }
 
     def post(self, path: str, key: str | None, payload: Any) -> tuple[Answer, float, bool]:
-        """Answer a POST to /charges or /refunds: the answer, a delay, and whether to exit."""
+        """Answer a charge or refund POST: the answer, a delay, and whether to exit."""
         answer, delay = self._post(path, key, payload)
         with self._lock:
             faults = self.faults
@@ -153,8 +229,9 @@ class Ledger:
             self.requests += 1
             if not key:
                 return _error(400, "missing Idempotency-Key header"), 0.0
+            faults = self.faults
             fingerprint = json.dumps([path, payload], sort_keys=True)
-            stored = self.keys.get(key)
+            stored = None if faults.ignore_keys else self.keys.get(key)
             if stored is not None:
                 if stored.fingerprint != fingerprint:
                     return _error(422, "Idempotency-Key reused with a different request"), 0.0
@@ -164,7 +241,6 @@ class Ledger:
                     {**stored.answer.headers, "Idempotent-Replayed": "true"},
                 )
                 return replay, 0.0
-            faults = self.faults
             delay = 0.0
             if faults.applies_to(path) and faults.delay_ms and faults.slow_next != 0:
                 delay = faults.delay_ms / 1000
@@ -173,12 +249,11 @@ class Ledger:
             failure: Answer | None = None
             if faults.applies_to(path) and faults.fail_next > 0:
                 faults.fail_next -= 1
-                headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
-                failure = Answer(faults.status, {"error": "injected failure"}, headers)
+                failure = faults.failure()
                 if not faults.apply_then_fail:
                     return failure, delay
             answer = self._apply(path, payload)
-            if answer.status < 500:
+            if answer.status < 500 and not faults.ignore_keys:
                 self.keys[key] = _Stored(fingerprint, answer)
             return (failure or answer), delay
 
@@ -189,9 +264,19 @@ class Ledger:
             left[entry["order_id"]] = left.get(entry["order_id"], 0) + sign * entry["amount"]
         return left
 
+    def _refunds_by_charge(self) -> dict[str, int]:
+        counts = {e["id"]: 0 for e in self.entries if e["type"] == "charge"}
+        for entry in self.entries:
+            if entry["type"] == "refund" and "charge_id" in entry:
+                counts[entry["charge_id"]] += 1
+        return counts
+
     def _apply(self, path: str, payload: Any) -> Answer:
         if not isinstance(payload, dict):
             return _error(400, "expected a JSON object")
+        by_id = CHARGE_REFUND.fullmatch(path)
+        if by_id:
+            return self._refund_charge(unquote(by_id.group(1)), payload)
         order_id = payload.get("order_id")
         amount = payload.get("amount")
         if not isinstance(order_id, str) or not order_id:
@@ -209,7 +294,14 @@ class Ledger:
             return Answer(201, {"charge_id": entry["id"], "order_id": order_id, "amount": amount})
         if amount is not None and (not isinstance(amount, int) or amount <= 0):
             return _error(400, "amount must be a positive integer when given")
-        left = self._left().get(order_id, 0)
+        if self.faults.double_refunds:  # forgets the refunds: "nothing left" never stops it
+            left = sum(
+                e["amount"]
+                for e in self.entries
+                if e["type"] == "charge" and e["order_id"] == order_id
+            )
+        else:
+            left = self._left().get(order_id, 0)
         refund = left if amount is None else min(left, amount)
         if refund <= 0:
             return Answer(200, {"order_id": order_id, "amount": 0, "applied": False})
@@ -223,6 +315,46 @@ class Ledger:
         body = {"refund_id": entry["id"], "order_id": order_id, "amount": refund, "applied": True}
         return Answer(200, body)
 
+    def _refund_charge(self, charge_id: str, payload: dict[str, Any]) -> Answer:
+        amount = payload.get("amount")
+        if amount is not None and (
+            not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0
+        ):
+            return _error(400, "amount must be a positive integer when given")
+        charge = next(
+            (e for e in self.entries if e["type"] == "charge" and e["id"] == charge_id), None
+        )
+        if charge is None:
+            return _error(404, f"no such charge: {charge_id}")
+        order_id = charge["order_id"]
+        left = charge["amount"]
+        if not self.faults.double_refunds:
+            left -= sum(
+                e["amount"]
+                for e in self.entries
+                if e["type"] == "refund" and e.get("charge_id") == charge_id
+            )
+            left = min(left, self._left().get(order_id, 0))
+        refund = left if amount is None else min(left, amount)
+        if refund <= 0:
+            return Answer(200, {"charge_id": charge_id, "amount": 0, "applied": False})
+        entry = {
+            "type": "refund",
+            "id": f"re_{len(self.entries) + 1}",
+            "order_id": order_id,
+            "amount": refund,
+            "charge_id": charge_id,
+        }
+        self.entries.append(entry)
+        body = {
+            "refund_id": entry["id"],
+            "charge_id": charge_id,
+            "order_id": order_id,
+            "amount": refund,
+            "applied": True,
+        }
+        return Answer(200, body)
+
 
 def _flag(value: Any) -> bool:
     if isinstance(value, str):
@@ -232,6 +364,14 @@ def _flag(value: Any) -> bool:
 
 def _error(status: int, message: str) -> Answer:
     return Answer(status, {"error": message})
+
+
+def _phrase(status: int) -> str:
+    """The reason phrase; a status the standard library does not name (say 599) gets none."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -259,9 +399,16 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/balance":
             self._send(Answer(200, ledger.balance()))
         elif path == "/entries":
-            self._send(Answer(200, {"entries": list(ledger.entries)}))
+            self._send(Answer(200, {"entries": ledger.entries_now()}))
         elif path == "/health":
             self._send(Answer(200, {"ok": True}))
+        elif order := ORDER.fullmatch(path):
+            order_id = unquote(order.group(1))
+            found = ledger.order(order_id)
+            if found is None:
+                self._send(_error(404, f"no such order: {order_id}"))
+            else:
+                self._send(Answer(200, found))
         else:
             self._send(_error(404, f"no such endpoint: GET {path}"))
 
@@ -287,7 +434,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(_error(400, str(exc)))
                 return
             self._send(Answer(200, {"faults": faults.__dict__}))
-        elif parts.path in FAULTED_PATHS:
+        elif _kind(parts.path) is not None:
             key = self.headers.get("Idempotency-Key")
             answer, delay, exit_now = ledger.post(parts.path, key, payload)
             if delay:
@@ -304,7 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, answer: Answer) -> None:
         data = json.dumps(answer.body).encode()
         try:
-            self.send_response(answer.status, HTTPStatus(answer.status).phrase)
+            self.send_response(answer.status, _phrase(answer.status))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             for name, value in answer.headers.items():
