@@ -110,6 +110,9 @@ def workflow(text: str = WORKFLOW) -> Workflow:
     return Workflow.model_validate(_yaml(text))
 
 
+ALWAYS_COMPENSATE_FAILED = Settings(compensate_failed_step=True)
+
+
 def run(
     *faults: Fault | dict[str, Any],
     wf: Workflow | None = None,
@@ -121,7 +124,12 @@ def run(
     lock_store: LockStore | None = None,
     seed: int = 1,
 ) -> tuple[DrillResult, list[dict[str, Any]]]:
-    """Run one drill on a virtual clock; return the result and the evidence records."""
+    """Run one drill on a virtual clock; return the result and the evidence records.
+
+    Without ``settings``, the failed step is always compensated (``compensate_failed_step``
+    True), so that the rollback of every stacked step is exercised; the default (only
+    when its call was sent) has its own tests in ``test_engine.py``.
+    """
     records: list[dict[str, Any]] = []
     plan = FaultPlan.of(f if isinstance(f, Fault) else Fault.model_validate(f) for f in faults)
     setup = DrillSetup(
@@ -130,7 +138,7 @@ def run(
         policy=pol or policy(),
         plan=plan,
         approvals=frozenset(approvals),
-        settings=settings or Settings(),
+        settings=settings or ALWAYS_COMPENSATE_FAILED,
         expect=expect,
         seed=seed,
     )

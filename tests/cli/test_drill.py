@@ -67,7 +67,7 @@ def test_a_recovering_drill_exits_0_and_writes_chained_evidence(files: dict[str,
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["verdict"] == "recovered"
-    assert [r["state"] for r in out["ledger"]] == ["none", "undone", "undone", "escalated", "none"]
+    assert [r["state"] for r in out["ledger"]] == ["read", "undone", "undone", "escalated", "none"]
     records = evidence(Path(out["evidence"]))
     assert records[-1]["event"] == "run_summary"
     assert records[-1]["run_id"] == out["summary"]["run_id"]

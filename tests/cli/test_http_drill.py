@@ -120,10 +120,24 @@ def test_third_charge_fails_and_the_rollback_balances_the_ledger(
     assert TOKEN not in text
 
 
-def test_compensating_the_failed_step_too_refunds_nothing_for_it(
+def test_a_failed_step_whose_call_never_went_out_is_not_compensated(
     ledger: Any, tmp_path: Path
 ) -> None:
-    _result, records, _text = _drill(ledger.url, tmp_path, Options(fail_at=["charge_c"]))
+    result, records, _text = _drill(ledger.url, tmp_path, Options(fail_at=["charge_c"]))
+    assert _balance(ledger.url)["balance"] == 0
+    applied = {e["step_id"]: e["applied"] for e in _events(records, "compensation_succeeded")}
+    assert applied == {"charge_b": True, "charge_a": True}
+    (failed,) = _events(records, "step_failed_fatal")
+    assert (failed["step_id"], failed["sent"]) == ("charge_c", False)
+    assert result.verdict.value == "recovered"
+
+
+def test_compensating_the_failed_step_when_forced_refunds_nothing_for_it(
+    ledger: Any, tmp_path: Path
+) -> None:
+    _result, records, _text = _drill(
+        ledger.url, tmp_path, Options(fail_at=["charge_c"], compensate_failed_step=True)
+    )
     assert _balance(ledger.url)["balance"] == 0
     applied = {e["step_id"]: e["applied"] for e in _events(records, "compensation_succeeded")}
     assert applied == {"charge_c": False, "charge_b": True, "charge_a": True}

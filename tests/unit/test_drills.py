@@ -112,7 +112,7 @@ def test_the_deadline_ends_an_approval_wait() -> None:
     assert result.problems[0] == (
         "step 'notify': no approval before the drill deadline of 60s; the run was cut short"
     )
-    assert ledger(result) == {"lookup": "none", "reserve": "undone", "charge": "undone"}
+    assert ledger(result) == {"lookup": "read", "reserve": "undone", "charge": "undone"}
 
 
 def test_without_a_deadline_injected_retries_recover_as_before() -> None:

@@ -95,7 +95,7 @@ def test_as_dict_verdict_exit_code_and_summary(recovered: DrillResult, failed: D
     assert good["summary"]["status"] == "FAILED_FATAL"
     bad = as_dict(failed, None)
     assert (bad["verdict"], bad["exit_code"]) == ("failed", 1)
-    assert any("undone twice" in p for p in bad["problems"])
+    assert any("compensation applied twice" in p for p in bad["problems"])
 
 
 def test_as_dict_steps_in_order_with_state_and_error(recovered: DrillResult) -> None:
@@ -155,7 +155,7 @@ def test_as_dict_followups_and_ledger(recovered: DrillResult, failed: DrillResul
         "state": "undone",
     }
     assert ledger["notify"]["state"] == "escalated"
-    assert ledger["lookup"]["state"] == "none"
+    assert ledger["lookup"]["state"] == "read"
     twice = next(r for r in as_dict(failed, None)["ledger"] if r["step_id"] == "reserve")
     assert (twice["applied"], twice["undone"], twice["state"]) == (1, 2, "undone_twice")
 
@@ -232,7 +232,7 @@ def test_text_follow_ups_ledger_counts_and_verdict(recovered: DrillResult) -> No
     ) in out.splitlines()
     ledger = _line(out, "ledger ").split()
     assert ledger[1:] == [
-        "lookup=none",
+        "lookup=read",
         "reserve=undone",
         "charge=undone",
         "notify=escalated",
@@ -251,7 +251,7 @@ def test_text_lists_problems_and_the_failed_verdict(failed: DrillResult) -> None
     problems = [line for line in out.splitlines() if line.startswith("  problem ")]
     assert problems
     assert problems == [f"  problem {p}" for p in failed.problems]
-    assert any("undone twice" in p for p in problems)
+    assert any("compensation applied twice" in p for p in problems)
     assert "reserve=undone_twice" in _line(out, "ledger ")
     assert _line(out, "verdict: ") == "verdict: failed"
     assert "evidence:" not in out
@@ -432,3 +432,11 @@ def test_an_interrupted_sweep_is_not_reported_as_recovered() -> None:
 
 def _fields(row: SweepRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in SweepRow.__slots__}
+
+
+def test_every_ledger_state_has_a_colour() -> None:
+    from agentundo.evidence.events import LedgerState
+    from agentundo.report.drill import _LEDGER_STYLE
+
+    assert set(_LEDGER_STYLE) == set(LedgerState)
+    assert all(_LEDGER_STYLE.values())

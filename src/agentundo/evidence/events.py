@@ -53,6 +53,7 @@ class Event(StrEnum):
     COMPENSATION_SKIPPED = "compensation_skipped"  # job_id, step_id, topic, reason, rule_id
     COMPENSATION_TIMED_OUT = "compensation_timed_out"  # job_id, step_id, topic
     COMPENSATION_REJECTED = "compensation_rejected"  # job_id, step_id, topic, reason (fencing)
+    COMPENSATION_NOT_NEEDED = "compensation_not_needed"  # job_id, step_id, topic, reason
     MANUAL_FOLLOWUP = "manual_followup"  # step_id, topic, category, reason, mitigation
     ROLLBACK_FINISHED = "rollback_finished"  # outcome
 
@@ -123,6 +124,7 @@ class LedgerState(StrEnum):
     """How one dispatched step's effect ended (the drill's ledger)."""
 
     NONE = "none"  # nothing landed, nothing undone
+    READ = "read"  # a read-only step: no effect to undo
     UNDONE = "undone"  # landed and undone exactly once
     UNDONE_TWICE = "undone_twice"  # undone more often than it landed
     KEPT = "kept"  # landed and kept: the run succeeded
@@ -139,6 +141,7 @@ class CompensationOutcome(StrEnum):
 
     PENDING = "pending"  # dispatching; never the final outcome of a finished run
     SUCCEEDED = "succeeded"
+    NOT_NEEDED = "not_needed"  # the forward call never reached the service: nothing to undo
     SKIPPED = "skipped"  # the policy gate did not let it run
     FAILED = "failed"
     TIMED_OUT = "timed_out"  # the rollback window ran out

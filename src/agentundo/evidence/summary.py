@@ -35,6 +35,7 @@ class RunSummary:
     compensated: list[str]
     manual: list[str]
     left_behind: list[str]
+    read: list[str]
     undone_twice: list[str]
     lock_expired: bool
     problems: list[str]

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agentundo.evidence.events import CompensationOutcome, Verdict
+from agentundo.evidence.events import CompensationOutcome, LedgerState, Verdict
 from agentundo.saga.result import DrillResult
 from agentundo.saga.sweep import NOT_REACHED, SweepRow
 
@@ -21,14 +21,16 @@ _VERDICT_STYLE = {
     Verdict.FAILED: "bold red",
     Verdict.INTERRUPTED: "bold yellow",
 }
-_LEDGER_STYLE = {
-    "undone": "green",
-    "escalated": "yellow",
-    "kept": "cyan",
-    "none": "dim",
-    "left_behind": "bold red",
-    "undone_twice": "bold red",
+_LEDGER_STYLE: dict[LedgerState, str] = {
+    LedgerState.UNDONE: "green",
+    LedgerState.ESCALATED: "yellow",
+    LedgerState.KEPT: "cyan",
+    LedgerState.NONE: "dim",
+    LedgerState.READ: "dim",
+    LedgerState.LEFT_BEHIND: "bold red",
+    LedgerState.UNDONE_TWICE: "bold red",
 }
+"""The colour of each ledger state (every state has one: a test loops over them)."""
 
 
 def as_dict(result: DrillResult, evidence: str | None) -> dict[str, Any]:
@@ -151,7 +153,7 @@ def render_text(result: DrillResult, console: Console, evidence: str | None) -> 
             )
     if result.ledger:
         parts = [
-            f"[{_LEDGER_STYLE.get(r.state, '')}]{escape(r.step_id)}={r.state}[/]"
+            f"[{_LEDGER_STYLE[r.state]}]{escape(r.step_id)}={r.state}[/]"
             for r in result.ledger
         ]
         console.print("[bold]ledger[/] " + "  ".join(parts), soft_wrap=True)

@@ -14,7 +14,13 @@ from agentundo.evidence.events import CompensationOutcome, Event, FollowUp
 from agentundo.model.catalog import Compensation, Topic
 from agentundo.model.common import Rollback
 from agentundo.model.scenario import Phase
-from agentundo.model.templates import derived_compensation_key, render_key
+from agentundo.model.templates import (
+    derived_compensation_key,
+    lookup_response,
+    render_key,
+    response_fields,
+    response_path,
+)
 from agentundo.saga.clock import bounded_wait
 from agentundo.saga.context import Interrupted, RunContext, StackEntry
 from agentundo.saga.executor import Call, CallKind, Executor, Outcome, Result
@@ -36,6 +42,8 @@ class _Job:
     report: CompensationReport
     ids: dict[str, Any]
     params: dict[str, Any] = field(default_factory=dict)
+    last_error: str | None = None  # the last answer that was not a success
+    injected: bool = False  # an injected fault decided one of its attempts
 
 
 class Compensator:
@@ -55,6 +63,10 @@ class Compensator:
         if spec is None or spec.rollback is Rollback.IRREVERSIBLE or comp is None:
             self._nothing_to_dispatch(entry)
             return
+        missing = _missing_response(spec, entry)
+        if missing:
+            self._without_answer(entry, spec, comp, missing)
+            return
         job = self._job(entry, spec, comp)
         if self.ctx.clock.now() >= self.rollback.deadline:
             window = self.ctx.settings.rollback_window_s
@@ -65,6 +77,49 @@ class Compensator:
             return
         if self._gated(job):
             self._dispatch(job)
+
+    def _without_answer(
+        self, entry: StackEntry, spec: Topic, comp: Compensation, missing: list[str]
+    ) -> None:
+        """The compensation names fields of an answer the forward call never got.
+
+        A call that never reached the service had no effect: nothing is owed, and the
+        evidence says so. A call that reached it but got no usable answer may have landed,
+        and cannot be undone from here: a human must look.
+        """
+        ctx, step = self.ctx, entry.step
+        job = ctx.new_job()
+        names = ", ".join(f"{{{name}}}" for name in missing)
+        ids = {"job_id": job, "step_id": step.id, "topic": comp.topic, "for_topic": step.topic}
+        if not entry.sent:
+            ctx.comps.append(
+                CompensationReport(
+                    step.id, step.topic, comp.topic, job, None, CompensationOutcome.NOT_NEEDED
+                )
+            )
+            ctx.emit(
+                Event.COMPENSATION_NOT_NEEDED,
+                ctx.rollback_actor,
+                **ids,
+                reason=f"its call names {names} of the forward answer, and the forward call "
+                "never reached the service, so its effect did not land: nothing is owed",
+            )
+            return
+        ctx.comps.append(
+            CompensationReport(
+                step.id, step.topic, comp.topic, job, None, CompensationOutcome.MANUAL
+            )
+        )
+        ctx.counts.skipped += 1
+        ctx.followup(
+            step,
+            comp.topic,
+            FollowUp.COMPENSATION_FAILED,
+            f"cannot call the compensation: it names {names} of the forward answer, and the "
+            "forward call got no usable answer (its effect may have landed)",
+            spec.mitigation,
+            job_id=job,
+        )
 
     def _nothing_to_dispatch(self, entry: StackEntry) -> None:
         """No compensation to run (irreversible, none declared, unknown topic): a human."""
@@ -89,7 +144,7 @@ class Compensator:
     def _job(self, entry: StackEntry, spec: Topic, comp: Compensation) -> _Job:
         ctx, step = self.ctx, entry.step
         job = ctx.new_job()
-        key_fields = ctx.key_fields(step, entry.index, job, comp.topic)
+        key_fields = ctx.key_fields(step, entry.index, job, comp.topic, entry.response)
         if comp.idempotency_key:
             key: str | None = render_key(comp.idempotency_key, key_fields)
         elif ctx.settings.derive_compensation_keys:
@@ -125,6 +180,8 @@ class Compensator:
         outcome: CompensationOutcome,
         category: FollowUp,
         reason: str,
+        *,
+        injected: bool = False,
     ) -> None:
         job.report.outcome = outcome
         if job.report.dispatched:
@@ -139,28 +196,34 @@ class Compensator:
             category,
             reason,
             job.spec.mitigation,
+            injected=injected,
             job_id=job.report.job_id,
         )
 
     def _timed_out(self, job: _Job, reason: str) -> None:
+        """The window ran out: planned when injected faults used it up."""
+        if job.last_error:
+            reason = f"{reason}; last answer: {job.last_error}"
         self._escalate(
             job,
             Event.COMPENSATION_TIMED_OUT,
             CompensationOutcome.TIMED_OUT,
             FollowUp.COMPENSATION_TIMEOUT,
             reason,
+            injected=job.injected or self.rollback.injected_delay,
         )
 
-    def _lock_lost(self, job: _Job) -> None:
+    def _lock_lost(self, job: _Job, reason: str | None = None) -> None:
         self._escalate(
             job,
             Event.COMPENSATION_REJECTED,
             CompensationOutcome.REJECTED,
             FollowUp.COMPENSATION_REJECTED,
-            f"lock lost: fencing token epoch {self.rollback.epoch} is no longer valid",
+            reason or f"lock lost: fencing token epoch {self.rollback.epoch} is no longer valid",
+            injected=self.rollback.lock_fault_fired,
         )
 
-    def _gave_up(self, job: _Job, reason: str) -> None:
+    def _gave_up(self, job: _Job, reason: str, *, injected: bool) -> None:
         """The compensation failed for good: count it and send its step to a human."""
         job.report.outcome = CompensationOutcome.FAILED
         self.ctx.counts.failed += 1
@@ -170,6 +233,7 @@ class Compensator:
             FollowUp.COMPENSATION_FAILED,
             reason,
             job.spec.mitigation,
+            injected=injected,
             job_id=job.report.job_id,
         )
 
@@ -200,6 +264,7 @@ class Compensator:
             answer.category,
             answer.reason,
             job.spec.mitigation,
+            injected=answer.injected,
             job_id=job.report.job_id,
         )
         return False
@@ -222,6 +287,7 @@ class Compensator:
                 report.dispatched = True
                 ctx.counts.dispatched += 1
             timeout = max(0.0, min(per_attempt, rb.deadline - now))
+            cut = {"declared_timeout_s": per_attempt} if per_attempt > window else {}
             ctx.emit(
                 Event.COMPENSATION_DISPATCHED,
                 ctx.rollback_actor,
@@ -231,9 +297,15 @@ class Compensator:
                 epoch=rb.epoch,
                 timeout_s=round(timeout, 3),
                 failed_step=job.entry.failed,
+                **cut,
             )
             result = self.executor.execute(self._call(job, timeout))
             report.deliveries += int(result.detail.get("deliveries", 1))
+            if result.injected is not None:
+                job.injected = True
+                rb.injected_delay = True
+            if result.outcome is not Outcome.OK:
+                job.last_error = result.error or result.outcome.value
             if self._settle(job, result):
                 return
             self._wait_to_retry(job, result)
@@ -256,6 +328,7 @@ class Compensator:
             env=ctx.env,
             lock_owner=ctx.owner,
             epoch=self.rollback.epoch,
+            response=job.entry.response,
         )
 
     def _wait_to_retry(self, job: _Job, result: Result) -> None:
@@ -294,6 +367,7 @@ class Compensator:
         if result.outcome is Outcome.OK:
             report.outcome = CompensationOutcome.SUCCEEDED
             report.applied = result.applied
+            report.applied_twice = result.detail.get("second_applied") is True
             ctx.emit(
                 Event.COMPENSATION_SUCCEEDED,
                 ctx.rollback_actor,
@@ -305,13 +379,7 @@ class Compensator:
             return True
         error = result.error or result.outcome.value
         if result.outcome is Outcome.REJECTED:
-            self._escalate(
-                job,
-                Event.COMPENSATION_REJECTED,
-                CompensationOutcome.REJECTED,
-                FollowUp.COMPENSATION_REJECTED,
-                f"the resource refused the fencing token: {error}",
-            )
+            self._lock_lost(job, f"the resource refused the fencing token: {error}")
             return True
         transient = result.outcome is Outcome.TRANSIENT
         ctx.emit(
@@ -324,7 +392,8 @@ class Compensator:
             detail=result.detail,
         )
         if not transient:
-            self._gave_up(job, f"compensation failed: {error}")
+            injected = result.injected is not None
+            self._gave_up(job, f"compensation failed: {error}", injected=injected)
             return True
         if ctx.clock.now() >= self.rollback.deadline:
             window = ctx.settings.rollback_window_s
@@ -332,9 +401,27 @@ class Compensator:
             return True
         if attempt > ctx.settings.compensation_max_retries:
             retries = ctx.settings.compensation_max_retries
-            self._gave_up(job, f"gave up after {retries} retries: {error}")
+            self._gave_up(
+                job,
+                f"gave up after {retries} retries: {error}",
+                injected=result.injected is not None,
+            )
             return True
         return False
+
+
+def _missing_response(spec: Topic, entry: StackEntry) -> list[str]:
+    """The ``response.PATH`` fields the compensation names that the forward answer lacks."""
+    missing: list[str] = []
+    for name in response_fields(spec):
+        path = response_path(name)
+        try:
+            if path is None:
+                raise KeyError(name)
+            lookup_response(entry.response, path)
+        except KeyError:
+            missing.append(name)
+    return missing
 
 
 def _render_params(params: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,8 @@ class StackEntry:
     index: int
     spec: Topic | None
     failed: bool = False
+    sent: bool = True  # one of its calls reached the service: its effect may have landed
+    response: dict[str, Any] | None = None  # the answer's fields its compensation names
 
 
 @dataclass(slots=True)
@@ -138,11 +140,20 @@ class RunContext:
         category: FollowUp,
         reason: str,
         mitigation: str | None,
+        *,
+        injected: bool = False,
         **ids: Any,
     ) -> None:
-        """Send ``step``'s effect to a human, with the reason and the mitigation."""
+        """Send ``step``'s effect to a human, with the reason and the mitigation.
+
+        ``injected``: a fault the drill injected caused it (a planned follow-up).
+        """
         self.counts.followups += 1
-        self.followups.append(FollowUpReport(step.id, topic, category, reason, mitigation))
+        self.followups.append(
+            FollowUpReport(step.id, topic, category, reason, mitigation, injected)
+        )
+        if injected:
+            ids["injected"] = True
         self.emit(
             Event.MANUAL_FOLLOWUP,
             "agentundo",
@@ -193,9 +204,18 @@ class RunContext:
 
     # -- lookups --------------------------------------------------------------------
 
-    def key_fields(self, step: Step, index: int, job: str, topic: str) -> dict[str, Any]:
-        """The values an idempotency-key or parameter template of this dispatch may use."""
+    def key_fields(
+        self,
+        step: Step,
+        index: int,
+        job: str,
+        topic: str,
+        response: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The values an idempotency-key or parameter template of this dispatch may use
+        (``response``: a compensation's, the forward answer's recorded fields)."""
         return {
+            "response": response,
             "run_id": self.run_id,
             "workflow_id": self.workflow_id,
             "step_id": step.id,

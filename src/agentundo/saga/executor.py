@@ -45,6 +45,8 @@ class Call:
     env: str = "production"
     lock_owner: str | None = None  # compensation: the rollback lock's owner token
     epoch: int | None = None  # compensation: the lock epoch, a fencing token
+    response: dict[str, Any] | None = None
+    """compensation: the fields of the forward call's answer its templates use."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +62,14 @@ class Result:
     detail: dict[str, Any] = field(default_factory=dict)
     injected: FaultType | None = None
     """The drill fault that decided this outcome (None: the executor's own answer)."""
+    sent: bool = True
+    """Whether the call reached the service (False: refused before sending, or a fault
+    injected before the call): only a sent call can have had an effect."""
+    replayed: bool = False
+    """The service answered from its idempotency memory and applied nothing."""
+    response: dict[str, Any] | None = None
+    """A forward call's JSON answer (an object), for compensations that name its fields.
+    Not evidence as it is: the engine records only the fields templates use."""
 
 
 class Executor(Protocol):

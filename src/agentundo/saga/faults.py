@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentundo.evidence.events import Event, FollowUp
 from agentundo.model.common import Decision
@@ -180,6 +180,7 @@ class FaultInjector:
                 error=f"injected transient failure {call.attempt} of {transient.count}",
                 detail={"injected": "transient"},
                 injected=FaultType.TRANSIENT,
+                sent=False,
             )
         if self.plan.at(FaultType.FATAL, step) is not None:
             return Result(
@@ -187,6 +188,7 @@ class FaultInjector:
                 error="injected fatal failure",
                 detail={"injected": "fatal"},
                 injected=FaultType.FATAL,
+                sent=False,
             )
         if self.plan.at(FaultType.PARTIAL, step) is not None:
             landed = self.inner.execute(call)
@@ -200,6 +202,7 @@ class FaultInjector:
                 applied=True,
                 detail={**landed.detail, "injected": "partial"},
                 injected=FaultType.PARTIAL,
+                response=landed.response,
             )
         return self.inner.execute(call)
 
@@ -213,6 +216,7 @@ class FaultInjector:
                 error=f"no answer within {waited:g}s",
                 detail={"injected": "compensation_timeout", "timed_out": True},
                 injected=FaultType.COMPENSATION_TIMEOUT,
+                sent=False,
             )
         failure = self.plan.at(FaultType.COMPENSATION_FAILURE, step)
         if failure is not None and (failure.count is None or call.attempt <= failure.count):
@@ -221,14 +225,19 @@ class FaultInjector:
                 error="injected compensation failure",
                 detail={"injected": "compensation_failure"},
                 injected=FaultType.COMPENSATION_FAILURE,
+                sent=False,
             )
+        planted = False
         if (
             self.plan.at(FaultType.KEY_REUSE, step) is not None
             and call.idempotency_key is not None
             and isinstance(self.inner, SimulatedExecutor)
         ):
             self.inner.world.plant_key(call.idempotency_key, "another operation's payload")
+            planted = True
         result = self.inner.execute(call)
+        if planted and result.outcome is not Outcome.OK:
+            result = replace(result, injected=FaultType.KEY_REUSE)
         if self.plan.at(FaultType.DUPLICATE_DELIVERY, step) is not None:
             second = self.inner.execute(call)
             result = replace(
@@ -237,11 +246,40 @@ class FaultInjector:
                     **result.detail,
                     "injected": "duplicate_delivery",
                     "deliveries": 2,
-                    "second_applied": second.applied,
+                    "second_applied": applied_again(result, second),
+                    "second": _answer(second),
                 },
                 injected=FaultType.DUPLICATE_DELIVERY,
             )
         return result
+
+
+def applied_again(first: Result, second: Result) -> bool:
+    """Whether the service applied a second delivery of the same call again.
+
+    It did when its answer is not marked as a replay and either says it applied
+    (``applied: true``) or names an effect other than the first answer's (a distinct
+    ``id``/``*_id`` value): an idempotent service replays, or answers that nothing was
+    left to do.
+    """
+    if second.replayed or second.outcome is not Outcome.OK:
+        return False
+    said = second.applied if second.response is None else second.response.get("applied")
+    return said is True or _distinct_effect(first.response, second.response)
+
+
+def _distinct_effect(first: dict[str, Any] | None, second: dict[str, Any] | None) -> bool:
+    if not first or not second:
+        return False
+    ids = [k for k in second if k == "id" or k.endswith("_id")]
+    return any(k in first and first[k] != second[k] for k in ids)
+
+
+def _answer(result: Result) -> dict[str, Any]:
+    """What evidence keeps of the second delivery's answer."""
+    kept: dict[str, Any] = {"outcome": result.outcome.value, "applied": result.applied}
+    kept.update((k, result.detail[k]) for k in ("status", "body", "replayed") if k in result.detail)
+    return kept
 
 
 class FaultyGate:
@@ -273,8 +311,9 @@ class FaultyGate:
                     "policy engine unavailable (fail-closed)",
                     None,
                     FollowUp.POLICY_UNAVAILABLE,
+                    injected=True,
                 )
-            return GateAnswer(True, "policy engine unavailable (fail-open)")
+            return GateAnswer(True, "policy engine unavailable (fail-open)", injected=True)
         if is_comp and self.plan.at(FaultType.COMPENSATION_DENIED, step) is not None:
             rule = "fault:compensation_denied"
             reason = "denied by the drill's compensation_denied fault"
@@ -290,7 +329,7 @@ class FaultyGate:
                 approval_present=step in ctx.setup.approvals,
                 reason=reason,
             )
-            return GateAnswer(False, reason, rule)
+            return GateAnswer(False, reason, rule, injected=True)
         return self.inner.check(request)
 
 
@@ -309,7 +348,8 @@ class FaultyLockStore:
         self._held = plan.first(FaultType.LOCK_HELD)
         self._expires = plan.first(FaultType.LOCK_EXPIRES)
         self._planted = False
-        self._fired = False
+        self.fired = False
+        """Whether the lock was lost by this fault (a compensation fenced out is planned)."""
         self._expired: dict[str, tuple[str, int, float]] = {}
 
     def acquire(self, key: str, owner: str, ttl_s: float, now: float) -> Acquisition:
@@ -333,9 +373,9 @@ class FaultyLockStore:
     def before_entry(self, key: str, owner: str, done: int, now: float) -> None:
         """The rollback is about to handle its next entry, ``done`` entries in."""
         fault = self._expires
-        if fault is None or self._fired or done < fault.after:
+        if fault is None or self.fired or done < fault.after:
             return
-        self._fired = True
+        self.fired = True
         current = self.inner.state(key)
         if fault.taken_over:
             self.inner.release(key, owner)

@@ -12,7 +12,7 @@ from typing import Any
 
 from agentundo.evidence.events import Event, FollowUp, RunStatus, StepState
 from agentundo.model.scenario import Phase
-from agentundo.model.templates import render_key
+from agentundo.model.templates import lookup_response, render_key, response_fields, response_path
 from agentundo.model.workflow import Step
 from agentundo.saga.clock import bounded_wait
 from agentundo.saga.context import Interrupted, RunContext, StackEntry
@@ -38,6 +38,8 @@ class _Dispatch:
     ids: dict[str, Any]
     key: str | None
     may_land: bool
+    needs: list[str]  # the response fields its compensation names
+    sent: bool = False  # one of its calls reached the service
 
     @property
     def keyed(self) -> dict[str, Any]:
@@ -81,7 +83,9 @@ class Forward:
             key = render_key(spec.idempotency_key, ctx.key_fields(step, index, job, step.topic))
         ids = {"job_id": job, "step_id": step.id, "topic": step.topic}
         may_land = spec is None or spec.side_effect
-        one = _Dispatch(index, step, report, StackEntry(step, index, spec), ids, key, may_land)
+        needs = response_fields(spec) if spec is not None and may_land else []
+        entry = StackEntry(step, index, spec, sent=False)
+        one = _Dispatch(index, step, report, entry, ids, key, may_land, needs)
         left = ctx.time_left()
         if left is not None and left <= 0:
             return self._too_late(one)
@@ -101,7 +105,9 @@ class Forward:
                 reason=answer.reason,
             )
             if answer.category is FollowUp.POLICY_UNAVAILABLE:
-                ctx.followup(step, step.topic, answer.category, answer.reason, None)
+                ctx.followup(
+                    step, step.topic, answer.category, answer.reason, None, injected=answer.injected
+                )
             return StepState.DENIED
         report.decision = "allowed"
         return self._attempts(one)
@@ -139,6 +145,7 @@ class Forward:
                 idempotency_key=one.key,
             )
             result = self.executor.execute(self._call(one, attempt))
+            one.sent = one.sent or result.sent
             if result.outcome is Outcome.OK:
                 ctx.emit(
                     Event.STEP_SUCCEEDED,
@@ -147,6 +154,7 @@ class Forward:
                     idempotency_key=one.key,
                     attempt=attempt,
                     detail=result.detail,
+                    **self._answer(one, result),
                 )
                 one.report.state = StepState.SUCCEEDED
                 if one.may_land:
@@ -213,9 +221,7 @@ class Forward:
             ctx.sleep(delay, one.keyed)
         except Interrupted:
             one.report.state = StepState.INTERRUPTED
-            if one.may_land and ctx.settings.compensate_failed_step:
-                one.entry.failed = True
-                ctx.stack.append(one.entry)
+            self._stack_failed(one)
             raise
 
     def _failed(
@@ -242,11 +248,45 @@ class Forward:
             idempotency_key=one.key,
             attempts=attempt,
             error=error,
+            sent=one.sent,
+            **self._answer(one, result),
         )
-        if one.may_land and ctx.settings.compensate_failed_step:
-            one.entry.failed = True
-            ctx.stack.append(one.entry)
+        self._stack_failed(one)
         return StepState.FAILED_FATAL
+
+    def _stack_failed(self, one: _Dispatch) -> None:
+        """Stack a step that did not succeed when its effect may have landed (or always or
+        never, as ``compensate_failed_step`` says)."""
+        if not one.may_land:
+            return
+        wanted = self.ctx.settings.compensate_failed_step
+        if wanted is False or (wanted is None and not one.sent):
+            return
+        one.entry.failed = True
+        one.entry.sent = one.sent
+        self.ctx.stack.append(one.entry)
+
+    def _answer(self, one: _Dispatch, result: Result) -> dict[str, Any]:
+        """The answer's fields the step's compensation names, kept on its stack entry and
+        recorded as ``response`` (nothing when it names none)."""
+        one.entry.sent = one.sent
+        if not one.needs or result.response is None:
+            return {}
+        kept: dict[str, Any] = {}
+        for name in one.needs:
+            path = response_path(name)
+            if path is None:
+                continue
+            try:
+                value = lookup_response(result.response, path)
+            except KeyError:
+                continue
+            node = kept
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
+        one.entry.response = kept
+        return {"response": kept}
 
     def _gave_up(
         self, one: _Dispatch, result: Result, attempt: int, error: str, retry: _Retry | None

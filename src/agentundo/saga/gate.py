@@ -40,6 +40,7 @@ class GateAnswer:
     reason: str = ""
     rule_id: str | None = None
     category: FollowUp = FollowUp.COMPENSATION_DENIED
+    injected: bool = False  # a fault decided it, not the policy
 
 
 class Gate(Protocol):

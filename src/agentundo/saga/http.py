@@ -47,9 +47,12 @@ from agentundo.model.common import Rollback
 from agentundo.model.templates import (
     PARAMS_PREFIX,
     TemplatePlace,
+    allowed_text,
+    field_allowed,
+    lookup_response,
     render_key,
+    response_path,
     template_fields,
-    template_fields_for,
 )
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import bounded_wait
@@ -115,12 +118,17 @@ class HttpExecutor:
         for name, topic in catalog.topics.items():
             if topic.http is not None:
                 self._forward[name] = _resolve(
-                    topic.http, f"topic '{name}'", env, secrets, TemplatePlace.HTTP
+                    topic.http, f"topic '{name}'", env, secrets, TemplatePlace.HTTP, has_http=True
                 )
             if topic.compensation is not None and topic.compensation.http is not None:
                 where = f"compensation of topic '{name}'"
                 self._compensation[name] = _resolve(
-                    topic.compensation.http, where, env, secrets, TemplatePlace.COMPENSATION_HTTP
+                    topic.compensation.http,
+                    where,
+                    env,
+                    secrets,
+                    TemplatePlace.COMPENSATION_HTTP,
+                    has_http=topic.http is not None,
                 )
         self.secrets: frozenset[str] = frozenset(s for s in secrets if s)
         self._owns_client = client is None
@@ -152,15 +160,16 @@ class HttpExecutor:
             return Result(
                 outcome=Outcome.FATAL,
                 error=f"{which} '{call.topic}' declares no http endpoint",
+                sent=False,
             )
         try:
-            url, body = _render(endpoint, call)
+            url, headers, body = _render(endpoint, call)
         except KeyError as exc:
             return Result(
                 outcome=Outcome.FATAL,
                 error=f"{endpoint.where}: template field {{{exc.args[0]}}} has no value in step '{call.step_id}'",
+                sent=False,
             )
-        headers = dict(endpoint.headers)
         if call.idempotency_key is not None:
             headers["Idempotency-Key"] = call.idempotency_key
         timeout = bounded_wait(endpoint.timeout_s or call.timeout_s or self._default_timeout_s)
@@ -198,7 +207,10 @@ class HttpExecutor:
             )
             reason = str(redact(reason, self.secrets))  # an exception may quote a header
             return Result(
-                outcome=outcome, error=f"{reason} ({endpoint.method} {shown_url})", detail=detail
+                outcome=outcome,
+                error=f"{reason} ({endpoint.method} {shown_url})",
+                detail=detail,
+                sent=answer.error is not None and _was_sent(answer.error),
             )
         return self._result(
             call, endpoint, shown_url, answer.status, answer.headers, answer.text, elapsed_ms
@@ -262,13 +274,20 @@ class HttpExecutor:
             "elapsed_ms": elapsed_ms,
             "body": _truncate(str(redact(text, self.secrets)), BODY_LIMIT),
         }
-        if headers.get("Idempotent-Replayed"):
+        replayed = bool(headers.get("Idempotent-Replayed"))
+        if replayed:
             detail["replayed"] = True
         if 200 <= status < 300:
             applied: bool | None = None
             if call.kind is CallKind.COMPENSATION:
                 applied = _applied(text)
-            return Result(outcome=Outcome.OK, applied=applied, detail=detail)
+            return Result(
+                outcome=Outcome.OK,
+                applied=applied,
+                detail=detail,
+                replayed=replayed,
+                response=_json_object(text),
+            )
         error = f"HTTP {status} from {endpoint.method} {url}"
         if status in _TRANSIENT_STATUS or status >= 500:
             retry_after = _retry_after(headers.get("Retry-After"))
@@ -316,14 +335,16 @@ def _resolve(
     env: Mapping[str, str],
     secrets: set[str],
     place: TemplatePlace,
+    *,
+    has_http: bool,
 ) -> Endpoint:
-    """Resolve ``${VAR}`` in the URL and headers; check the URL and its template fields."""
+    """Resolve ``${VAR}`` in the URL and headers; check the templates' fields."""
     if spec.timeout_seconds == 0:
         raise UsageError(f"{where}: an http timeout of 0 would fail every call; give more")
     url = _substitute_env(spec.url, f"{where}: url", env, None)
-    _check_template(url, where, "url", place)
+    _check_template(url, where, "url", place, has_http)
     for text in _strings(spec.body):
-        _check_template(text, where, "body", place)
+        _check_template(text, where, "body", place, has_http)
     resolved = f" (it resolved to {_shown(url)!r})" if url != spec.url else ""
     try:
         parts = urlsplit(url)
@@ -342,6 +363,7 @@ def _resolve(
         for name, value in (spec.headers or {}).items()
     }
     for name, value in headers.items():
+        _check_template(value, where, f"header '{name}'", place, has_http)
         if _HEADER_NAME.fullmatch(name) is None:
             raise UsageError(f"{where}: {name!r} is not a valid HTTP header name")
         if _HEADER_VALUE.fullmatch(value) is None:  # the value may be a secret: not shown
@@ -360,20 +382,20 @@ def _resolve(
     )
 
 
-def _check_template(text: str, where: str, what: str, place: TemplatePlace) -> None:
+def _check_template(text: str, where: str, what: str, place: TemplatePlace, has_http: bool) -> None:
     """UsageError for a malformed template or a field no call has at ``place``."""
     try:
         fields = template_fields(text)
     except ValueError as exc:
-        raise UsageError(f"{where}: {what} template {_shown(text)!r} is malformed: {exc}") from None
-    allowed = template_fields_for(place)
+        shown = "(not shown: it may hold a secret)" if what.startswith("header") else _shown(text)
+        raise UsageError(f"{where}: {what} template {shown!r} is malformed: {exc}") from None
     for name in fields:
-        if name not in allowed and not name.startswith(PARAMS_PREFIX):
-            known = ", ".join(sorted(allowed))
-            raise UsageError(
-                f"{where}: {what} template uses unknown field {{{name}}}; use {{params.NAME}} or "
-                f"one of: {known}"
-            )
+        if name.startswith(PARAMS_PREFIX) or field_allowed(name, place, has_http=has_http):
+            continue
+        raise UsageError(
+            f"{where}: {what} template uses unknown field {{{name}}}; use one of: "
+            f"{allowed_text(place, has_http=has_http)}"
+        )
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -437,17 +459,25 @@ def _fields(call: Call, *, quoted: bool) -> dict[str, Any]:
         "env": q(call.env),
         "idempotency_key": q(call.idempotency_key or ""),
         "params": {k: q(v) for k, v in call.params.items()},
+        "response": _quoted(call.response, q) if call.response is not None else None,
     }
 
 
-def _render(endpoint: Endpoint, call: Call) -> tuple[str, Any]:
-    """The URL (values percent-encoded) and the body of one call."""
+def _quoted(value: Any, q: Callable[[Any], Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: _quoted(v, q) for k, v in value.items()}
+    return q(value)
+
+
+def _render(endpoint: Endpoint, call: Call) -> tuple[str, dict[str, str], Any]:
+    """The URL (values percent-encoded), the header values and the body of one call."""
     url = render_key(endpoint.url, _fields(call, quoted=True))
     raw = _fields(call, quoted=False)
+    headers = {name: render_key(value, raw) for name, value in endpoint.headers.items()}
     body = endpoint.body
     if isinstance(body, str):
-        return url, render_key(body, raw)
-    return url, None if body is None else _render_value(body, raw)
+        return url, headers, render_key(body, raw)
+    return url, headers, None if body is None else _render_value(body, raw)
 
 
 def _render_value(value: Any, fields: dict[str, Any]) -> Any:
@@ -460,11 +490,14 @@ def _render_value(value: Any, fields: dict[str, Any]) -> Any:
         single = _SINGLE_FIELD.match(value)
         if single is not None:
             name = single.group(1)
-            if name.startswith("params."):
+            if name.startswith(PARAMS_PREFIX):
                 params = fields["params"]
-                if name[len("params.") :] not in params:
+                if name[len(PARAMS_PREFIX) :] not in params:
                     raise KeyError(name)
-                return params[name[len("params.") :]]
+                return params[name[len(PARAMS_PREFIX) :]]
+            path = response_path(name)
+            if path is not None:
+                return lookup_response(fields.get("response"), path)
             return fields[name]
         return render_key(value, fields)
     return value
@@ -488,6 +521,32 @@ def _classify_error(exc: httpx.HTTPError) -> tuple[Outcome, str]:
     if isinstance(exc, httpx.TransportError):
         return Outcome.TRANSIENT, f"connection failed: {type(exc).__name__}: {exc}"
     return Outcome.FATAL, f"{type(exc).__name__}: {exc}"
+
+
+def _was_sent(exc: httpx.HTTPError) -> bool:
+    """Whether a failed call may have reached the service (and so had an effect).
+
+    Not when the connection was never made or the request could not be written at all;
+    anything later (a read timeout, a dropped connection) may follow an applied effect.
+    """
+    never = (
+        httpx.ConnectError,
+        httpx.ConnectTimeout,
+        httpx.UnsupportedProtocol,
+        httpx.InvalidURL,
+        httpx.LocalProtocolError,
+        httpx.PoolTimeout,
+    )
+    return not isinstance(exc, never) and not _is_tls(exc)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The answer as a JSON object, or None (not JSON, or not an object)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _is_tls(exc: BaseException) -> bool:

@@ -48,6 +48,7 @@ class CompensationReport:
     attempts: int = 0
     dispatched: bool = False
     deliveries: int = 0
+    applied_twice: bool = False  # a second delivery was applied again by the service
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class FollowUpReport:
     category: FollowUp
     reason: str
     mitigation: str | None = None
+    injected: bool = False  # a fault the drill injected caused it
 
 
 @dataclass(frozen=True, slots=True)

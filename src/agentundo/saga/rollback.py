@@ -20,6 +20,7 @@ from agentundo.saga.clock import rfc3339
 from agentundo.saga.compensate import Compensator
 from agentundo.saga.context import ROLLBACK_MODE, RunContext
 from agentundo.saga.executor import Executor
+from agentundo.saga.faults import OTHER_RUNNER
 from agentundo.saga.gate import Gate
 from agentundo.saga.lock import Acquisition, LockStore, holds, lock_key
 from agentundo.saga.result import CompensationReport
@@ -27,6 +28,9 @@ from agentundo.saga.result import CompensationReport
 
 class EntryHook(Protocol):
     """Called before each stack entry (a fault's hook at the rollback's seam)."""
+
+    fired: bool
+    """Whether the hook took the lock away (a fault): a fenced-out compensation is planned."""
 
     def before_entry(self, key: str, owner: str, done: int, now: float) -> None: ...
 
@@ -52,7 +56,13 @@ class Rollback:
         self.expired_reported = False
         self.finished_at: str | None = None
         self.done = 0
+        self.injected_delay = False
+        """An injected compensation fault used up window time (later time-outs are planned)."""
         self.compensator = Compensator(ctx, gate=gate, executor=executor, rollback=self)
+
+    @property
+    def lock_fault_fired(self) -> bool:
+        return self.hook is not None and self.hook.fired
 
     @property
     def holding(self) -> bool:
@@ -105,6 +115,7 @@ class Rollback:
         self.escalate_rest(
             FollowUp.LOCK_HELD,
             f"rollback already in progress: lock {self.key} is held by {got.holder}",
+            injected=got.holder == OTHER_RUNNER,
         )
         self.finish(RollbackOutcome.LOCK_HELD)
 
@@ -162,7 +173,7 @@ class Rollback:
             self.release()
             self.finish(RollbackOutcome.INTERRUPTED)
 
-    def escalate_rest(self, category: FollowUp, reason: str) -> None:
+    def escalate_rest(self, category: FollowUp, reason: str, *, injected: bool = False) -> None:
         """Send every entry still on the stack to manual follow-up (nothing is dropped)."""
         ctx = self.ctx
         while ctx.stack:
@@ -179,7 +190,9 @@ class Rollback:
                 )
             )
             mitigation = entry.spec.mitigation if entry.spec is not None else None
-            ctx.followup(entry.step, entry.step.topic, category, reason, mitigation)
+            ctx.followup(
+                entry.step, entry.step.topic, category, reason, mitigation, injected=injected
+            )
             ctx.stack.pop()
 
     def fenced(self, ids: dict[str, Any]) -> bool:

@@ -34,7 +34,9 @@ class Settings:
     compensation_timeout_s: float = 10.0
     compensation_max_retries: int = 5
     compensation_backoff_max_s: float = 8.0
-    compensate_failed_step: bool = True
+    compensate_failed_step: bool | None = None
+    """Compensate the step that failed too: always (True), never (False), or (None) when
+    its effect may have landed: one of its calls reached the service."""
     derive_compensation_keys: bool = True
     policy_fail_mode: FailMode = FailMode.CLOSED
     deadline_s: float | None = None

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from agentundo.model.catalog import Catalog
+from agentundo.model.templates import response_fields, response_path
 from agentundo.saga.executor import Call, CallKind, Outcome, Result
 
 
@@ -88,12 +90,33 @@ class SimulatedExecutor:
                     outcome=Outcome.OK,
                     applied=world._answers.get(key),
                     detail={"deduplicated": True},
+                    replayed=True,
+                    response=self._response(call),
                 )
         applied = self._apply(call)
         if key is not None:
             world._keys[key] = _fingerprint(call)
             world._answers[key] = applied
-        return Result(outcome=Outcome.OK, applied=applied)
+        return Result(outcome=Outcome.OK, applied=applied, response=self._response(call))
+
+    def _response(self, call: Call) -> dict[str, Any] | None:
+        """A forward call's answer: a made-up id at every path its compensation names."""
+        if call.kind is not CallKind.FORWARD:
+            return None
+        spec = self.catalog.topics.get(call.topic)
+        if spec is None:
+            return None
+        answer: dict[str, Any] = {}
+        for name in response_fields(spec):
+            path = response_path(name)
+            if path is None:
+                continue
+            node = answer
+            for part in path[:-1]:
+                child = node.get(part)
+                node = child if isinstance(child, dict) else node.setdefault(part, {})
+            node[path[-1]] = f"sim:{call.step_id}:{'.'.join(path)}"
+        return answer
 
     def _apply(self, call: Call) -> bool | None:
         effects = self.world.effects

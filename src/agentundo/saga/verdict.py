@@ -10,6 +10,7 @@ from __future__ import annotations
 from agentundo.evidence.events import (
     CompensationOutcome,
     Event,
+    FollowUp,
     LedgerState,
     RunStatus,
     StepState,
@@ -19,7 +20,7 @@ from agentundo.evidence.summary import RunSummary
 from agentundo.model.scenario import FAULT_SPECS, Phase, Reached
 from agentundo.saga.clock import rfc3339
 from agentundo.saga.context import ROLLBACK_MODE, RunContext
-from agentundo.saga.result import DrillResult, LedgerRow, StepReport
+from agentundo.saga.result import DrillResult, FollowUpReport, LedgerRow, StepReport
 from agentundo.saga.simulate import SimulatedWorld
 
 
@@ -31,6 +32,10 @@ def ledger(ctx: RunContext, world: SimulatedWorld | None, rollback: bool) -> lis
     for report in ctx.steps:
         if report.attempts == 0:
             continue
+        spec = ctx.catalog.topics.get(report.topic)
+        if spec is not None and not spec.side_effect:
+            rows.append(LedgerRow(report.step_id, report.topic, 0, 0, LedgerState.READ))
+            continue
         if world is not None:
             effect = world.effect(report.step_id)
             applied = effect.applied if effect else 0
@@ -39,6 +44,8 @@ def ledger(ctx: RunContext, world: SimulatedWorld | None, rollback: bool) -> lis
             comp = outcomes.get(report.step_id)
             done = comp is not None and comp.outcome is CompensationOutcome.SUCCEEDED
             undone = int(done and comp is not None and comp.applied is not False)
+            if undone and comp is not None and comp.applied_twice:
+                undone = 2  # the service applied a second delivery again
             # A real service that undid something for a failed step (a partial failure)
             # shows that its effect had landed: only the service can know.
             landed = (
@@ -152,15 +159,74 @@ def problems_of(
         if row.state is LedgerState.LEFT_BEHIND
     )
     problems.extend(
-        f"step '{row.step_id}': compensation applied {row.undone} times for "
-        f"{row.applied} effect(s) (undone twice; no idempotency key?)"
+        f"step '{row.step_id}': compensation applied twice: {row.undone} times for "
+        f"{row.applied} effect(s) (the service did not deduplicate it; no idempotency key?)"
         for row in rows
         if row.state is LedgerState.UNDONE_TWICE
     )
+    problems.extend(unplanned_followups(ctx, rows))
     if status is not RunStatus.INTERRUPTED:
         if ctx.setup.faults_to_reach:
             problems.extend(unreached_faults(ctx))
         problems.extend(expectation_failures(ctx, status, rollback, rows))
+    return problems
+
+
+_BROKEN_UNDO = frozenset(
+    {
+        FollowUp.COMPENSATION_DENIED,
+        FollowUp.COMPENSATION_TIMEOUT,
+        FollowUp.COMPENSATION_FAILED,
+        FollowUp.COMPENSATION_REJECTED,
+    }
+)
+"""Follow-ups of a compensation that ran into trouble: unplanned, each fails the drill."""
+
+_OWED = frozenset({LedgerState.ESCALATED, LedgerState.LEFT_BEHIND})
+"""Ledger states of an effect that landed and was not undone."""
+
+
+def planned(ctx: RunContext, followup: FollowUpReport) -> bool:
+    """Whether a follow-up was part of the rehearsal: an injected fault caused it, the
+    scenario expects it (``expect.manual``), or the topic is irreversible with a reason."""
+    if followup.injected or followup.category is FollowUp.INTERRUPTED:
+        return True
+    expect = ctx.setup.expect
+    if expect is not None and expect.manual is not None and followup.step_id in expect.manual:
+        return True
+    if followup.category is FollowUp.IRREVERSIBLE:  # its topic is the step's own
+        spec = ctx.catalog.topics.get(followup.topic)
+        return spec is not None and bool((spec.no_rollback_reason or "").strip())
+    return False
+
+
+_WHAT = {
+    FollowUp.COMPENSATION_DENIED: "was not run",
+    FollowUp.COMPENSATION_TIMEOUT: "was left pending by the rollback window",
+    FollowUp.COMPENSATION_FAILED: "failed",
+    FollowUp.COMPENSATION_REJECTED: "was rejected",
+}
+
+
+def unplanned_followups(ctx: RunContext, rows: list[LedgerRow]) -> list[str]:
+    """A problem for every follow-up the drill did not plan: a compensation in trouble
+    for real, or an effect that landed and cannot be undone without a reason."""
+    states = {row.step_id: row.state for row in rows}
+    problems: list[str] = []
+    for followup in ctx.followups:
+        if planned(ctx, followup):
+            continue
+        if followup.category in _BROKEN_UNDO:
+            what = f"compensation {followup.topic} {_WHAT[followup.category]}"
+        elif states.get(followup.step_id) in _OWED:
+            what = f"the effect of {followup.topic} was not undone"
+        else:
+            continue
+        problems.append(
+            f"step '{followup.step_id}': {what} ({followup.reason}): the undo path is broken "
+            "and nothing planned this follow-up (no injected fault caused it, expect.manual "
+            "does not list the step)"
+        )
     return problems
 
 
@@ -214,6 +280,7 @@ def finish(
         compensated=_in(rows, LedgerState.UNDONE),
         manual=[f.step_id for f in ctx.followups],
         left_behind=_in(rows, LedgerState.LEFT_BEHIND),
+        read=_in(rows, LedgerState.READ),
         undone_twice=_in(rows, LedgerState.UNDONE_TWICE),
         lock_expired=lock_expired,
         problems=problems,
