@@ -132,15 +132,24 @@ def test_a_failed_step_whose_call_never_went_out_is_not_compensated(
     assert result.verdict.value == "recovered"
 
 
-def test_compensating_the_failed_step_when_forced_refunds_nothing_for_it(
+def test_a_forced_compensation_of_a_call_that_never_went_out_is_not_needed(
     ledger: Any, tmp_path: Path
 ) -> None:
-    _result, records, _text = _drill(
+    """The refund names the charge's id, and the charge never reached the ledger: there is
+    no id and nothing to refund, and the evidence says so instead of refunding anything."""
+    result, records, _text = _drill(
         ledger.url, tmp_path, Options(fail_at=["charge_c"], compensate_failed_step=True)
     )
-    assert _balance(ledger.url)["balance"] == 0
+    balance = _balance(ledger.url)
+    assert (balance["charges"], balance["refunds"], balance["balance"]) == (2, 2, 0)
+    assert balance["refunds_by_charge"] == {"ch_1": 1, "ch_2": 1}
     applied = {e["step_id"]: e["applied"] for e in _events(records, "compensation_succeeded")}
-    assert applied == {"charge_c": False, "charge_b": True, "charge_a": True}
+    assert applied == {"charge_b": True, "charge_a": True}
+    (not_needed,) = _events(records, "compensation_not_needed")
+    assert not_needed["step_id"] == "charge_c"
+    assert "{response.charge_id}" in not_needed["reason"]
+    assert "nothing is owed" in not_needed["reason"]
+    assert result.verdict.value == "recovered", result.problems
 
 
 def test_a_partial_fault_lands_the_real_effect_first(ledger: Any, tmp_path: Path) -> None:
@@ -186,7 +195,7 @@ def test_a_partial_fault_does_not_hide_a_real_failure(ledger: Any, tmp_path: Pat
 def test_refunds_answering_500_are_retried_and_applied_once(ledger: Any, tmp_path: Path) -> None:
     httpx.post(
         f"{ledger.url}/admin/faults",
-        json={"fail_next": 2, "status": 500, "only": "/refunds", "apply_then_fail": True},
+        json={"fail_next": 2, "status": 500, "only": "refund", "apply_then_fail": True},
         timeout=5,
     ).raise_for_status()
     result, records, _text = _drill(
@@ -230,7 +239,7 @@ def test_server_gone_mid_rollback_sends_the_rest_to_manual_follow_up(
 ) -> None:
     """The ledger dies after the first refund: the second cannot be made, and says so."""
     httpx.post(
-        f"{ledger.url}/admin/faults", json={"exit_after": 1, "only": "/refunds"}, timeout=5
+        f"{ledger.url}/admin/faults", json={"exit_after": 1, "only": "refund"}, timeout=5
     ).raise_for_status()
     result, records, _text = _drill(
         ledger.url, tmp_path, Options(fail_at=["charge_c"], compensate_failed_step=False)

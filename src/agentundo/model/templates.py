@@ -28,6 +28,9 @@ RESPONSE_PREFIX = "response."
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
+ENV_REFERENCE = re.compile(r"\$\{[^}]*\}")
+"""``${VAR}`` or ``${VAR:-default}`` in a URL or header: the environment, not a field."""
+
 
 class TemplatePlace(StrEnum):
     """Where in a catalog topic a template is written; the value is the key's path."""
@@ -248,7 +251,7 @@ def response_fields(topic: Topic) -> list[str]:
     found: dict[str, None] = {}
     for _place, text in compensation_templates(topic):
         try:
-            names = template_fields(text)
+            names = template_fields(ENV_REFERENCE.sub("", text))
         except ValueError:
             continue  # malformed: lint reports it, the drill refuses it before any call
         for name in names:
