@@ -229,7 +229,8 @@ def compensation_param_missing(project: Project) -> Iterator[Problem]:
     `http` URL, header values and body (or, without an `http` block of its own, those of
     the compensation topic) may use `{params.NAME}` when either gives `NAME`. Its
     `idempotency_key` and `params` values are filled from the step's params alone. A
-    missing param fails the compensation in the middle of a rollback, when it matters most.
+    missing param fails the compensation (or sends a template unfilled) in the middle of
+    a rollback, when it matters most.
 
     Bad:
         # catalog: payments.charge {compensation: {topic: payments.refund,
