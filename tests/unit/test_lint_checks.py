@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -939,3 +940,17 @@ def test_rollback_window_default_is_the_engines() -> None:
     from agentundo.saga.setup import Settings
 
     assert Settings().rollback_window_s == ROLLBACK_WINDOW_S
+
+
+def test_compensation_sites_are_the_models_compensation_templates() -> None:
+    import yaml
+
+    from agentundo.lint.sites import compensation_sites
+    from agentundo.model.catalog import Catalog
+    from agentundo.model.templates import compensation_templates
+
+    catalog_text, _workflow = _firing("AU407")
+    model = Catalog.model_validate(yaml.safe_load(textwrap.dedent(str(catalog_text))))
+    for topic in model.topics.values():
+        sites = [(site.place, site.text) for site in compensation_sites(topic)]
+        assert sites == list(compensation_templates(topic))

@@ -217,7 +217,7 @@ def _compensation_sites(project: Project, topic: Topic) -> Iterator[tuple[Site, 
         yield site, site.where
     comp_topic = project.topic(comp.topic)
     if comp.http is None and comp_topic is not None and comp_topic.http is not None:
-        for site in http_sites(comp_topic.http, ("http",), TemplatePlace.COMPENSATION_HTTP):
+        for site in http_sites(comp_topic.http, ("http",), TemplatePlace.HTTP):
             yield site, f"{site.where} of '{comp.topic}'"
 
 
