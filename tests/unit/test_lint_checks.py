@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,36 @@ FIRING = [
         [("catalog.yaml", 7, 41), ("catalog.yaml", 8, 76)],
     ),
     (
+        "AU108",
+        """
+        version: v1
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            compensation:
+              topic: payments.refund
+              idempotency_key: "{run_id}:{step_id}:c"
+              timeout: 20m
+              http: {method: POST, url: "http://ledger/refunds", timeout: 31s}
+          payments.refund:
+            side_effect: true
+            rollback: irreversible
+            no_rollback_reason: final
+            idempotency_key: "{run_id}:{step_id}"
+            compensation: {topic: payments.charge, timeout: 1h}
+          iam.grant:
+            side_effect: true
+            rollback: reversible
+            idempotency_key: "{run_id}:{step_id}"
+            compensation: {topic: iam.grant, timeout: 169h, idempotency_key: "{run_id}:{step_id}:c"}
+        """,
+        None,
+        None,
+        [("catalog.yaml", 10, 16), ("catalog.yaml", 11, 67)],
+    ),
+    (
         "AU109",
         """
         version: v1
@@ -247,6 +278,29 @@ FIRING = [
         None,
         None,
         [("catalog.yaml", 7, 22)],
+    ),
+    (
+        "AU205",
+        """
+        version: v1
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}:{response.id}"
+            http: {method: POST, url: "http://ledger/charges"}
+            compensation:
+              topic: payments.refund
+              idempotency_key: "{run_id}:{step_id}:{response.}"
+          payments.refund:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            compensation: {topic: payments.charge, idempotency_key: "{run_id}:{step_id}:{response.id}"}
+        """,
+        None,
+        None,
+        [("catalog.yaml", 6, 22), ("catalog.yaml", 10, 24), ("catalog.yaml", 15, 61)],
     ),
     (
         "AU206",
@@ -425,6 +479,52 @@ FIRING = [
         [("wf.yaml", 5, 5)],
     ),
     (
+        "AU407",
+        """
+        version: v1
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            http: {method: POST, url: "http://ledger/charges", body: {amount: "{params.amount}"}}
+            compensation:
+              topic: payments.refund
+              idempotency_key: "{run_id}:{step_id}:{params.reason}:{params.ticket}"
+              params: {reason: duplicate, note: "{params.note}"}
+              http:
+                method: POST
+                url: "${LEDGER_URL}/refunds/{params.order_id}"
+                headers: {X-Order: "{params.order_id}", X-Reason: "{params.reason}:{params.ticket}"}
+                body: {amount: "{params.amount}", note: "{params.note}"}
+          payments.refund:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            http: {method: POST, url: "http://ledger/charges", body: {order: "{params.order_id}"}}
+            compensation: {topic: payments.charge, idempotency_key: "{run_id}:{step_id}:c"}
+        """,
+        None,
+        """
+        version: v1
+        workflow: w
+        env: production
+        steps:
+          - {id: charge, topic: payments.charge, params: {amount: 10}}
+          - {id: refund, topic: payments.refund, params: {order_id: A1}}
+          - {id: charge-again, topic: payments.charge, params: {amount: 5, order_id: A1, note: x}}
+        """,
+        [
+            ("wf.yaml", 5, 5),
+            ("wf.yaml", 5, 5),
+            ("wf.yaml", 5, 5),
+            ("wf.yaml", 5, 5),
+            ("wf.yaml", 6, 5),
+            ("wf.yaml", 7, 5),
+            ("wf.yaml", 7, 5),
+        ],
+    ),
+    (
         "AU406",
         CLEAN_CATALOG,
         """
@@ -465,6 +565,31 @@ SILENT = [
         None,
         None,
     ),
+    (
+        "AU108",
+        """
+        version: v1
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            http: {method: POST, url: "http://ledger/charges", timeout: 2m}
+            compensation:
+              topic: payments.refund
+              idempotency_key: "{run_id}:{step_id}:c"
+              timeout: 30s
+              http: {method: POST, url: "http://ledger/refunds", timeout: 30000ms}
+          payments.refund:
+            side_effect: true
+            rollback: irreversible
+            no_rollback_reason: final
+            idempotency_key: "{run_id}:{step_id}"
+            http: {method: POST, url: "http://ledger/refunds", timeout: 5m}
+        """,
+        None,
+        None,
+    ),
     ("AU109", CLEAN_CATALOG, None, None),
     ("AU201", CLEAN_CATALOG, None, None),
     ("AU202", CLEAN_CATALOG, None, None),
@@ -493,6 +618,23 @@ SILENT = [
             rollback: irreversible
             no_rollback_reason: gone
             idempotency_key: "{{literal}}:{run_id}:{step_id}:{params.to}"
+        """,
+        None,
+        None,
+    ),
+    (
+        "AU205",
+        """
+        version: v1
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            http: {method: POST, url: "http://ledger/charges"}
+            compensation:
+              topic: payments.refund
+              idempotency_key: "{run_id}:{step_id}:{response.id}:{response.data.refund-id}"
         """,
         None,
         None,
@@ -570,6 +712,54 @@ SILENT = [
         env: production
         steps:
           - {id: mail, topic: email.send, params: {to: ops@example.com}}
+        """,
+    ),
+    (
+        "AU407",
+        """
+        version: v1
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            http: {method: POST, url: "http://ledger/charges"}
+            compensation:
+              topic: payments.refund
+              idempotency_key: "{run_id}:{step_id}:{params.order_id}:{response.id}"
+              params: {reason: duplicate, order: "{params.order_id}"}
+              http:
+                method: POST
+                url: "${LEDGER_URL:-http://ledger}/refunds/{params.order_id}"
+                headers: {X-Reason: "{params.reason}", X-Env: "${ENV_NAME}"}
+                body: {order: "{params.order}", charge: "{response.id}", literal: "{{params.x}}"}
+          payments.refund:
+            side_effect: true
+            rollback: compensatable
+            idempotency_key: "{run_id}:{step_id}"
+            compensation:
+              topic: ledger.reverse
+              idempotency_key: "{run_id}:{step_id}:c"
+              params: {order: "{params.order_id}"}
+          ledger.reverse:
+            side_effect: false
+            http: {method: POST, url: "http://ledger/reverse", body: {order: "{params.order}"}}
+          email.send:
+            side_effect: true
+            rollback: irreversible
+            no_rollback_reason: gone
+            idempotency_key: "{run_id}:{step_id}"
+            compensation: {topic: payments.refund, idempotency_key: "{params.nowhere}"}
+        """,
+        None,
+        """
+        version: v1
+        workflow: w
+        env: production
+        steps:
+          - {id: charge, topic: payments.charge, params: {order_id: A1}}
+          - {id: refund, topic: payments.refund, params: {order_id: A1}}
+          - {id: mail, topic: email.send}
         """,
     ),
     ("AU406", CLEAN_CATALOG, CLEAN_POLICY, CLEAN_WORKFLOW),
@@ -650,3 +840,117 @@ def test_policy_gate_checks_each_env(tmp_path: Path) -> None:
     )
     assert located(both, "AU302") == [("policy.yaml", 3, 5)]
     assert "in staging" in next(f.message for f in both if f.code == "AU302")
+
+
+def _firing(code: str, containing: str = "") -> tuple[str | None, str | None]:
+    """The catalog and workflow of the firing case of ``code`` whose catalog has ``containing``."""
+    (found,) = [c for c in FIRING if c[0] == code and containing in str(c[1])]
+    return found[1], found[3]
+
+
+def test_compensation_param_missing_names_step_topic_place_and_param(tmp_path: Path) -> None:
+    catalog_text, workflow = _firing("AU407")
+    findings = lint_texts(tmp_path, catalog=catalog_text, workflow=workflow)
+    found = [(f.line, f.message, f.hint) for f in findings if f.code == "AU407"]
+    comp = "which the compensation of 'payments.charge' uses in"
+    assert found == [
+        (
+            5,
+            f"step 'charge' has no param 'note', {comp} compensation.params.note",
+            "add 'note' under the step's params: the compensation's idempotency_key and "
+            "params are filled from the step's params alone",
+        ),
+        (
+            5,
+            f"step 'charge' has no param 'order_id', {comp} compensation.http.url, "
+            "compensation.http.headers.X-Order",
+            "add 'order_id' under the step's params or the compensation's params",
+        ),
+        (
+            5,
+            f"step 'charge' has no param 'reason', {comp} compensation.idempotency_key",
+            "add 'reason' under the step's params: the compensation's idempotency_key and "
+            "params are filled from the step's params alone",
+        ),
+        (
+            5,
+            f"step 'charge' has no param 'ticket', {comp} compensation.idempotency_key, "
+            "compensation.http.headers.X-Reason",
+            "add 'ticket' under the step's params",
+        ),
+        (
+            6,
+            "step 'refund' has no param 'amount', which the compensation of 'payments.refund' "
+            "uses in http.body.amount of 'payments.charge'",
+            "add 'amount' under the step's params or the compensation's params",
+        ),
+        (
+            7,
+            f"step 'charge-again' has no param 'reason', {comp} compensation.idempotency_key",
+            "add 'reason' under the step's params: the compensation's idempotency_key and "
+            "params are filled from the step's params alone",
+        ),
+        (
+            7,
+            f"step 'charge-again' has no param 'ticket', {comp} compensation.idempotency_key, "
+            "compensation.http.headers.X-Reason",
+            "add 'ticket' under the step's params",
+        ),
+    ]
+    # the forward key's params are AU405's, the compensation's AU407's: no finding twice
+    assert located(findings, "AU405") == []
+
+
+def test_compensation_timeout_cut_names_the_timeout_and_the_window(tmp_path: Path) -> None:
+    catalog_text, _workflow = _firing("AU108")
+    findings = [f for f in lint_texts(tmp_path, catalog=catalog_text) if f.code == "AU108"]
+    cut = "a drill cuts each attempt to the time left in the window"
+    assert [f.message for f in findings] == [
+        "compensation timeout 20m of topic 'payments.charge' is longer than the rollback "
+        f"window (30s): {cut}",
+        "compensation http timeout 31s of topic 'payments.charge' is longer than the rollback "
+        f"window (30s): {cut}",
+    ]
+    assert (
+        findings[0].hint == "shorten it, or raise 'settings.rollback_window' in the drill scenario"
+    )
+    assert {f.severity for f in findings} == {"warning"}
+
+
+def test_response_fields_in_keys(tmp_path: Path) -> None:
+    catalog_text, _workflow = _firing("AU205", "{response.")
+    findings = [f for f in lint_texts(tmp_path, catalog=catalog_text) if f.code == "AU205"]
+    assert [f.message for f in findings] == [
+        "idempotency key of 'payments.charge' uses unknown field '{response.id}'",
+        "compensation idempotency key of 'payments.charge' uses unknown field '{response.}'",
+        "compensation idempotency key of 'payments.refund' uses unknown field '{response.id}'",
+    ]
+    forward, bad_path, no_http = (f.hint or "" for f in findings)
+    assert forward.startswith("{response.PATH} (the forward call's JSON answer) may be used only")
+    assert "response.PATH" not in forward.split("fields: ")[1]
+    assert bad_path.startswith("a response path is written {response.NAME}")
+    assert bad_path.endswith("params.NAME, response.PATH")
+    assert no_http.startswith(
+        "{response.PATH} reads the forward call's JSON answer, and this topic"
+    )
+
+
+def test_rollback_window_default_is_the_engines() -> None:
+    from agentundo.model.common import ROLLBACK_WINDOW_S
+    from agentundo.saga.setup import Settings
+
+    assert Settings().rollback_window_s == ROLLBACK_WINDOW_S
+
+
+def test_compensation_sites_are_the_models_compensation_templates() -> None:
+    import yaml
+
+    from agentundo.lint.sites import compensation_sites
+    from agentundo.model.catalog import Catalog
+    from agentundo.model.templates import compensation_templates
+
+    catalog_text, _workflow = _firing("AU407")
+    model = Catalog.model_validate(yaml.safe_load(textwrap.dedent(str(catalog_text))))
+    for topic in model.topics.values():
+        sites = [(site.place, site.text) for site in compensation_sites(topic)]
+        assert sites == list(compensation_templates(topic))

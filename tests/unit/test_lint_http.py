@@ -50,3 +50,88 @@ def test_fires_on_unknown_fields_and_malformed_templates(tmp_path: Path) -> None
 def test_silent_on_known_fields_and_environment_variables(tmp_path: Path) -> None:
     findings = lint_texts(tmp_path, catalog=_catalog("step_id", "params.order", "idempotency_key"))
     assert located(findings, "AU501") == []
+
+
+RESPONSE_CATALOG = """
+version: v1
+topics:
+  payments.charge:
+    side_effect: true
+    rollback: compensatable
+    idempotency_key: "{run_id}:{step_id}"
+    http:
+      method: POST
+      url: "http://ledger/charges/{FORWARD}"
+      headers: {X-Order: "{params.order_id}"}
+    compensation:
+      topic: payments.refund
+      idempotency_key: "{run_id}:{step_id}:refund"
+      http:
+        method: POST
+        url: "http://ledger/charges/{response.id}/refund"
+        headers: {X-Charge: "{COMP_HEADER}", Authorization: "Bearer ${TOKEN:-x}"}
+        body: {charge: "{response.data.id}", lines: ["{response.lines-0}"]}
+  payments.refund:
+    side_effect: true
+    rollback: compensatable
+    idempotency_key: "{run_id}:{step_id}"
+    compensation:
+      topic: payments.charge
+      idempotency_key: "{run_id}:{step_id}:c"
+      http: {method: POST, url: "http://ledger/charges", body: {refund: "{response.id}"}}
+"""
+
+
+def test_response_fields_only_in_the_compensation_http_of_a_topic_with_http(
+    tmp_path: Path,
+) -> None:
+    fine = RESPONSE_CATALOG.replace("FORWARD", "step_id").replace("COMP_HEADER", "response.id")
+    findings = lint_texts(tmp_path, catalog=fine)
+    # payments.charge has http: its compensation may read the answer; payments.refund has
+    # none, so the compensation's {response.id} has nothing to read
+    assert located(findings, "AU501") == [("catalog.yaml", 26, 73)]
+    (finding,) = (f for f in findings if f.code == "AU501")
+    assert finding.message == (
+        "compensation.http.body.refund template of 'payments.refund' uses unknown field "
+        "'{response.id}'"
+    )
+    assert "this topic has no http block" in (finding.hint or "")
+
+
+def test_response_fields_in_a_forward_call_and_unknown_header_fields(tmp_path: Path) -> None:
+    bad = RESPONSE_CATALOG.replace("FORWARD", "response.id").replace("COMP_HEADER", "stepid")
+    findings = [f for f in lint_texts(tmp_path, catalog=bad) if f.code == "AU501"]
+    assert [(f.line, f.column) for f in findings] == [(9, 12), (17, 29), (26, 73)]
+    forward, header, _refund = findings
+    assert forward.message == (
+        "http.url template of 'payments.charge' uses unknown field '{response.id}'"
+    )
+    assert (forward.hint or "").startswith(
+        "{response.PATH} (the forward call's JSON answer) may be used only in a compensation's"
+    )
+    assert header.message == (
+        "compensation.http.headers.X-Charge template of 'payments.charge' uses unknown field "
+        "'{stepid}'"
+    )
+    assert (header.hint or "").endswith("params.NAME, response.PATH")
+
+
+def test_a_malformed_header_value_is_not_shown(tmp_path: Path) -> None:
+    text = _catalog("step_id", "run_id", "job_id")
+    findings = lint_texts(tmp_path, catalog=text.replace("${LEDGER_TOKEN}", "s3cret{"))
+    (finding,) = (f for f in findings if f.code == "AU501")
+    assert (finding.line, finding.column) == (10, 32)
+    assert finding.message == (
+        "http.headers.Authorization template of 'payments.charge' is malformed"
+    )
+    assert "s3cret" not in finding.message
+
+
+def test_environment_variables_are_read_only_in_the_url_and_headers(tmp_path: Path) -> None:
+    findings = lint_texts(tmp_path, catalog=_catalog("step_id", "run_id}${ORDER", "job_id"))
+    (finding,) = (f for f in findings if f.code == "AU501")
+    assert (
+        finding.message
+        == "http.body.order template of 'payments.charge' uses unknown field '{ORDER}'"
+    )
+    assert (finding.hint or "").startswith("${VAR} reads the environment only in the url")

@@ -43,6 +43,7 @@ _FAMILY_TITLES = {
     "policy": "Policy (AU30x)",
     "foreign": "Control-plane policies (AU31x)",
     "workflow": "Workflow (AU4xx)",
+    "http": "HTTP endpoints (AU5xx)",
     "suppression": "Suppressions (AU9xx)",
 }
 

@@ -58,6 +58,12 @@ loads its files, lint warns of them first, and the clocks cap every wait here an
 no setting can overflow the time."""
 
 
+ROLLBACK_WINDOW_S = 30.0
+"""The engine's default rollback window (``Settings.rollback_window_s``; a scenario's
+``settings.rollback_window`` changes it): every compensation attempt of a rollback is cut
+to the time left in it. Here so that lint knows it without importing the engine."""
+
+
 def seconds(duration: str) -> float:
     """Turn ``10s``, ``500ms``, ``2m`` or ``1h`` into seconds."""
     match = _DURATION.match(duration)

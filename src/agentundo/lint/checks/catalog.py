@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
 from agentundo.lint.registry import check
-from agentundo.model.common import MAX_WAIT_S, Rollback, seconds
+from agentundo.lint.sites import compensation_dispatched
+from agentundo.model.common import MAX_WAIT_S, ROLLBACK_WINDOW_S, Rollback, seconds
 
 
 @check("AU101", "rollback-tag-missing", Severity.ERROR, "catalog")
@@ -257,3 +258,42 @@ def timeout_too_long(project: Project) -> Iterator[Problem]:
                     f"{'.'.join(path)} {value} of topic '{entry.name}' is longer than 168h",
                     "a timeout should be seconds or minutes; a drill refuses more than 168h",
                 )
+
+
+@check("AU108", "compensation-timeout-cut", Severity.WARNING, "catalog")
+def compensation_timeout_cut(project: Project) -> Iterator[Problem]:
+    """A compensation timeout is longer than the rollback window (30s by default).
+
+    A rollback has a window (the engine's default is 30s; a drill scenario may change
+    it with `settings.rollback_window`) and a drill cuts every compensation attempt to
+    the time left in it. A longer `timeout` (or `http.timeout`) of a compensation never
+    applies: a slow undo is abandoned at the window's end and handed to a human, although
+    the catalog promised it more time.
+
+    Bad:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payments.refund, timeout: 20m}
+    Good:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payments.refund, timeout: 10s}
+    """
+    window = f"{ROLLBACK_WINDOW_S:g}s"
+    for entry in project.topics.values():
+        if not compensation_dispatched(entry.topic):
+            continue  # an irreversible topic's compensation never runs (AU105)
+        for path, value in entry.topic.timeouts():
+            if path[0] != "compensation" or not ROLLBACK_WINDOW_S < seconds(value) <= MAX_WAIT_S:
+                continue  # a timeout beyond 168h is AU107's
+            which = " ".join(path[:-1])
+            yield Problem(
+                entry.position(*path),
+                f"{which} timeout {value} of topic '{entry.name}' is longer than the rollback "
+                f"window ({window}): a drill cuts each attempt to the time left in the window",
+                "shorten it, or raise 'settings.rollback_window' in the drill scenario",
+            )

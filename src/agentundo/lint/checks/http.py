@@ -2,92 +2,74 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from typing import Any
 
-from agentundo.errors import Position
 from agentundo.lint.finding import Severity
-from agentundo.lint.project import Problem, Project
+from agentundo.lint.project import Problem, Project, TopicEntry
 from agentundo.lint.registry import check
-from agentundo.model.catalog import HttpCall
-from agentundo.model.templates import (
-    PARAMS_PREFIX,
-    TemplatePlace,
-    template_fields,
-    template_fields_for,
-)
-
-_ENV_VAR = re.compile(r"\$\{[^}]*\}")
-
-
-def _strings(
-    value: Any, path: tuple[str | int, ...]
-) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, (*path, index))
+from agentundo.lint.sites import Site, http_sites, unknown_field_hint
+from agentundo.model.templates import TemplatePlace, field_allowed
 
 
 @check("AU501", "http-template-invalid", Severity.ERROR, "http")
 def http_template_invalid(project: Project) -> Iterator[Problem]:
-    """An `http` URL or body template is malformed or uses an unknown field.
+    """An `http` URL, header or body template is malformed or uses an unknown field.
 
     `agentundo drill --executor http` fills `{run_id}`, `{workflow_id}`, `{step_id}`,
     `{step_index}`, `{topic}`, `{env}`, `{job_id}`, `{idempotency_key}` and
-    `{params.NAME}`; `${VAR}` reads an environment variable. Anything else fails the
-    call before it is sent, in the middle of a rollback.
+    `{params.NAME}` in the URL, the header values and the body strings; `${VAR}` in the
+    URL or a header value reads an environment variable, and `{{`/`}}` write literal
+    braces. A compensation's own `http` block may also read the forward call's JSON answer
+    as `{response.PATH}` (`{response.id}`, `{response.data.id}`) when the topic has an
+    `http` block of its own; the forward call cannot, it has no answer yet. Anything else
+    fails the call before it is sent, in the middle of a rollback.
 
     Bad:
         http:
           method: POST
           url: "http://ledger.internal/charges/{stepid}"
+          headers: {X-Charge: "{response.id}"}  # the forward call has no answer yet
     Good:
         http:
           method: POST
           url: "http://ledger.internal/charges/{step_id}"
+        compensation:
+          topic: payments.refund
+          http:
+            method: POST
+            url: "http://ledger.internal/charges/{response.id}/refund"
     """
     for entry in project.side_effect_topics():
-        calls: list[tuple[TemplatePlace, tuple[str, ...], HttpCall | None]] = [
-            (TemplatePlace.HTTP, ("http",), entry.topic.http)
-        ]
-        if entry.topic.compensation is not None:
-            calls.append(
-                (
-                    TemplatePlace.COMPENSATION_HTTP,
-                    ("compensation", "http"),
-                    entry.topic.compensation.http,
-                )
-            )
-        for place, prefix, call in calls:
-            if call is None:
-                continue
-            for path, text in _strings({"url": call.url, "body": call.body}, ()):
-                yield from _problems(entry.position(*prefix, *path), entry.name, text, place)
+        has_http = entry.topic.http is not None
+        if entry.topic.http is not None:
+            for site in http_sites(entry.topic.http, ("http",), TemplatePlace.HTTP):
+                yield from _problems(entry, site, has_http=has_http)
+        comp = entry.topic.compensation
+        if comp is not None and comp.http is not None:
+            prefix = ("compensation", "http")
+            for site in http_sites(comp.http, prefix, TemplatePlace.COMPENSATION_HTTP):
+                yield from _problems(entry, site, has_http=has_http)
 
 
-def _problems(position: Position, name: str, text: str, place: TemplatePlace) -> Iterator[Problem]:
+def _problems(entry: TopicEntry, site: Site, *, has_http: bool) -> Iterator[Problem]:
+    position = entry.position(*site.path)
     try:
-        fields = template_fields(_ENV_VAR.sub("", text))
+        fields = site.fields()
     except ValueError:
+        shown = "" if site.secret else f": {site.text!r}"  # a header value may be a secret
         yield Problem(
             position,
-            f"http template of '{name}' is malformed: {text!r}",
+            f"{site.where} template of '{entry.name}' is malformed{shown}",
             "fields are written {name}; use {{ and }} for literal braces",
         )
         return
-    allowed = template_fields_for(place)
     for field in fields:
-        if field not in allowed and not (
-            field.startswith(PARAMS_PREFIX) and len(field) > len(PARAMS_PREFIX)
-        ):
+        if not field_allowed(field, site.place, has_http=has_http):
+            hint = unknown_field_hint(field, site.place, has_http=has_http)
+            if not site.env and "${" in site.text:
+                hint = "${VAR} reads the environment only in the url and header values; " + hint
             yield Problem(
                 position,
-                f"http template of '{name}' uses unknown field '{{{field}}}'",
-                "fields: " + ", ".join(sorted(allowed)) + ", params.NAME",
+                f"{site.where} template of '{entry.name}' uses unknown field '{{{field}}}'",
+                hint,
             )

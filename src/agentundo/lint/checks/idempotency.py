@@ -8,12 +8,8 @@ from agentundo.errors import Position
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project, TopicEntry
 from agentundo.lint.registry import check
-from agentundo.model.templates import (
-    PARAMS_PREFIX,
-    TemplatePlace,
-    template_fields,
-    template_fields_for,
-)
+from agentundo.lint.sites import unknown_field_hint
+from agentundo.model.templates import TemplatePlace, field_allowed, template_fields
 
 UNSTABLE_FIELDS = frozenset(
     {
@@ -180,12 +176,19 @@ def idempotency_key_invalid(project: Project) -> Iterator[Problem]:
     """An idempotency key template is malformed or uses an unknown field.
 
     Fields are `run_id`, `workflow_id`, `step_id`, `step_index`, `topic`, `env`,
-    `job_id` and `params.NAME`; braces must balance (`{{` for a literal brace).
+    `job_id` and `params.NAME`; braces must balance (`{{` for a literal brace). A
+    compensation's key may also use `{response.PATH}` (a field of the forward call's JSON
+    answer, such as `{response.id}`) when the topic has an `http` block; the forward key
+    cannot, as it is sent before there is an answer.
 
     Bad:
-        idempotency_key: "{run_id}:{stepid}"
+        idempotency_key: "{run_id}:{stepid}:{response.id}"
     Good:
         idempotency_key: "{run_id}:{step_id}"
+        http: {method: POST, url: "http://ledger.internal/charges"}
+        compensation:
+          topic: payments.refund
+          idempotency_key: "{run_id}:{step_id}:refund:{response.id}"
     """
     for entry, which, position, template, place in _keys(project):
         fields = _fields(template)
@@ -196,16 +199,14 @@ def idempotency_key_invalid(project: Project) -> Iterator[Problem]:
                 "fields are written {name}; use {{ and }} for literal braces",
             )
             continue
-        allowed = template_fields_for(place)
+        has_http = entry.topic.http is not None
         for field in fields:
-            known = field in allowed or (
-                field.startswith(PARAMS_PREFIX) and len(field) > len(PARAMS_PREFIX)
-            )
+            known = field_allowed(field, place, has_http=has_http)
             if not known and field not in UNSTABLE_FIELDS:
                 yield Problem(
                     position,
                     f"{which} of '{entry.name}' uses unknown field '{{{field}}}'",
-                    "fields: " + ", ".join(sorted(allowed)) + ", params.NAME",
+                    unknown_field_hint(field, place, has_http=has_http),
                 )
 
 

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
 from agentundo.lint.registry import check
+from agentundo.lint.sites import Site, compensation_dispatched, compensation_sites, http_sites
 from agentundo.load.files import LoadedFile
 from agentundo.model.catalog import Topic
 from agentundo.model.common import Decision, Rollback
-from agentundo.model.templates import PARAMS_PREFIX, template_fields
+from agentundo.model.templates import PARAMS_PREFIX, TemplatePlace, template_fields
 from agentundo.model.workflow import Step, Workflow
 from agentundo.policy.evaluate import Context
 
@@ -160,12 +161,18 @@ def pivot_not_last(project: Project) -> Iterator[Problem]:
                 )
 
 
+def _param(field: str) -> str | None:
+    """``NAME`` of ``params.NAME``; None for any other field."""
+    return field[len(PARAMS_PREFIX) :] if field.startswith(PARAMS_PREFIX) else None
+
+
 @check("AU405", "template-param-missing", Severity.ERROR, "workflow")
 def template_param_missing(project: Project) -> Iterator[Problem]:
     """A step lacks a parameter that its topic's idempotency key template uses.
 
     A key such as `{run_id}:{params.order_id}` cannot be rendered without `order_id`,
-    so the dispatch would fail before it starts.
+    so the dispatch would fail before it starts. (AU407 checks the compensation's
+    templates.)
 
     Bad:
         # catalog: payments.charge {idempotency_key: "{run_id}:{step_id}:{params.order_id}"}
@@ -177,30 +184,95 @@ def template_param_missing(project: Project) -> Iterator[Problem]:
     """
     for file, _workflow, index, step in _steps(project):
         topic = project.topic(step.topic)
-        if topic is None:
+        if topic is None or topic.idempotency_key is None:
+            continue  # the compensation's templates are AU407's
+        try:
+            fields = template_fields(topic.idempotency_key)
+        except ValueError:
             continue
-        templates = [topic.idempotency_key]
-        if topic.compensation is not None:
-            templates.append(topic.compensation.idempotency_key)
-        needed: list[str] = []
-        for template in templates:
-            if template is None:
-                continue
-            try:
-                fields = template_fields(template)
-            except ValueError:
-                continue
-            needed.extend(
-                f[len(PARAMS_PREFIX) :]
-                for f in fields
-                if f.startswith(PARAMS_PREFIX) and f[len(PARAMS_PREFIX) :] not in step.params
-            )
-        for name in dict.fromkeys(needed):
+        needed = (_param(f) for f in fields)
+        for name in dict.fromkeys(n for n in needed if n and n not in step.params):
             yield Problem(
                 file.position("steps", index),
                 f"step '{step.id}' has no param '{name}', which the idempotency key of "
                 f"'{step.topic}' uses",
                 f"add '{name}' under the step's params",
+            )
+
+
+STEP_PARAMS_ONLY = frozenset({TemplatePlace.COMPENSATION_KEY, TemplatePlace.COMPENSATION_PARAMS})
+"""Places rendered from the step's params alone: the engine fills the compensation's key
+and params from the step being undone; only the call (its ``http`` block) receives the
+step's params merged with the compensation's rendered params."""
+
+
+def _compensation_sites(project: Project, topic: Topic) -> Iterator[tuple[Site, str]]:
+    """Every template the compensation of ``topic`` renders, with how to name its place:
+    its key, params and own ``http`` block, or else its topic's ``http`` block (which
+    ``--executor http`` calls for a compensation without one)."""
+    comp = topic.compensation
+    if comp is None:
+        return
+    for site in compensation_sites(topic):
+        yield site, site.where
+    comp_topic = project.topic(comp.topic)
+    if comp.http is None and comp_topic is not None and comp_topic.http is not None:
+        for site in http_sites(comp_topic.http, ("http",), TemplatePlace.HTTP):
+            yield site, f"{site.where} of '{comp.topic}'"
+
+
+@check("AU407", "compensation-param-missing", Severity.ERROR, "workflow")
+def compensation_param_missing(project: Project) -> Iterator[Problem]:
+    """A step lacks a parameter that its topic's compensation templates use.
+
+    A compensation is called with the step's params merged with its own `params`, so its
+    `http` URL, header values and body (or, without an `http` block of its own, those of
+    the compensation topic) may use `{params.NAME}` when either gives `NAME`. Its
+    `idempotency_key` and `params` values are filled from the step's params alone. A
+    missing param fails the compensation (or sends a template unfilled) in the middle of
+    a rollback, when it matters most.
+
+    Bad:
+        # catalog: payments.charge {compensation: {topic: payments.refund,
+        #   http: {method: POST, url: "http://ledger/refunds", body: {order: "{params.order_id}"}}}}
+        steps:
+          - {id: charge, topic: payments.charge, params: {amount: 10}}
+    Good:
+        steps:
+          - {id: charge, topic: payments.charge, params: {amount: 10, order_id: A1}}
+    """
+    for file, _workflow, index, step in _steps(project):
+        topic = project.topic(step.topic)
+        if topic is None or topic.compensation is None or not compensation_dispatched(topic):
+            continue
+        comp_params = set(topic.compensation.params or {})
+        missing: dict[str, dict[str, bool]] = {}  # name -> {place: read from the step alone}
+        for site, where in _compensation_sites(project, topic):
+            try:
+                fields = site.fields()
+            except ValueError:
+                continue  # malformed: AU205 and AU501 report it
+            step_only = site.place in STEP_PARAMS_ONLY
+            for name in filter(None, map(_param, fields)):
+                if name in step.params or (name in comp_params and not step_only):
+                    continue
+                missing.setdefault(name, {})[where] = step_only
+        for name, places in missing.items():
+            where = ", ".join(places)
+            if not any(places.values()):
+                hint = f"add '{name}' under the step's params or the compensation's params"
+            elif name in comp_params:
+                hint = (
+                    f"add '{name}' under the step's params: the compensation's "
+                    "idempotency_key and params are filled from the step's params alone"
+                )
+            else:
+                hint = f"add '{name}' under the step's params"
+            yield Problem(
+                file.position("steps", index),
+                f"step '{step.id}' has no param '{name}', which the compensation of "
+                f"'{step.topic}' uses in {where}",
+                hint,
             )
 
 
