@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -61,19 +62,22 @@ def _drill(
     *,
     extra: list[Fault] | None = None,
     clock: Clock | None = None,
+    workflow: Path = EXAMPLE / "workflow.yaml",
+    catalog: Path = EXAMPLE / "catalog.yaml",
+    settings: dict[str, Any] | None = None,
 ) -> tuple[DrillResult, list[dict[str, Any]], str]:
     loaded = load_drill(
-        str(EXAMPLE / "workflow.yaml"),
-        str(EXAMPLE / "catalog.yaml"),
+        str(workflow),
+        str(catalog),
         str(EXAMPLE / "policy.yaml"),
         None,
         options,
     )
     setup = loaded.setup
     if extra:
-        from dataclasses import replace
-
         setup = replace(setup, plan=FaultPlan.of([*setup.plan.faults, *extra]))
+    if settings:
+        setup = replace(setup, settings=replace(setup.settings, **settings))
     env = {"LEDGER_URL": url, "LEDGER_TOKEN": TOKEN}
     path = tmp_path / "run.jsonl"
     with (
@@ -390,3 +394,155 @@ def test_sigterm_ends_a_drill_stuck_on_a_dripping_endpoint(tmp_path: Path) -> No
         server.join(timeout=5)
     assert code == 130
     assert took < 3.0
+
+
+# -- honest verdicts: the undo path itself, against the ledger's own state ----------------
+
+
+def _faults(url: str, **knobs: Any) -> None:
+    httpx.post(f"{url}/admin/faults", json=knobs, timeout=5).raise_for_status()
+
+
+def _refund_problems(result: DrillResult) -> list[str]:
+    return [p for p in result.problems if "compensation payments.refund" in p]
+
+
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [(404, "HTTP 404 from POST"), (302, "HTTP 302 from POST")],
+)
+def test_a_refund_the_service_refuses_fails_the_drill_and_names_it(
+    ledger: Any, tmp_path: Path, status: int, answer: str
+) -> None:
+    _faults(ledger.url, fail_next=100, status=status, only="refund")
+    result, _records, _text = _drill(ledger.url, tmp_path, Options(fail_at=["charge_c"]))
+    balance = _balance(ledger.url)
+    assert (balance["charged"], balance["refunded"], balance["balance"]) == (4600, 0, 4600)
+    assert result.verdict.value == "failed"
+    problems = _refund_problems(result)
+    assert [p.split(":")[0] for p in problems] == ["step 'charge_b'", "step 'charge_a'"]
+    for problem, charge in zip(problems, ("ch_2", "ch_1"), strict=True):
+        assert "compensation payments.refund failed" in problem
+        assert f"{answer} {ledger.url}/charges/{charge}/refund" in problem
+        assert "the undo path is broken" in problem
+
+
+def test_refunds_failing_until_the_window_closes_fail_the_drill(
+    ledger: Any, tmp_path: Path
+) -> None:
+    _faults(ledger.url, fail_next=1000, status=500, only="refund")
+    result, records, _text = _drill(
+        ledger.url,
+        tmp_path,
+        Options(fail_at=["charge_c"]),
+        settings={"rollback_window_s": 6.0, "compensation_max_retries": 50},
+    )
+    assert _balance(ledger.url)["balance"] == 4600
+    timed_out = _events(records, "compensation_timed_out")
+    assert [e["step_id"] for e in timed_out] == ["charge_b", "charge_a"]
+    assert result.verdict.value == "failed"
+    problems = _refund_problems(result)
+    assert len(problems) == 2
+    assert "was left pending by the rollback window" in problems[0]
+    assert f"last answer: HTTP 500 from POST {ledger.url}/charges/ch_2/refund" in problems[0]
+
+
+def test_the_refund_names_the_charge_the_forward_call_returned(ledger: Any, tmp_path: Path) -> None:
+    """Another run's charge of the same order stays: the undo goes by the returned id."""
+    httpx.post(
+        f"{ledger.url}/charges",
+        json={"order_id": "A-1001", "amount": 1200},
+        headers={"Idempotency-Key": "someone-else"},
+        timeout=5,
+    ).raise_for_status()  # ch_1, not this drill's
+    result, records, _text = _drill(ledger.url, tmp_path, Options(fail_at=["charge_c"]))
+    succeeded = _events(records, "step_succeeded")
+    assert [e["response"] for e in succeeded] == [{"charge_id": "ch_2"}, {"charge_id": "ch_3"}]
+    urls = [e["detail"]["url"] for e in _events(records, "compensation_succeeded")]
+    assert urls == [f"{ledger.url}/charges/ch_3/refund", f"{ledger.url}/charges/ch_2/refund"]
+    balance = _balance(ledger.url)
+    assert balance["refunds_by_charge"] == {"ch_1": 0, "ch_2": 1, "ch_3": 1}
+    assert balance["open_orders"] == ["A-1001"]  # the other run's charge is still there
+    assert result.verdict.value == "recovered", result.problems
+
+
+def test_response_fields_fill_a_compensation_body(ledger: Any, tmp_path: Path) -> None:
+    catalog = (EXAMPLE / "catalog.yaml").read_text(encoding="utf-8")
+    by_body = catalog.replace('/charges/{response.charge_id}/refund"', '/refunds"').replace(
+        '          amount: "{params.amount}"\n        timeout: 5s\n  ledger.balance',
+        '          order_id: "{response.order_id}"\n          amount: "{response.amount}"\n'
+        "        timeout: 5s\n  ledger.balance",
+    )
+    assert '/refunds"' in by_body and 'amount: "{response.amount}"' in by_body
+    path = tmp_path / "catalog.yaml"
+    path.write_text(by_body, encoding="utf-8")
+    result, _records, _text = _drill(
+        ledger.url, tmp_path, Options(fail_at=["charge_c"]), catalog=path
+    )
+    refunds = [e for e in ledger.ledger.entries if e["type"] == "refund"]
+    assert [(e["order_id"], e["amount"]) for e in refunds] == [("B-2002", 3400), ("A-1001", 1200)]
+    assert _balance(ledger.url)["balance"] == 0
+    assert result.verdict.value == "recovered", result.problems
+
+
+def test_a_read_only_first_step_is_read_not_left_behind(ledger: Any, tmp_path: Path) -> None:
+    workflow = (
+        (EXAMPLE / "workflow.yaml")
+        .read_text(encoding="utf-8")
+        .replace("steps:\n", "steps:\n  - id: look\n    topic: ledger.balance\n", 1)
+    )
+    path = tmp_path / "workflow.yaml"
+    path.write_text(workflow, encoding="utf-8")
+    result, records, _text = _drill(
+        ledger.url, tmp_path, Options(fail_at=["charge_c"]), workflow=path
+    )
+    assert {row.step_id: row.state.value for row in result.ledger}["look"] == "read"
+    assert result.summary["read"] == ["look"]
+    assert "look" not in [e["step_id"] for e in _events(records, "compensation_dispatched")]
+    assert _balance(ledger.url)["balance"] == 0
+    assert result.verdict.value == "recovered", result.problems
+
+
+def test_a_partial_charge_is_refunded_by_its_id_exactly_once(ledger: Any, tmp_path: Path) -> None:
+    result, records, _text = _drill(ledger.url, tmp_path, Options(partial=["charge_b"]))
+    (failed,) = _events(records, "step_failed_fatal")
+    assert (failed["sent"], failed["response"]) == (True, {"charge_id": "ch_2"})
+    assert _balance(ledger.url)["refunds_by_charge"] == {"ch_1": 1, "ch_2": 1}
+    assert result.verdict.value == "recovered", result.problems
+
+
+def test_a_duplicate_the_service_applies_again_fails_the_drill(ledger: Any, tmp_path: Path) -> None:
+    _faults(ledger.url, ignore_keys=True, double_refunds=True)
+    result, records, _text = _drill(
+        ledger.url,
+        tmp_path,
+        Options(fail_at=["charge_c"]),
+        extra=[Fault(type=FaultType.DUPLICATE_DELIVERY, step="charge_a")],
+    )
+    assert _balance(ledger.url)["refunds_by_charge"] == {"ch_1": 2, "ch_2": 1}
+    refund_a = next(
+        e for e in _events(records, "compensation_succeeded") if e["step_id"] == "charge_a"
+    )
+    assert refund_a["detail"]["second_applied"] is True
+    assert result.verdict.value == "failed"
+    assert [p for p in result.problems if "applied twice" in p] == [
+        "step 'charge_a': compensation applied twice: 2 times for 1 effect(s) (the service "
+        "did not deduplicate it; no idempotency key?)"
+    ]
+
+
+def test_the_cli_exits_1_when_refunds_are_refused(ledger: Any, tmp_path: Path) -> None:
+    _faults(ledger.url, fail_next=100, status=404, only="refund")
+    env = {"LEDGER_URL": ledger.url, "LEDGER_TOKEN": TOKEN}
+    done = invoke(
+        "drill", str(EXAMPLE / "workflow.yaml"),
+        "--catalog", str(EXAMPLE / "catalog.yaml"),
+        "--policy", str(EXAMPLE / "policy.yaml"),
+        "--executor", "http", "--fail-at", "charge_c", "--clock", "virtual",
+        "--evidence", str(tmp_path),
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout
+    assert "verdict: failed" in done.stdout
+    assert "compensation payments.refund failed" in done.stdout
+    assert _balance(ledger.url)["balance"] == 4600

@@ -153,8 +153,7 @@ def render_text(result: DrillResult, console: Console, evidence: str | None) -> 
             )
     if result.ledger:
         parts = [
-            f"[{_LEDGER_STYLE[r.state]}]{escape(r.step_id)}={r.state}[/]"
-            for r in result.ledger
+            f"[{_LEDGER_STYLE[r.state]}]{escape(r.step_id)}={r.state}[/]" for r in result.ledger
         ]
         console.print("[bold]ledger[/] " + "  ".join(parts), soft_wrap=True)
     for problem in result.problems:

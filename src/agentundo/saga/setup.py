@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from agentundo.model.catalog import Catalog
+from agentundo.model.common import ROLLBACK_WINDOW_S
 from agentundo.model.policy import Policy
 from agentundo.model.scenario import Expect, FailMode, Fault
 from agentundo.model.workflow import Workflow
@@ -30,7 +31,7 @@ class Settings:
     backoff_max_s: float = 30.0
     approval_timeout_s: float = 300.0
     lock_ttl_s: float = 120.0
-    rollback_window_s: float = 30.0
+    rollback_window_s: float = ROLLBACK_WINDOW_S
     compensation_timeout_s: float = 10.0
     compensation_max_retries: int = 5
     compensation_backoff_max_s: float = 8.0
