@@ -79,7 +79,7 @@ def drill(
         bool | None,
         typer.Option(
             "--compensate-failed-step/--no-compensate-failed-step",
-            help="Compensate the step that failed too [default: yes].",
+            help="Compensate the step that failed too [default: when its call reached the service].",
         ),
     ] = None,
     executor_name: Annotated[
@@ -108,10 +108,11 @@ def drill(
 ) -> None:
     """Drill a workflow's rollback: inject faults, run the saga, check the ledger.
 
-    Exit 0 when it recovered as expected, 1 when an effect was left behind silently,
-    undone twice, an expectation failed, an endpoint was unreachable or the deadline
-    passed (with --sweep: also when a run never reached its step), 2 for bad input,
-    130 when interrupted.
+    Exit 0 when it recovered as expected, 1 when an effect was left behind silently or
+    undone twice, a compensation failed, timed out, was denied or fenced out for real,
+    an expectation failed, an endpoint was unreachable or the deadline passed (with
+    --sweep: also when a run never reached its step), 2 for bad input, 130 when
+    interrupted.
     """
     from agentundo.saga.drills import Options, load_drill
 
