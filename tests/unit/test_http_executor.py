@@ -263,6 +263,7 @@ def test_slow_answer_times_out_as_transient_and_the_retry_replays(ledger: Any) -
     assert slow.outcome is Outcome.TRANSIENT
     assert "timed out" in (slow.error or "")
     assert "status" not in slow.detail
+    assert slow.sent  # the ledger applied it before answering: it may have landed
     assert retried.outcome is Outcome.OK
     assert _balance(ledger.url)["charges"] == 1
 
@@ -609,3 +610,53 @@ def test_only_the_first_bytes_of_a_long_body_are_read() -> None:
     more = re.search(r"… \[(\d+) more\]$", result.detail["body"])
     assert more is not None
     assert READ_LIMIT - 2 * BODY_LIMIT < int(more.group(1)) <= READ_LIMIT - BODY_LIMIT
+
+
+def test_a_compensation_renders_the_forward_answer_in_url_header_and_body() -> None:
+    echo = _EchoServer()
+    try:
+        catalog = _catalog(
+            refund={
+                "url": "${LEDGER_URL}/charges/{response.charge_id}/refund",
+                "headers": {
+                    "Authorization": "Bearer ${LEDGER_TOKEN}",
+                    "X-Charge": "{response.charge_id}",
+                },
+                "body": {"charge": "{response.data.id}", "note": "undo {response.charge_id}"},
+            }
+        )
+        refund = dataclasses.replace(_refund(), response={"charge_id": "ch 7", "data": {"id": 42}})
+        with _executor(echo.url, catalog) as executor:
+            result = executor.execute(refund)
+        assert result.outcome is Outcome.OK and result.sent
+        assert echo.seen["path"] == "/charges/ch%207/refund"  # percent-encoded in the URL
+        assert echo.seen["X-Charge"] == "ch 7"
+        missing = dataclasses.replace(_refund(), response={"charge_id": "ch_1"})  # no data.id
+        with _executor(echo.url, catalog) as executor:
+            failed = executor.execute(missing)
+        assert failed.outcome is Outcome.FATAL and not failed.sent
+        assert "{response.data.id}" in (failed.error or "")
+    finally:
+        echo.stop()
+
+
+def test_response_fields_are_refused_where_no_answer_exists() -> None:
+    with pytest.raises(UsageError, match=r"unknown field \{response.charge_id\}"):
+        _executor(
+            "http://127.0.0.1:1", _catalog(charge={"url": "${LEDGER_URL}/{response.charge_id}"})
+        )
+
+
+def test_a_forward_answer_is_kept_as_a_json_object(ledger: Any) -> None:
+    with _executor(ledger.url) as executor:
+        result = executor.execute(_charge())
+    assert result.response == {"charge_id": "ch_1", "order_id": "A1", "amount": 1200}
+    with _executor(ledger.url) as executor:
+        replay = executor.execute(_charge())
+    assert replay.replayed and replay.response == result.response
+
+
+def test_a_connection_never_made_was_not_sent() -> None:
+    with _executor("http://127.0.0.1:1") as executor:  # nothing listens on port 1
+        refused = executor.execute(_charge())
+    assert refused.outcome is Outcome.TRANSIENT and refused.sent is False
