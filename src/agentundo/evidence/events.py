@@ -156,22 +156,3 @@ class RollbackOutcome(StrEnum):
     ESCALATED = "escalated"  # finished, with manual follow-ups
     LOCK_HELD = "lock_held"  # another runner held the lock: nothing was compensated
     INTERRUPTED = "interrupted"
-
-
-PROBLEM_EVENTS = frozenset(
-    {
-        Event.STEP_FAILED,
-        Event.STEP_FAILED_FATAL,
-        Event.STEP_DENIED,
-        Event.APPROVAL_TIMEOUT,
-        Event.POLICY_UNAVAILABLE,
-        Event.LOCK_BUSY,
-        Event.LOCK_EXPIRED,
-        Event.COMPENSATION_FAILED,
-        Event.COMPENSATION_SKIPPED,
-        Event.COMPENSATION_TIMED_OUT,
-        Event.COMPENSATION_REJECTED,
-        Event.MANUAL_FOLLOWUP,
-        Event.RUN_INTERRUPTED,
-    }
-)

@@ -100,6 +100,9 @@ FAILURES = _names(
 )
 """Records that show something went wrong (the timeline marks them as failures)."""
 
+PROBLEMS = FAILURES | _names({Event.COMPENSATION_SKIPPED, Event.MANUAL_FOLLOWUP})
+"""Records ``--only-problems`` shows: failures, and everything that needs a human."""
+
 SUCCESSES = _names({Event.STEP_SUCCEEDED, Event.COMPENSATION_SUCCEEDED})
 """Records that show a step or its compensation took effect."""
 

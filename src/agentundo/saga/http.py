@@ -32,7 +32,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -52,6 +52,7 @@ from agentundo.model.templates import (
     lookup_response,
     render_key,
     response_path,
+    strings_in,
     template_fields,
 )
 from agentundo.model.workflow import Workflow
@@ -343,7 +344,7 @@ def _resolve(
         raise UsageError(f"{where}: an http timeout of 0 would fail every call; give more")
     url = _substitute_env(spec.url, f"{where}: url", env, None)
     _check_template(url, where, "url", place, has_http)
-    for text in _strings(spec.body):
+    for text in strings_in(spec.body):
         _check_template(text, where, "body", place, has_http)
     resolved = f" (it resolved to {_shown(url)!r})" if url != spec.url else ""
     try:
@@ -396,19 +397,6 @@ def _check_template(text: str, where: str, what: str, place: TemplatePlace, has_
             f"{where}: {what} template uses unknown field {{{name}}}; use one of: "
             f"{allowed_text(place, has_http=has_http)}"
         )
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string in a JSON body (its keys stay literal, its values are templates)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agentundo.evidence.events import PROBLEM_EVENTS, Event
+from agentundo.evidence.events import Event
+from agentundo.evidence.groups import PROBLEMS
 from agentundo.evidence.reader import Keep
 from agentundo.timeline.times import TimeBound, parse_ts
 
@@ -17,7 +18,7 @@ def is_problem(record: dict[str, Any]) -> bool:
     (``--only-problems``). Lock trouble: a held (``lock_busy``), expired or taken-over lock,
     and one that was not released (``lock_released`` with ``released: false``)."""
     event = record.get("event")
-    if event in PROBLEM_EVENTS or event == Event.LOCK_TAKEN_OVER:
+    if event in PROBLEMS or event == Event.LOCK_TAKEN_OVER:
         return True
     if event == Event.LOCK_RELEASED:
         return record.get("released") is False

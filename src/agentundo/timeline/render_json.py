@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
 from agentundo.evidence.reader import Record
+from agentundo.timeline.runs import ShowsNoProblems
 
 if TYPE_CHECKING:
-    from agentundo.evidence.problems import Problem
-    from agentundo.evidence.verify_chain import ChainHead
     from agentundo.timeline.runs import Run
 
 
-class JsonRenderer:
+class JsonRenderer(ShowsNoProblems):
     """Each matching record's original line, as written (JSON Lines; unknown fields kept)."""
 
     writes_data = True
@@ -25,16 +23,6 @@ class JsonRenderer:
         self.stream.write(record.raw + b"\n")
 
     def end_run(self, run: Run) -> None:
-        pass
-
-    def problems(
-        self,
-        path: str,
-        problems: list[Problem],
-        *,
-        verified: bool,
-        chains: Sequence[ChainHead] = (),
-    ) -> None:
         pass
 
     def close(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
@@ -11,11 +10,10 @@ from typing import TYPE_CHECKING, TextIO
 from agentundo.evidence.events import Event
 from agentundo.evidence.reader import Record
 from agentundo.timeline.entries import value_text
+from agentundo.timeline.runs import ShowsNoProblems
 from agentundo.timeline.times import parse_ts
 
 if TYPE_CHECKING:
-    from agentundo.evidence.problems import Problem
-    from agentundo.evidence.verify_chain import ChainHead
     from agentundo.timeline.runs import Run
 
 
@@ -64,7 +62,7 @@ _MILESTONES = {
 _SECTIONS = ("Forward", "Compensation", "Follow-up")
 
 
-class MermaidRenderer:
+class MermaidRenderer(ShowsNoProblems):
     """Per run, a gantt chart: forward steps and compensations as bars, the rest as milestones.
 
     A bar runs from a step's first dispatch to its last outcome (retries included); its
@@ -162,16 +160,6 @@ class MermaidRenderer:
                 )
         if hidden:
             write(f"    %% {hidden} more tasks not shown (raise --limit)\n")
-
-    def problems(
-        self,
-        path: str,
-        problems: list[Problem],
-        *,
-        verified: bool,
-        chains: Sequence[ChainHead] = (),
-    ) -> None:
-        pass
 
     def close(self) -> None:
         self.stream.flush()

@@ -107,6 +107,21 @@ class Renderer(Protocol):
     def close(self) -> None: ...
 
 
+class ShowsNoProblems:
+    """For a renderer that shows no verification problems: its stdout is data for another
+    program (the CLI writes the problems to stderr) or it shows nothing at all."""
+
+    def problems(
+        self,
+        path: str,
+        problems: list[Problem],
+        *,
+        verified: bool,
+        chains: Sequence[ChainHead] = (),
+    ) -> None:
+        del path, problems, verified, chains
+
+
 class Timeline:
     """Group records into runs, tally them, pass the matching ones to ``renderer``."""
 

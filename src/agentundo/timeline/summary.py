@@ -18,14 +18,11 @@ from agentundo.timeline.feed import feed, print_problems
 from agentundo.timeline.formats import Format
 from agentundo.timeline.query import Query
 from agentundo.timeline.render_markdown import md_cell
-from agentundo.timeline.runs import Run, Timeline
+from agentundo.timeline.runs import Run, ShowsNoProblems, Timeline
 from agentundo.timeline.times import parse_ts
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-    from agentundo.evidence.problems import Problem
-    from agentundo.evidence.verify_chain import ChainHead
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +159,7 @@ def render_summary(
 # --- collecting the history -------------------------------------------------------------
 
 
-class _Collect:
+class _Collect(ShowsNoProblems):
     """A renderer that keeps each run (its tally) and shows nothing."""
 
     writes_data = False
@@ -175,16 +172,6 @@ class _Collect:
 
     def end_run(self, run: Run) -> None:
         self.runs.append(run)
-
-    def problems(
-        self,
-        path: str,
-        problems: list[Problem],
-        *,
-        verified: bool,
-        chains: Sequence[ChainHead] = (),
-    ) -> None:
-        pass
 
     def close(self) -> None:
         pass
