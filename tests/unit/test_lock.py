@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from agentundo.saga.lock import MemoryLockStore, holds, lock_key
 
-KEY = lock_key("wf")
+KEY = lock_key("wf", "run_1")
 
 
 def test_lock_is_released_only_by_its_owner() -> None:
     store = MemoryLockStore()
-    key = lock_key("wf")
-    assert key == "saga:wf:lock"
+    key = lock_key("wf", "run_1")
+    assert key == "saga:wf:run_1:lock"
     got = store.acquire(key, "a", 120, now=0)
     assert got.acquired and got.epoch == 1
     busy = store.acquire(key, "b", 120, now=60)
@@ -23,7 +23,7 @@ def test_lock_is_released_only_by_its_owner() -> None:
 
 def test_an_expired_lock_can_be_taken_over_and_fences_the_old_owner() -> None:
     store = MemoryLockStore()
-    key = lock_key("wf")
+    key = lock_key("wf", "run_1")
     store.acquire(key, "a", 120, now=0)
     taken = store.acquire(key, "b", 120, now=120.5)
     assert taken.acquired and taken.epoch == 2 and taken.previous_owner == "a"
@@ -33,8 +33,8 @@ def test_an_expired_lock_can_be_taken_over_and_fences_the_old_owner() -> None:
 
 
 def test_the_key_names_the_workflow() -> None:
-    assert lock_key("orders") == "saga:orders:lock"
-    assert lock_key("a:b") != lock_key("a")
+    assert lock_key("orders", "run_1") == "saga:orders:run_1:lock"
+    assert lock_key("orders", "run_1") != lock_key("orders", "run_2")
 
 
 def test_a_lock_lives_exactly_its_ttl() -> None:
@@ -56,7 +56,7 @@ def test_epochs_increase_on_every_grant_even_after_a_release() -> None:
         if owner != "b":
             assert store.release(KEY, owner)
     assert epochs == [1, 2, 3, 4]
-    assert store.acquire(lock_key("other"), "a", 5, now=0).epoch == 1  # per key
+    assert store.acquire(lock_key("other", "run_1"), "a", 5, now=0).epoch == 1  # per key
 
 
 def test_a_busy_acquire_changes_nothing() -> None:

@@ -363,6 +363,11 @@ class FaultyLockStore:
         self._expired.pop(key, None)
         return self.inner.release(key, owner)
 
+    def renew(self, key: str, owner: str, ttl_s: float, now: float) -> bool:
+        if key in self._expired:
+            return False  # lost to the fault: it cannot be renewed
+        return self.inner.renew(key, owner, ttl_s, now)
+
     def state(self, key: str) -> LockState | None:
         current = self.inner.state(key)
         lost = self._expired.get(key)

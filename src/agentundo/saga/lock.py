@@ -6,9 +6,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
-def lock_key(workflow_id: str) -> str:
-    """The lock a rollback of ``workflow_id`` must hold: ``saga:<workflow_id>:lock``."""
-    return f"saga:{workflow_id}:lock"
+def lock_key(workflow_id: str, run_id: str) -> str:
+    """The lock a rollback of one run must hold: ``saga:<workflow_id>:<run_id>:lock``.
+
+    The runtime keys ``saga:<workflow_id>:lock`` by its workflow *instance*; a drill's
+    instance is its run, so the lock protects one run's rollback from running twice (two
+    ``recover``s, a ``recover`` while the drill still runs, two runners after a crash).
+    """
+    return f"saga:{workflow_id}:{run_id}:lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +45,12 @@ class LockStore(Protocol):
         ...
 
     def state(self, key: str) -> LockState | None:
-        """The current entry, expired or not; None when there is none."""
+        """The current entry, expired or not; None when there is none. A store whose
+        entries vanish when they expire (Redis, a lock file) answers ``expires_at`` inf."""
+        ...
+
+    def renew(self, key: str, owner: str, ttl_s: float, now: float) -> bool:
+        """Extend ``owner``'s lock to ``now + ttl_s``; False when it no longer holds it."""
         ...
 
 
@@ -70,6 +80,13 @@ class MemoryLockStore:
 
     def state(self, key: str) -> LockState | None:
         return self._locks.get(key)
+
+    def renew(self, key: str, owner: str, ttl_s: float, now: float) -> bool:
+        current = self._locks.get(key)
+        if current is None or current.owner != owner or current.expires_at <= now:
+            return False
+        self._locks[key] = LockState(owner, current.epoch, now + ttl_s)
+        return True
 
 
 def holds(store: LockStore, key: str, owner: str, epoch: int, now: float) -> bool:

@@ -50,7 +50,7 @@ class Rollback:
         self.ctx = ctx
         self.locks = locks
         self.hook = hook
-        self.key = lock_key(ctx.workflow_id)
+        self.key = lock_key(ctx.workflow_id, ctx.run_id)
         self.epoch = 0
         self.deadline = 0.0
         self.expired_reported = False
