@@ -145,14 +145,24 @@ def test_sweep_runs_once_per_step(files: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("faults", "waits_for"),
+    ("faults", "waits_for", "signals", "code"),
     [
-        (["--transient", "charge=10"], "retry_scheduled"),
-        (["--fail-at", "ship", "--scenario", "comp-fails"], "compensation_retry_scheduled"),
+        (["--transient", "charge=10"], "retry_scheduled", [signal.SIGTERM], 130),
+        (["--transient", "charge=10"], "retry_scheduled", [signal.SIGHUP], 130),
+        (["--fail-at", "ship", "--scenario", "comp-fails"], "compensation_retry_scheduled",
+         [signal.SIGTERM], 0),
+        (["--fail-at", "ship", "--scenario", "comp-fails"], "compensation_retry_scheduled",
+         [signal.SIGTERM, signal.SIGTERM], 130),
     ],
-)
-def test_sigterm_stops_the_drill_cleanly(
-    files: dict[str, Path], tmp_path: Path, faults: list[str], waits_for: str
+    ids=["term-forward", "hup-forward", "term-rollback", "term-twice-rollback"],
+)  # fmt: skip
+def test_a_stop_ends_forward_work_the_rollback_still_runs_a_second_stop_halts(
+    files: dict[str, Path],
+    tmp_path: Path,
+    faults: list[str],
+    waits_for: str,
+    signals: list[int],
+    code: int,
 ) -> None:
     if "comp-fails" in faults:
         path = write(
@@ -186,19 +196,32 @@ def test_sigterm_stops_the_drill_cleanly(
         if found and waits_for in found[0].read_text(encoding="utf-8"):
             break
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
+    for number in signals:
+        proc.send_signal(number)
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
     records = evidence(found[0])
     names = [r["event"] for r in records]
-    assert "run_interrupted" in names
-    assert records[names.index("run_interrupted")]["signal"] == "SIGTERM"
-    assert names[-1] == "run_summary" and records[-1]["status"] == "interrupted"
-    assert json.loads(out)["verdict"] == "interrupted"
-    if waits_for.startswith("compensation"):
-        released = [r for r in records if r["event"] == "lock_released"]
-        assert [r["released"] for r in released] == [True]
+    summary = json.loads(out)["summary"]
+    assert names[-1] == "run_summary"
+    released = [r for r in records if r["event"] == "lock_released"]
+    assert [r["released"] for r in released] == [True]  # the rollback ran, and let go
+    if code == 0:  # a stop during the rollback: it finished all the same
+        assert "run_interrupted" not in names
+        assert summary["verdict"] == "recovered"
+        return
+    assert records[names.index("run_interrupted")]["signal"] == signal.Signals(signals[0]).name
+    assert (summary["status"], summary["verdict"]) == ("interrupted", "interrupted")
+    if len(signals) == 1:  # forward work stopped, what landed was undone
+        assert summary["owed"] == []
+        assert summary["compensated"] == ["reserve"]
+        assert "agentundo recover" not in err
+    else:  # halted mid-rollback: what is owed is listed, with the command that finishes it
+        assert summary["owed"] == ["charge", "reserve"]
         assert names[-3:] == ["lock_released", "rollback_finished", "run_summary"]
+        assert "still owed: charge, reserve" in err
+        assert f"agentundo recover {found[0]}" in err
 
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "ledger"

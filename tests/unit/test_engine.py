@@ -25,6 +25,7 @@ from agentundo.saga.engine import drill
 from agentundo.saga.faults import FaultPlan
 from agentundo.saga.forward import backoff_delay
 from agentundo.saga.plan import check_plan
+from agentundo.saga.result import DrillResult
 from agentundo.saga.setup import DrillSetup, Settings, Stop
 from tests.saga_helpers import catalog, events, ledger, of, policy, run, workflow
 
@@ -513,21 +514,26 @@ def test_expectations_met_and_unmet() -> None:
 
 
 class _StopAfter(VirtualClock):
-    """A virtual clock that asks the engine to stop at the n-th wait."""
+    """A virtual clock that asks the engine to stop at the n-th wait (``times`` requests:
+    a second one halts)."""
 
-    def __init__(self, stop: Stop, waits: int) -> None:
+    def __init__(self, stop: Stop, waits: int, times: int = 1) -> None:
         super().__init__()
         self.stop = stop
         self.waits = waits
+        self.times = times
 
     def sleep(self, seconds: float, stop: Any = None) -> bool:
         self.waits -= 1
         if self.waits == 0:
-            self.stop.request("SIGTERM")
+            for _ in range(self.times):
+                self.stop.request("SIGTERM")
         return super().sleep(seconds, stop)
 
 
-def _interrupted(waits: int, *faults: dict[str, Any]) -> list[dict[str, Any]]:
+def _interrupted(
+    waits: int, *faults: dict[str, Any], times: int = 1
+) -> tuple[DrillResult, list[dict[str, Any]]]:
     from agentundo.model.scenario import Fault
 
     stop = Stop()
@@ -538,35 +544,50 @@ def _interrupted(waits: int, *faults: dict[str, Any]) -> list[dict[str, Any]]:
         policy=policy(),
         plan=FaultPlan.of(Fault.model_validate(f) for f in faults),
     )
-    result = drill(
-        setup, run_id="run_i", sink=records.append, clock=_StopAfter(stop, waits), stop=stop
-    )
+    clock = _StopAfter(stop, waits, times)
+    result = drill(setup, run_id="run_i", sink=records.append, clock=clock, stop=stop)
+    return result, records
+
+
+def test_a_stop_during_forward_retries_stops_forward_work_and_still_rolls_back() -> None:
+    result, records = _interrupted(1, {"type": "transient", "step": "charge", "count": 5})
     assert result.verdict is Verdict.INTERRUPTED
-    return records
-
-
-def test_an_interrupt_during_forward_retries_stops_cleanly() -> None:
-    records = _interrupted(1, {"type": "transient", "step": "charge", "count": 5})
-    assert events(records)[-4:] == [
-        "retry_scheduled",
-        "run_interrupted",
-        "manual_followup",  # reserve (charge's injected failures never reached the service)
+    assert events(records, rollback_only=True) == [
+        "rollback_triggered",
+        "lock_acquired",
+        *COMP_OK,  # reserve (charge's injected failures never reached the service)
+        "lock_released",
+        "rollback_finished",
         "run_summary",
     ]
-    assert [f["step_id"] for f in of(records, "manual_followup")] == ["reserve"]
+    assert events(records).index("run_interrupted") < events(records).index("rollback_triggered")
     assert of(records, "run_interrupted")[0]["signal"] == "SIGTERM"
     assert of(records, "run_interrupted")[0]["job_id"] == "job_3"
-    assert {f["category"] for f in of(records, "manual_followup")} == {"interrupted"}
-    assert records[-1]["status"] == "interrupted"
-    assert records[-1]["verdict"] == "interrupted"
+    assert of(records, "rollback_triggered")[0]["cause"] == "run_interrupted"
+    assert ledger(result)["reserve"] == "undone"
+    assert (records[-1]["status"], records[-1]["verdict"]) == ("interrupted", "interrupted")
+    assert records[-1]["owed"] == []
 
 
-def test_an_interrupt_during_rollback_releases_the_lock() -> None:
-    records = _interrupted(
+def test_a_stop_during_the_rollback_lets_it_finish() -> None:
+    result, records = _interrupted(
         1,
         {"type": "fatal", "step": "ship"},
         {"type": "compensation_failure", "step": "charge", "count": 3},
     )
+    assert "run_interrupted" not in events(records)
+    assert ledger(result)["charge"] == ledger(result)["reserve"] == "undone"
+    assert result.verdict is Verdict.RECOVERED
+
+
+def test_a_second_stop_halts_the_rollback_and_says_what_is_owed() -> None:
+    result, records = _interrupted(
+        1,
+        {"type": "fatal", "step": "ship"},
+        {"type": "compensation_failure", "step": "charge", "count": 3},
+        times=2,
+    )
+    assert result.verdict is Verdict.INTERRUPTED
     assert events(records)[-7:] == [
         "compensation_retry_scheduled",
         "run_interrupted",
@@ -581,6 +602,7 @@ def test_an_interrupt_during_rollback_releases_the_lock() -> None:
     assert of(records, "lock_released")[0]["released"] is True
     assert of(records, "rollback_finished")[0]["outcome"] == "interrupted"
     assert records[-1]["status"] == "interrupted"
+    assert records[-1]["owed"] == ["charge", "reserve"]
 
 
 def test_evidence_records_are_complete_and_chained(tmp_path: Path) -> None:

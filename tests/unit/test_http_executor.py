@@ -660,3 +660,15 @@ def test_a_connection_never_made_was_not_sent() -> None:
     with _executor("http://127.0.0.1:1") as executor:  # nothing listens on port 1
         refused = executor.execute(_charge())
     assert refused.outcome is Outcome.TRANSIENT and refused.sent is False
+
+
+def test_a_compensation_carries_the_lock_epoch_as_a_fencing_token() -> None:
+    echo = _EchoServer()
+    try:
+        with _executor(echo.url) as executor:
+            executor.execute(dataclasses.replace(_refund(), epoch=7, lock_owner="owner:run1"))
+            assert echo.seen["Agentundo-Fencing-Token"] == "7"
+            executor.execute(_charge())
+            assert "Agentundo-Fencing-Token" not in echo.seen  # forward calls hold no lock
+    finally:
+        echo.stop()

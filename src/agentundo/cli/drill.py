@@ -139,13 +139,17 @@ def drill(
         if options.sweep:
             code = _sweep(loaded.setup, options, stop)
         else:
-            code = _single(loaded.setup, options, stop)
+            recover = ["--catalog", catalog, "--policy", policy]
+            if options.executor == "http":
+                recover += ["--executor", "http"]
+            code = _single(loaded.setup, options, stop, recover)
     raise typer.Exit(code)
 
 
 @contextlib.contextmanager
 def _stop_on_signals() -> Iterator[Stop]:
-    """A stop request that SIGINT and SIGTERM set (the run stops at its next safe point)."""
+    """A stop request that SIGINT, SIGTERM and SIGHUP set: the first stops forward work
+    (the rollback still runs), a second halts everything."""
     import signal
 
     from agentundo.saga.setup import Stop
@@ -155,7 +159,8 @@ def _stop_on_signals() -> Iterator[Stop]:
     def on_signal(signum: int, _frame: object) -> None:
         stop.request(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in signals}
     try:
         yield stop
     finally:
@@ -163,8 +168,10 @@ def _stop_on_signals() -> Iterator[Stop]:
             signal.signal(sig, handler)
 
 
-def _single(setup: DrillSetup, options: Options, stop: Stop) -> int:
-    """One run with its evidence file, reported; the verdict's exit code."""
+def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str]) -> int:
+    """One run with its evidence file, reported; the verdict's exit code. When a halted
+    run leaves something owed, stderr says what and how to finish it (``recover``: the
+    options that ``agentundo recover`` needs besides the evidence file)."""
     import sys
 
     from agentundo.report import drill as report
@@ -177,7 +184,9 @@ def _single(setup: DrillSetup, options: Options, stop: Stop) -> int:
         if options.executor == "http":
             from agentundo.saga.http import HttpExecutor, check_endpoints
 
-            executor = resources.enter_context(HttpExecutor(setup.catalog, stop=stop.event))
+            executor = resources.enter_context(
+                HttpExecutor(setup.catalog, stop=stop.event, halt=stop.halt)
+            )
             check_endpoints(executor, setup.workflow, setup.catalog)
             secrets = executor.secrets
         result, path = run_with_evidence(
@@ -192,6 +201,13 @@ def _single(setup: DrillSetup, options: Options, stop: Stop) -> int:
         report.render_json(result, sys.stdout, str(path))
     else:
         report.render_text(result, _console(), str(path))
+    owed = result.summary.get("owed") or []
+    if owed:
+        import shlex
+
+        command = shlex.join(["agentundo", "recover", str(path), *recover])
+        print(f"agentundo: still owed: {', '.join(owed)}", file=sys.stderr)
+        print(f"agentundo: finish the rollback with: {command}", file=sys.stderr)
     return result.verdict.exit_code
 
 

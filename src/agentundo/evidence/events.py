@@ -39,6 +39,7 @@ class Event(StrEnum):
     RETRY_SCHEDULED = "retry_scheduled"  # job_id, step_id, topic, attempt, delay_s
     STEP_FAILED_FATAL = "step_failed_fatal"  # job_id, step_id, topic, attempts, error
     STEP_DENIED = "step_denied"  # job_id, step_id, topic, rule_id, reason
+    STEP_OUTCOME_UNKNOWN = "step_outcome_unknown"  # job_id, step_id, topic, reason: may have landed
     # the rollback
     ROLLBACK_TRIGGERED = "rollback_triggered"  # cause, job_id, step_id
     LOCK_ACQUIRED = "lock_acquired"  # lock_key, owner, epoch, ttl_s

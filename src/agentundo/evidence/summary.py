@@ -36,6 +36,7 @@ class RunSummary:
     manual: list[str]
     left_behind: list[str]
     read: list[str]
+    owed: list[str]
     undone_twice: list[str]
     lock_expired: bool
     problems: list[str]

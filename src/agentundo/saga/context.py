@@ -83,6 +83,8 @@ class RunContext:
     """Why the run is no rehearsal (an outage, the deadline): each fails the drill."""
     deadline_at: float | None = None
     events: int = 0
+    in_rollback: bool = False
+    """Set once the rollback runs: then only a second stop request (a halt) stops it."""
     _jobs: int = 0
     _ts_at: float = float("nan")  # the clock reading ``_ts`` is for (nan: none yet)
     _ts: str = ""
@@ -168,8 +170,9 @@ class RunContext:
     # -- stopping and waiting -------------------------------------------------------
 
     def check_stop(self, job: dict[str, Any] | None = None) -> None:
-        """Unwind (:class:`Interrupted`) when a stop was requested, recording it once."""
-        if self.stop.requested:
+        """Unwind (:class:`Interrupted`) when a stop was requested, recording it once; in
+        the rollback, only when the stop became a halt."""
+        if self.stop.halted if self.in_rollback else self.stop.requested:
             self.write_interrupt(job)
             raise Interrupted
 
@@ -185,7 +188,8 @@ class RunContext:
         )
 
     def sleep(self, seconds: float, job: dict[str, Any]) -> None:
-        if not self.clock.sleep(seconds, self.stop.event):
+        wake = self.stop.halt if self.in_rollback else self.stop.event
+        if not self.clock.sleep(seconds, wake):
             self.check_stop(job)
         self.check_stop(job)
 

@@ -86,16 +86,21 @@ class Engine:
             settings={k: str(v) for k, v in settings.as_dict().items()},
         )
         status = RunStatus.SUCCEEDED
-        rollback = False
         try:
             status = self.forward.run()
-            if status in (RunStatus.FAILED_FATAL, RunStatus.DENIED):
-                rollback = True
-                self.rollback.run(status)
         except Interrupted:
             status = RunStatus.INTERRUPTED
-            self.rollback.escalate_rest(FollowUp.INTERRUPTED, "the drill was interrupted")
-            self.rollback.abandon()
+        rollback = status is not RunStatus.SUCCEEDED and (
+            status is not RunStatus.INTERRUPTED or bool(ctx.stack)
+        )
+        if rollback:
+            ctx.in_rollback = True
+            try:
+                self.rollback.run(status)
+            except Interrupted:
+                status = RunStatus.INTERRUPTED
+                self.rollback.escalate_rest(FollowUp.INTERRUPTED, "the drill was halted")
+                self.rollback.abandon()
         return finish(
             ctx,
             status=status,

@@ -146,6 +146,8 @@ class Forward:
             )
             result = self.executor.execute(self._call(one, attempt))
             one.sent = one.sent or result.sent
+            if ctx.stop.requested and result.outcome is not Outcome.OK:
+                self._interrupted(one, result, attempt)
             if result.outcome is Outcome.OK:
                 ctx.emit(
                     Event.STEP_SUCCEEDED,
@@ -253,6 +255,23 @@ class Forward:
         )
         self._stack_failed(one)
         return StepState.FAILED_FATAL
+
+    def _interrupted(self, one: _Dispatch, result: Result, attempt: int) -> None:
+        """A stop came while the call was in flight: its outcome is unknown when it was
+        sent (it may have landed, so it is stacked); then the forward path stops."""
+        ctx = self.ctx
+        one.report.state = StepState.INTERRUPTED
+        if result.sent:
+            ctx.emit(
+                Event.STEP_OUTCOME_UNKNOWN,
+                ctx.agent,
+                **one.ids,
+                idempotency_key=one.key,
+                attempt=attempt,
+                reason=f"stopped while the call was in flight: {result.error or 'no answer'}",
+            )
+        self._stack_failed(one)
+        ctx.check_stop(one.keyed)
 
     def _stack_failed(self, one: _Dispatch) -> None:
         """Stack a step that did not succeed when its effect may have landed (or always or

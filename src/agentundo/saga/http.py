@@ -60,6 +60,9 @@ from agentundo.saga.clock import bounded_wait
 from agentundo.saga.executor import Call, CallKind, Outcome, Result
 
 DEFAULT_TIMEOUT_S = 10.0
+FENCING_HEADER = "Agentundo-Fencing-Token"
+"""A compensation carries its rollback lock's epoch here: a service that remembers the
+highest token it has seen can refuse a stale runner (its refusal is a fatal answer)."""
 BODY_LIMIT = 512
 """Characters of a response body kept in evidence."""
 READ_LIMIT = 64 * 1024
@@ -112,6 +115,7 @@ class HttpExecutor:
         timer: Callable[[], float] = time.perf_counter,
         default_timeout_s: float = DEFAULT_TIMEOUT_S,
         stop: threading.Event | None = None,
+        halt: threading.Event | None = None,
     ) -> None:
         secrets: set[str] = set()
         self._forward: dict[str, Endpoint] = {}
@@ -136,7 +140,8 @@ class HttpExecutor:
         self._client = client or httpx.Client(follow_redirects=False)
         self._timer = timer
         self._default_timeout_s = default_timeout_s
-        self._stop = stop
+        self._stop = stop  # abandons a forward call in flight (its outcome is unknown)
+        self._halt = halt  # abandons any call in flight, compensations too
 
     @property
     def topics(self) -> frozenset[str]:
@@ -173,6 +178,8 @@ class HttpExecutor:
             )
         if call.idempotency_key is not None:
             headers["Idempotency-Key"] = call.idempotency_key
+        if call.kind is CallKind.COMPENSATION and call.epoch is not None:
+            headers[FENCING_HEADER] = str(call.epoch)
         timeout = bounded_wait(endpoint.timeout_s or call.timeout_s or self._default_timeout_s)
         shown_url = _shown(str(redact(url, self.secrets)))
         request: dict[str, Any] = {"headers": headers, "timeout": timeout}
@@ -189,7 +196,8 @@ class HttpExecutor:
             daemon=True,
         )
         worker.start()
-        stopped = self._wait(answer, timeout)
+        abort = self._stop if call.kind is CallKind.FORWARD else self._halt
+        stopped = self._wait(answer, timeout, abort)
         elapsed_ms = round((self._timer() - started) * 1000, 1)
         detail = {"method": endpoint.method, "url": shown_url, "elapsed_ms": elapsed_ms}
         if stopped is not None or answer.timed_out:
@@ -217,14 +225,16 @@ class HttpExecutor:
             call, endpoint, shown_url, answer.status, answer.headers, answer.text, elapsed_ms
         )
 
-    def _wait(self, answer: _Answer, timeout: float) -> str | None:
+    def _wait(
+        self, answer: _Answer, timeout: float, abort: threading.Event | None
+    ) -> str | None:
         """Wait for the worker; why the call was abandoned (a stop request), else None.
 
         A call still running at its deadline is marked ``timed_out``.
         """
         deadline = time.monotonic() + timeout
         while True:
-            if self._stop is not None and self._stop.is_set():
+            if abort is not None and abort.is_set():
                 return "interrupted (stop requested while the call was in flight)"
             left = deadline - time.monotonic()
             if left <= 0:

@@ -26,6 +26,13 @@ from agentundo.saga.lock import Acquisition, LockStore, holds, lock_key
 from agentundo.saga.result import CompensationReport
 
 
+_CAUSES = {
+    RunStatus.DENIED: "step_denied",
+    RunStatus.FAILED_FATAL: "step_failed_fatal",
+    RunStatus.INTERRUPTED: "run_interrupted",
+}
+
+
 class EntryHook(Protocol):
     """Called before each stack entry (a fault's hook at the rollback's seam)."""
 
@@ -75,7 +82,7 @@ class Rollback:
         ctx.emit(
             Event.ROLLBACK_TRIGGERED,
             ctx.rollback_actor,
-            cause="step_denied" if status is RunStatus.DENIED else "step_failed_fatal",
+            cause=_CAUSES[status],
             job_id=failed.job_id if failed else None,
             step_id=failed.step_id if failed else None,
             topic=failed.topic if failed else None,

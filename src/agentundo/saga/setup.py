@@ -62,20 +62,32 @@ class Settings:
 
 
 class Stop:
-    """A request to stop at the next safe point (set from a signal handler)."""
+    """A request to stop (set from a signal handler), in two steps.
+
+    The first request stops forward work at the next safe point; the rollback of what
+    landed (or may have landed) still runs, within its window. A second request halts
+    everything at once: what is still owed is recorded for ``agentundo recover``.
+    """
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.halt = threading.Event()
         self.reason: str | None = None
 
     def request(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
+        if self.event.is_set():
+            self.halt.set()
         self.event.set()
 
     @property
     def requested(self) -> bool:
         return self.event.is_set()
+
+    @property
+    def halted(self) -> bool:
+        return self.halt.is_set()
 
 
 @dataclass(slots=True)

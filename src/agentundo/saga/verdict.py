@@ -281,6 +281,7 @@ def finish(
         manual=[f.step_id for f in ctx.followups],
         left_behind=_in(rows, LedgerState.LEFT_BEHIND),
         read=_in(rows, LedgerState.READ),
+        owed=[f.step_id for f in ctx.followups if f.category is FollowUp.INTERRUPTED],
         undone_twice=_in(rows, LedgerState.UNDONE_TWICE),
         lock_expired=lock_expired,
         problems=problems,
