@@ -22,7 +22,7 @@ from agentundo.model.templates import (
     response_path,
 )
 from agentundo.saga.clock import bounded_wait
-from agentundo.saga.context import Interrupted, RunContext, StackEntry
+from agentundo.saga.context import Interrupted, ResumedJob, RunContext, StackEntry
 from agentundo.saga.executor import Call, CallKind, Executor, Outcome, Result
 from agentundo.saga.forward import backoff_delay
 from agentundo.saga.gate import Gate, GateRequest
@@ -143,6 +143,8 @@ class Compensator:
 
     def _job(self, entry: StackEntry, spec: Topic, comp: Compensation) -> _Job:
         ctx, step = self.ctx, entry.step
+        if entry.resume is not None:
+            return self._resumed(entry, spec, comp, entry.resume)
         job = ctx.new_job()
         key_fields = ctx.key_fields(step, entry.index, job, comp.topic, entry.response)
         if comp.idempotency_key:
@@ -167,6 +169,33 @@ class Compensator:
             "topic": comp.topic,
             "for_topic": step.topic,
             "idempotency_key": key,
+        }
+        params = {**step.params, **_render_params(comp.params or {}, key_fields)}
+        return _Job(entry, spec, comp, report, ids, params)
+
+    def _resumed(
+        self, entry: StackEntry, spec: Topic, comp: Compensation, resume: ResumedJob
+    ) -> _Job:
+        """The job a crash cut short, sent again with its own id, key and attempt count."""
+        ctx, step = self.ctx, entry.step
+        key_fields = ctx.key_fields(step, entry.index, resume.job_id, comp.topic, entry.response)
+        report = CompensationReport(
+            step.id,
+            step.topic,
+            comp.topic,
+            resume.job_id,
+            resume.idempotency_key,
+            outcome=CompensationOutcome.PENDING,
+            attempts=resume.attempts,
+            dispatched=True,
+        )
+        ctx.comps.append(report)
+        ids: dict[str, Any] = {
+            "job_id": resume.job_id,
+            "step_id": step.id,
+            "topic": comp.topic,
+            "for_topic": step.topic,
+            "idempotency_key": resume.idempotency_key,
         }
         params = {**step.params, **_render_params(comp.params or {}, key_fields)}
         return _Job(entry, spec, comp, report, ids, params)
@@ -287,7 +316,13 @@ class Compensator:
                 report.dispatched = True
                 ctx.counts.dispatched += 1
             timeout = max(0.0, min(per_attempt, rb.deadline - now))
-            cut = {"declared_timeout_s": per_attempt} if per_attempt > window else {}
+            cut: dict[str, Any] = (
+                {"declared_timeout_s": per_attempt} if per_attempt > window else {}
+            )
+            describe = getattr(self.executor, "describe", None)
+            shown = None if describe is None else describe(self._call(job, timeout))
+            if shown:
+                cut["call"] = shown
             ctx.emit(
                 Event.COMPENSATION_DISPATCHED,
                 ctx.rollback_actor,

@@ -39,6 +39,16 @@ class StackEntry:
     failed: bool = False
     sent: bool = True  # one of its calls reached the service: its effect may have landed
     response: dict[str, Any] | None = None  # the answer's fields its compensation names
+    resume: ResumedJob | None = None  # recovery: the compensation job a crash cut short
+
+
+@dataclass(frozen=True, slots=True)
+class ResumedJob:
+    """A compensation job dispatched before a crash: recovery sends it again as itself."""
+
+    job_id: str
+    idempotency_key: str | None
+    attempts: int
 
 
 @dataclass(slots=True)

@@ -171,6 +171,11 @@ class FaultInjector:
             return self._forward(call)
         return self._compensation(call)
 
+    def describe(self, call: Call) -> dict[str, Any] | None:
+        """The call as the wrapped executor would send it (for the intent record)."""
+        describe = getattr(self.inner, "describe", None)
+        return None if describe is None else describe(call)
+
     def _forward(self, call: Call) -> Result:
         step = call.step_id
         transient = self.plan.at(FaultType.TRANSIENT, step)

@@ -143,6 +143,7 @@ class Forward:
                 step_index=one.index,
                 attempt=attempt,
                 idempotency_key=one.key,
+                **self._intent(one, attempt),
             )
             result = self.executor.execute(self._call(one, attempt))
             one.sent = one.sent or result.sent
@@ -179,6 +180,20 @@ class Forward:
                 self._wait_to_retry(one, attempt, retry.delay)
                 continue
             return self._failed(one, result, attempt, error, retry)
+
+    def _intent(self, one: _Dispatch, attempt: int) -> dict[str, Any]:
+        """What a later recovery needs of this dispatch, written before the call: the
+        step's params when its effect can be compensated, and the call as it is sent
+        (``call``: method and URL, when the executor can say; never headers)."""
+        intent: dict[str, Any] = {}
+        if one.may_land and one.entry.spec is not None and one.entry.spec.compensation:
+            intent["params"] = one.step.params
+        describe = getattr(self.executor, "describe", None)
+        if describe is not None:
+            shown = describe(self._call(one, attempt))
+            if shown:
+                intent["call"] = shown
+        return intent
 
     def _call(self, one: _Dispatch, attempt: int) -> Call:
         ctx = self.ctx

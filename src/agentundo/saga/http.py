@@ -159,6 +159,18 @@ class HttpExecutor:
             return self._compensation[call.for_topic]
         return self._forward.get(call.topic)
 
+    def describe(self, call: Call) -> dict[str, Any] | None:
+        """The method and URL a call would be sent to (credentials masked; no headers, no
+        body), for the intent record written before it; None when it cannot be rendered."""
+        endpoint = self.endpoint(call)
+        if endpoint is None:
+            return None
+        try:
+            url, _headers, _body = _render(endpoint, call)
+        except KeyError:
+            return None
+        return {"method": endpoint.method, "url": _shown(str(redact(url, self.secrets)))}
+
     def execute(self, call: Call) -> Result:
         endpoint = self.endpoint(call)
         if endpoint is None:
@@ -225,9 +237,7 @@ class HttpExecutor:
             call, endpoint, shown_url, answer.status, answer.headers, answer.text, elapsed_ms
         )
 
-    def _wait(
-        self, answer: _Answer, timeout: float, abort: threading.Event | None
-    ) -> str | None:
+    def _wait(self, answer: _Answer, timeout: float, abort: threading.Event | None) -> str | None:
         """Wait for the worker; why the call was abandoned (a stop request), else None.
 
         A call still running at its deadline is marked ``timed_out``.

@@ -77,17 +77,29 @@ class Rollback:
         return self.epoch > 0
 
     def run(self, status: RunStatus) -> None:
+        """Announce the rollback (``rollback_triggered``), then :meth:`unwind` the stack."""
         ctx = self.ctx
         failed = next((s for s in ctx.steps if s.stopped), None)
-        ctx.emit(
-            Event.ROLLBACK_TRIGGERED,
-            ctx.rollback_actor,
-            cause=_CAUSES[status],
+        self.announce(
+            _CAUSES[status],
             job_id=failed.job_id if failed else None,
             step_id=failed.step_id if failed else None,
             topic=failed.topic if failed else None,
-            pending=len(ctx.stack),
         )
+        self.unwind()
+
+    def announce(self, cause: str, **ids: Any) -> None:
+        self.ctx.emit(
+            Event.ROLLBACK_TRIGGERED,
+            self.ctx.rollback_actor,
+            cause=cause,
+            **ids,
+            pending=len(self.ctx.stack),
+        )
+
+    def unwind(self) -> None:
+        """Take the lock and compensate the stack, last entry first; release the lock."""
+        ctx = self.ctx
         now = ctx.clock.now()
         got = self.locks.acquire(self.key, ctx.owner, ctx.settings.lock_ttl_s, now)
         if not got.acquired:
