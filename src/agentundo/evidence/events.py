@@ -57,6 +57,9 @@ class Event(StrEnum):
     COMPENSATION_NOT_NEEDED = "compensation_not_needed"  # job_id, step_id, topic, reason
     MANUAL_FOLLOWUP = "manual_followup"  # step_id, topic, category, reason, mitigation
     ROLLBACK_FINISHED = "rollback_finished"  # outcome
+    # recovery (agentundo recover), appended to the run it finishes
+    RECOVERY_STARTED = "recovery_started"  # owed, unknown, manual
+    RECOVERY_FINISHED = "recovery_finished"  # outcome, owed
 
 
 class FollowUp(StrEnum):

@@ -62,6 +62,9 @@ class RunState:
     stopped: tuple[str, int] | None = None
     """The first step_failed_fatal or step_denied (event, line): it ends the forward path."""
     interrupted_line: int = 0
+    recovery_line: int = 0
+    """A ``recovery_started``: ``agentundo recover`` finished the run's rollback, and its
+    ``run_summary`` (after any earlier one) is the run's last word."""
     cut_line: int = 0
     """A step_failed_fatal with ``attempts: 0``: the step was not started, the drill
     deadline had passed (the engine then always judges the drill failed)."""
@@ -82,6 +85,9 @@ class CompletenessChecker:
         data = record.data
         event = record.event
         line = record.line
+        if event == Event.RECOVERY_STARTED:
+            run.recovery_line = run.recovery_line or line
+            run.summary_line = run.after_summary = 0  # the recovery writes the last summary
         if run.summary_line:
             run.after_summary += 1
             if run.after_summary == 1:
@@ -247,7 +253,8 @@ def _wrong_verdict(run: RunState, verdict: Verdict, expected: RunStatus, why: st
     rollback = run.rollback_line
     if verdict is Verdict.INTERRUPTED and not run.interrupted_line:
         return "but the run has no run_interrupted record"
-    if verdict is not Verdict.INTERRUPTED and run.interrupted_line:
+    recovered = run.recovery_line and verdict in (Verdict.RECOVERED, Verdict.FAILED)
+    if verdict is not Verdict.INTERRUPTED and run.interrupted_line and not recovered:
         return f"but the run was interrupted: {why}"
     if verdict is Verdict.COMPLETED and rollback:
         return f"but a rollback was triggered (line {rollback})"

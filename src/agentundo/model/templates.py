@@ -258,3 +258,22 @@ def response_fields(topic: Topic) -> list[str]:
             if response_path(name) is not None:
                 found.setdefault(name)
     return list(found)
+
+
+def pick_response(names: Iterable[str], response: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``response.PATH`` fields ``names`` of a JSON answer, nested as in the answer;
+    a path the answer lacks (or holds no scalar at) is left out."""
+    kept: dict[str, Any] = {}
+    for name in names:
+        path = response_path(name)
+        if path is None:
+            continue
+        try:
+            value = lookup_response(response, path)
+        except KeyError:
+            continue
+        node = kept
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return kept

@@ -12,7 +12,7 @@ from typing import Any
 
 from agentundo.evidence.events import Event, FollowUp, RunStatus, StepState
 from agentundo.model.scenario import Phase
-from agentundo.model.templates import lookup_response, render_key, response_fields, response_path
+from agentundo.model.templates import pick_response, render_key, response_fields
 from agentundo.model.workflow import Step
 from agentundo.saga.clock import bounded_wait
 from agentundo.saga.context import Interrupted, RunContext, StackEntry
@@ -174,6 +174,7 @@ class Forward:
                 transient=transient,
                 error=error,
                 detail=result.detail,
+                sent=result.sent,
             )
             retry = self._next_attempt(result, attempt) if transient else None
             if retry is not None and not retry.past_deadline:
@@ -306,19 +307,7 @@ class Forward:
         one.entry.sent = one.sent
         if not one.needs or result.response is None:
             return {}
-        kept: dict[str, Any] = {}
-        for name in one.needs:
-            path = response_path(name)
-            if path is None:
-                continue
-            try:
-                value = lookup_response(result.response, path)
-            except KeyError:
-                continue
-            node = kept
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-            node[path[-1]] = value
+        kept = pick_response(one.needs, result.response)
         one.entry.response = kept
         return {"response": kept}
 

@@ -25,7 +25,6 @@ from agentundo.saga.gate import Gate
 from agentundo.saga.lock import Acquisition, LockStore, holds, lock_key
 from agentundo.saga.result import CompensationReport
 
-
 _CAUSES = {
     RunStatus.DENIED: "step_denied",
     RunStatus.FAILED_FATAL: "step_failed_fatal",
@@ -100,8 +99,8 @@ class Rollback:
     def unwind(self) -> None:
         """Take the lock and compensate the stack, last entry first; release the lock."""
         ctx = self.ctx
+        got = self._acquire()
         now = ctx.clock.now()
-        got = self.locks.acquire(self.key, ctx.owner, ctx.settings.lock_ttl_s, now)
         if not got.acquired:
             self._busy(got)
             return
@@ -120,6 +119,17 @@ class Rollback:
         self.release()
         outcome = RollbackOutcome.ESCALATED if ctx.followups else RollbackOutcome.COMPLETE
         self.finish(outcome)
+
+    def _acquire(self) -> Acquisition:
+        """Take the lock, waiting up to ``lock_wait_s`` while another runner holds it."""
+        ctx = self.ctx
+        give_up = ctx.clock.now() + ctx.settings.lock_wait_s
+        while True:
+            now = ctx.clock.now()
+            got = self.locks.acquire(self.key, ctx.owner, ctx.settings.lock_ttl_s, now)
+            if got.acquired or now >= give_up:
+                return got
+            ctx.sleep(min(0.5, give_up - now), {"lock_key": self.key})
 
     def _busy(self, got: Acquisition) -> None:
         """Another runner holds the lock: every entry goes to a human, nothing is undone."""

@@ -40,6 +40,8 @@ class Settings:
     its effect may have landed: one of its calls reached the service."""
     derive_compensation_keys: bool = True
     policy_fail_mode: FailMode = FailMode.CLOSED
+    lock_wait_s: float = 0.0
+    """How long a rollback waits for a lock another runner holds before it gives up."""
     deadline_s: float | None = None
     """Time the forward steps may take, waits included (None: no limit); see ``docs/drill.md``."""
 
