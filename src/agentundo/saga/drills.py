@@ -203,6 +203,29 @@ def settings_from(scenario: Scenario | None, options: Options) -> Settings:
     return Settings(**values)
 
 
+def _load_policy(path: str) -> Policy:
+    """A policy file, in agentundo's format or a control plane's (converted)."""
+    from agentundo.model.foreign_policy import ForeignPolicy, convert, register
+
+    register()
+    policy = load_file(path)
+    if isinstance(policy.model, ForeignPolicy):
+        converted: Policy = convert(policy.model).policy
+        return converted
+    if policy.kind != "policy":
+        raise InputError(
+            policy.kind_position(), f"expected a policy file, found a {policy.kind} file"
+        )
+    loaded: Policy = policy.model
+    return loaded
+
+
+def load_contract(catalog_path: str, policy_path: str) -> tuple[Catalog, Policy]:
+    """The catalog and the policy a rollback needs (``agentundo recover``)."""
+    catalog: Catalog = load_file(catalog_path, expect="catalog").model
+    return catalog, _load_policy(policy_path)
+
+
 def load_drill(
     workflow_path: str,
     catalog_path: str,
@@ -211,20 +234,10 @@ def load_drill(
     options: Options,
 ) -> Loaded:
     """Load and cross-check every input; raise positioned input errors (exit 2)."""
-    from agentundo.model.foreign_policy import ForeignPolicy, convert, register
 
-    register()
     workflow = load_file(workflow_path, expect="workflow")
     catalog = load_file(catalog_path, expect="catalog")
-    policy = load_file(policy_path)
-    if isinstance(policy.model, ForeignPolicy):
-        policy_model = convert(policy.model).policy
-    elif policy.kind == "policy":
-        policy_model = policy.model
-    else:
-        raise InputError(
-            policy.kind_position(), f"expected a policy file, found a {policy.kind} file"
-        )
+    policy_model = _load_policy(policy_path)
     scenario_file: LoadedFile | None = None
     if scenario_path is not None:
         scenario_file = load_file(scenario_path, expect="scenario")

@@ -14,6 +14,7 @@ writes the records to the sink that continues the run's evidence.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -446,6 +447,8 @@ def _context(
         seed=int(plan.started.get("seed") or 0),
     )
     ctx = RunContext(setup, plan.run_id, sink, clock, stop)
+    ctx.owner = f"owner:{plan.run_id}:recover:{os.getpid()}"  # not the drill's own token
+    ctx.rollback_actor = f"rollback:{ctx.owner}"
     ctx._jobs = plan.next_job - 1
     by_id = {s.step_id: s for s in plan.steps}
     for report in ctx.steps:
