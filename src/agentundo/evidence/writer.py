@@ -9,6 +9,7 @@ import json
 import json.encoder
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
@@ -152,6 +153,19 @@ def _missing_directories(directory: Path) -> list[Path]:
     return missing
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a continued chain picks up: its next ``seq``, the hash it chains to, and how
+    many bytes of an unfinished last line to cut first."""
+
+    seq: int
+    prev_hash: str
+    cut: int = 0
+
+
+_RESUME_FLAGS = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+
+
 class EvidenceWriter:
     """Writes one run's evidence file.
 
@@ -206,6 +220,7 @@ class EvidenceWriter:
         key: bytes | Literal[_FromEnvironment.TOKEN] | None = FROM_ENVIRONMENT,
         sync: Sync = "points",
         on_failure: Callable[[str], object] | None = None,
+        resume: Resume | None = None,
     ) -> None:
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
@@ -237,12 +252,18 @@ class EvidenceWriter:
             ) from None
         except OSError as exc:
             raise UsageError(f"cannot write evidence to {self.path}: {exc.strerror}") from None
-        try:
-            self._fd: int | None = os.open(self.path, _OPEN_FLAGS, 0o666)
-        except FileExistsError:
-            raise UsageError(f"evidence file {self.path} exists; it is never overwritten") from None
-        except OSError as exc:
-            raise UsageError(f"cannot write evidence to {self.path}: {exc.strerror}") from None
+        if resume is not None:
+            self._fd: int | None = self._reopen(resume)
+            missing = []
+        else:
+            try:
+                self._fd = os.open(self.path, _OPEN_FLAGS, 0o666)
+            except FileExistsError:
+                raise UsageError(
+                    f"evidence file {self.path} exists; it is never overwritten"
+                ) from None
+            except OSError as exc:
+                raise UsageError(f"cannot write evidence to {self.path}: {exc.strerror}") from None
         opened = os.fstat(self._fd)
         self._identity = (opened.st_dev, opened.st_ino)
         if self._syncing:
@@ -253,6 +274,41 @@ class EvidenceWriter:
                 except OSError as exc:
                     self._fail(f"{_os_error(exc)} on fsync of its directory {directory}")
                     break
+
+    def _reopen(self, resume: Resume) -> int:
+        """Open an existing run's file to continue its chain after its last record,
+        cutting off a last line the crashed writer never finished."""
+        try:
+            fd = os.open(self.path, _RESUME_FLAGS)
+        except OSError as exc:
+            raise UsageError(f"cannot continue evidence {self.path}: {exc.strerror}") from None
+        try:
+            size = os.fstat(fd).st_size
+            if resume.cut:
+                os.ftruncate(fd, size - resume.cut)
+                os.fsync(fd)
+                size -= resume.cut
+        except OSError as exc:
+            os.close(fd)
+            raise UsageError(f"cannot continue evidence {self.path}: {exc.strerror}") from None
+        self._seq, self._prev, self._size = resume.seq, resume.prev_hash, size
+        return fd
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        seq: int,
+        prev_hash: str,
+        cut: int = 0,
+        secrets: frozenset[str] = frozenset(),
+        key: bytes | None = None,
+    ) -> EvidenceWriter:
+        """A writer that continues an existing run's chain: the next record is ``seq``,
+        chained to ``prev_hash``; ``cut`` bytes of an unfinished last line are cut off
+        first. ``key`` must be the chain's own (None for an unkeyed chain)."""
+        return cls(path, secrets=secrets, key=key, resume=Resume(seq, prev_hash, cut))
 
     @property
     def lost(self) -> bool:

@@ -34,7 +34,12 @@ from agentundo.evidence.summary import RunSummary
 from agentundo.evidence.tally import RunTally
 from agentundo.model.catalog import Catalog
 from agentundo.model.policy import Policy
-from agentundo.model.templates import pick_response, response_fields
+from agentundo.model.templates import (
+    derived_compensation_key,
+    pick_response,
+    render_key,
+    response_fields,
+)
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import Clock, rfc3339
 from agentundo.saga.context import ROLLBACK_MODE, ResumedJob, RunContext, Sink, StackEntry
@@ -89,6 +94,7 @@ class Owed:
     step: StepSeen
     state: str  # landed or unknown
     resume: ResumedJob | None
+    key: str | None = None  # the compensation's idempotency key, as the run made it
 
 
 @dataclass(slots=True)
@@ -154,7 +160,9 @@ def read_plan(path: str, records: list[Record], catalog: Catalog) -> RecoveryPla
         resume = None
         if comp.job_id is not None:
             resume = ResumedJob(comp.job_id, comp.key, comp.attempts)
-        owed.append(Owed(step, "landed" if step.state == "landed" else "unknown", resume))
+        state = "landed" if step.state == "landed" else "unknown"
+        key = resume.idempotency_key if resume else _compensation_key(started, step, spec)
+        owed.append(Owed(step, state, resume, key))
     events = {r.event for r in records}
     return RecoveryPlan(
         path=path,
@@ -171,6 +179,36 @@ def read_plan(path: str, records: list[Record], catalog: Catalog) -> RecoveryPla
         summary=next((r.data for r in reversed(records) if r.event == Event.RUN_SUMMARY), None),
         records=records,
         next_job=jobs + 1,
+    )
+
+
+def _compensation_key(started: dict[str, Any], step: StepSeen, spec: Topic | None) -> str | None:
+    """The key the run gives the compensation of ``step`` (the same whoever sends it)."""
+    comp = spec.compensation if spec is not None else None
+    if comp is None:
+        return None
+    if comp.idempotency_key:
+        fields = {
+            "run_id": started.get("run_id"),
+            "workflow_id": started.get("workflow_id"),
+            "step_id": step.step_id,
+            "step_index": step.index,
+            "topic": comp.topic,
+            "env": started.get("env"),
+            "job_id": "",
+            "params": step.params,
+            "response": step.response,
+        }
+        try:
+            return render_key(comp.idempotency_key, fields)
+        except (KeyError, ValueError, IndexError):
+            return None
+    return derived_compensation_key(
+        run_id=str(started.get("run_id")),
+        workflow_id=str(started.get("workflow_id")),
+        step_id=step.step_id,
+        topic=comp.topic,
+        step_index=step.index,
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentundo.errors import InputError, Position, UsageError
+from agentundo.evidence.keys import evidence_key
 from agentundo.evidence.reader import BadLine, LineKind, Record, read_path
 from agentundo.model.catalog import Catalog
 from agentundo.model.policy import Policy
@@ -71,11 +72,12 @@ def load(request: RecoverRequest) -> tuple[RecoveryPlan, Catalog, Policy, int]:
 
 
 def _check_chain(path: str, items: list[Record | BadLine]) -> None:
-    from agentundo.evidence.keys import evidence_key
+    """Refuse evidence whose chain does not hold (an unkeyed chain checked with a key set
+    is fine: the recovery continues it unkeyed)."""
     from agentundo.evidence.verify import verify_items
 
     problems = verify_items(path, list(items), key=evidence_key(os.environ))
-    broken = [p for p in problems if p.code.startswith(_CHAIN_CODES)]
+    broken = [p for p in problems if p.code.startswith(_CHAIN_CODES) and p.code != "EV108"]
     if broken:
         first = broken[0]
         raise InputError(
@@ -106,6 +108,7 @@ def run(request: RecoverRequest, *, stop: Stop | None = None) -> RecoverOutcome:
         executor, secrets = _executor(request, catalog, stop, resources)
         locks = open_lock_store(request.lock, directory=lock_dir)
         last = plan.records[-1].data
+        keyed = "mac" in plan.records[0].data
         writer = resources.enter_context(
             EvidenceWriter.resume(
                 request.evidence,
@@ -113,6 +116,7 @@ def run(request: RecoverRequest, *, stop: Stop | None = None) -> RecoverOutcome:
                 prev_hash=str(last["hash"]),
                 cut=tail,
                 secrets=secrets,
+                key=evidence_key(os.environ) if keyed else None,
             )
         )
         result = recover(

@@ -1,0 +1,165 @@
+"""`agentundo recover`: finish the rollback of an interrupted run from its evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from agentundo.saga.recover_file import RecoverOutcome
+
+EVIDENCE_INCOMPLETE = 3
+"""Exit code when the evidence could not be written in full (the undo ran regardless)."""
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="recover")(recover)
+
+
+def recover(
+    evidence: Annotated[str, typer.Argument(help="The interrupted run's evidence file.")],
+    catalog: Annotated[str, typer.Option("--catalog", help="The action catalog file.")],
+    policy: Annotated[str, typer.Option("--policy", help="The policy file.")],
+    executor: Annotated[
+        str, typer.Option("--executor", help="simulated (default) or http: call the endpoints.")
+    ] = "simulated",
+    evidence_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--evidence",
+            metavar="DIR",
+            help="Evidence directory whose .locks/ holds the run's lock [default: the file's].",
+        ),
+    ] = None,
+    lock: Annotated[
+        str,
+        typer.Option(
+            "--lock", help="The run's lock: file (default), memory or redis://HOST:PORT/DB."
+        ),
+    ] = "file",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; call nothing, write nothing.")
+    ] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="Output: text or json.")
+    ] = "text",
+) -> None:
+    """Finish an interrupted run's rollback: compensate what is owed, last first, with the
+    run's own idempotency keys, under its lock, continuing its evidence.
+
+    Exit 0 when nothing is owed afterwards (planned manual follow-ups aside), 1 when
+    something is still owed (or another runner holds the lock), 2 for bad input, 3 when
+    the evidence could not be written in full.
+    """
+    import signal
+
+    from agentundo.errors import UsageError
+    from agentundo.saga.recover_file import RecoverRequest, run
+    from agentundo.saga.setup import Stop
+
+    if output_format not in ("text", "json"):
+        raise UsageError(f"unknown format {output_format!r}; expected text or json")
+    if executor not in ("simulated", "http"):
+        raise UsageError(f"unknown executor {executor!r}; expected simulated or http")
+    request = RecoverRequest(
+        evidence=Path(evidence),
+        catalog=catalog,
+        policy=policy,
+        executor=executor,
+        lock=lock,
+        lock_dir=Path(evidence_dir) / ".locks" if evidence_dir else None,
+        dry_run=dry_run,
+    )
+    stop = Stop()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.request(signal.Signals(signum).name)
+        stop.request(signal.Signals(signum).name)  # a recovery is all rollback: halt it
+
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
+    try:
+        outcome = run(request, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _report(outcome, output_format, dry_run=dry_run)
+    raise typer.Exit(_exit_code(outcome))
+
+
+def _exit_code(outcome: RecoverOutcome) -> int:
+    if outcome.evidence_failure:
+        return EVIDENCE_INCOMPLETE
+    if outcome.result is None:
+        return 0
+    return 1 if outcome.result.owed or outcome.result.lock_held else 0
+
+
+def _as_dict(outcome: RecoverOutcome, *, dry_run: bool) -> dict[str, Any]:
+    plan, result = outcome.plan, outcome.result
+    return {
+        "run_id": plan.run_id,
+        "workflow_id": plan.workflow_id,
+        "evidence": plan.path,
+        "dry_run": dry_run,
+        "owed": [
+            {
+                "step_id": o.step.step_id,
+                "topic": o.step.topic,
+                "state": o.state,
+                "job_id": o.resume.job_id if o.resume else None,
+                "idempotency_key": o.key,
+                "response": o.step.response,
+            }
+            for o in reversed(plan.owed)  # the order they are compensated in
+        ],
+        "unknown": [s.step_id for s in plan.open_jobs],
+        "manual": [{"step_id": step, "category": category} for step, category in plan.settled],
+        "result": None
+        if result is None
+        else {
+            "verdict": result.verdict.value,
+            "compensated": result.compensated,
+            "still_owed": result.owed,
+            "lock_held": result.lock_held,
+            "followups": [{"step_id": s, "category": c, "reason": r} for s, c, r in result.manual],
+        },
+        "evidence_failure": outcome.evidence_failure,
+    }
+
+
+def _report(outcome: RecoverOutcome, output_format: str, *, dry_run: bool) -> None:
+    import json
+    import sys
+
+    data = _as_dict(outcome, dry_run=dry_run)
+    if output_format == "json":
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    out = sys.stdout.write
+    out(f"recover {data['workflow_id']} run {data['run_id']} ({data['evidence']})\n")
+    if not data["owed"]:
+        out("nothing is owed: every effect that landed was undone or handed to a human\n")
+    for item in data["owed"]:
+        key = item["idempotency_key"] or "(none)"
+        ids = f" ids {json.dumps(item['response'])}" if item["response"] else ""
+        out(f"  owed {item['step_id']} ({item['topic']}, {item['state']}): key {key}{ids}\n")
+    for item in data["manual"]:
+        out(f"  manual {item['step_id']}: {item['category']} (already with a human)\n")
+    result = data["result"]
+    if dry_run:
+        out("dry run: nothing was called, locked or written\n")
+    elif result is not None:
+        for step in result["compensated"]:
+            out(f"  undone {step}\n")
+        for followup in result["followups"]:
+            out(
+                f"  follow-up {followup['step_id']}: {followup['category']}: {followup['reason']}\n"
+            )
+        owed = ", ".join(result["still_owed"]) or "nothing"
+        out(f"verdict: {result['verdict']}; still owed: {owed}\n")
+    if outcome.evidence_failure:
+        print(f"agentundo: evidence incomplete: {outcome.evidence_failure}", file=sys.stderr)
