@@ -32,7 +32,7 @@ from agentundo.evidence.events import (
 from agentundo.evidence.reader import Record
 from agentundo.evidence.summary import RunSummary
 from agentundo.evidence.tally import RunTally
-from agentundo.model.catalog import Catalog
+from agentundo.model.catalog import Catalog, Topic
 from agentundo.model.policy import Policy
 from agentundo.model.templates import (
     derived_compensation_key,
