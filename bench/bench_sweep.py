@@ -36,7 +36,12 @@ def setup(steps: int) -> DrillSetup:
         if kind == "readonly":
             topics[f"t{i}"] = {"side_effect": False}
         elif kind == "irreversible":
-            topics[f"t{i}"] = {"side_effect": True, "rollback": kind, "mitigation": "call someone"}
+            topics[f"t{i}"] = {
+                "side_effect": True,
+                "rollback": kind,
+                "no_rollback_reason": "a notice cannot be unsent",
+                "mitigation": "call someone",
+            }
         else:
             topics[f"t{i}"] = {
                 "side_effect": True,

@@ -13,7 +13,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from agentundo.saga.drills import Options
+    from agentundo.saga.result import DrillResult
     from agentundo.saga.setup import DrillSetup, Stop
+
+EVIDENCE_INCOMPLETE = 3
+"""Exit code when the evidence could not be written in full (the run and its rollback went
+on regardless; what it did is printed on stderr instead)."""
 
 SWEEP_PROGRESS_MIN = 20
 """Sweeps with at least this many runs show a progress bar (on a terminal)."""
@@ -189,13 +194,14 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
             )
             check_endpoints(executor, setup.workflow, setup.catalog)
             secrets = executor.secrets
-        result, path = run_with_evidence(
+        result, path, lost = run_with_evidence(
             setup,
             evidence_dir=options.evidence_dir,
             clock=clock_factory(setup.clock_name)(),
             stop=stop,
             executor=executor,
             secrets=secrets,
+            on_evidence_failure=_warn_evidence_lost,
         )
     if options.output_format == "json":
         report.render_json(result, sys.stdout, str(path))
@@ -208,7 +214,37 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
         command = shlex.join(["agentundo", "recover", str(path), *recover])
         print(f"agentundo: still owed: {', '.join(owed)}", file=sys.stderr)
         print(f"agentundo: finish the rollback with: {command}", file=sys.stderr)
+    if lost is not None:
+        _report_evidence_lost(lost, result)
+        return EVIDENCE_INCOMPLETE
     return result.verdict.exit_code
+
+
+def _warn_evidence_lost(message: str) -> None:
+    import sys
+
+    print(
+        f"agentundo: evidence incomplete: {message}; the run goes on, and its rollback",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _report_evidence_lost(message: str, result: DrillResult) -> None:
+    """What the evidence cannot tell any more: the outcome of each effect, on stderr."""
+    import sys
+
+    print(
+        f"agentundo: evidence incomplete (exit {EVIDENCE_INCOMPLETE}): {message}", file=sys.stderr
+    )
+    for row in result.ledger:
+        print(f"agentundo:   {row.step_id} ({row.topic}): {row.state.value}", file=sys.stderr)
+    for followup in result.followups:
+        print(
+            f"agentundo:   follow-up {followup.step_id}: {followup.category.value}: "
+            f"{followup.reason}",
+            file=sys.stderr,
+        )
 
 
 def _console() -> Console:
@@ -249,6 +285,14 @@ def _sweep(setup: DrillSetup, options: Options, stop: Stop) -> int:
         report.render_sweep_json(rows, sys.stdout, where)
     else:
         report.render_sweep_text(rows, _console(), where)
+    lost = next((r.evidence_failure for r in rows if r.evidence_failure), None)
+    if lost is not None:
+        print(
+            f"agentundo: evidence incomplete (exit {EVIDENCE_INCOMPLETE}): {lost}; the sweep "
+            f"stopped after {len(rows)} of {total} runs",
+            file=sys.stderr,
+        )
+        return EVIDENCE_INCOMPLETE
     if stop.requested:
         return Verdict.INTERRUPTED.exit_code
     return 0 if all(r.verdict in (Verdict.RECOVERED, Verdict.COMPLETED) for r in rows) else 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -551,18 +551,22 @@ def run_with_evidence(
     run_id: str | None = None,
     executor: Executor | None = None,
     secrets: frozenset[str] = frozenset(),
-) -> tuple[DrillResult, Path]:
-    """Run one drill, writing its evidence to ``<evidence_dir>/<run_id>.jsonl``.
+    on_evidence_failure: Callable[[str], object] | None = None,
+) -> tuple[DrillResult, Path, str | None]:
+    """Run one drill, writing its evidence to ``<evidence_dir>/<run_id>.jsonl``; the
+    result, the file, and why the evidence is incomplete (None: it is whole).
 
     ``executor`` replaces the simulated world (e.g. an HttpExecutor); ``secrets`` are
-    redacted from the evidence.
+    redacted from the evidence. Evidence that cannot be written (a full disk, a deleted
+    file) never stops the run: ``on_evidence_failure`` hears of it at once, the rollback
+    goes on, and the failure is returned.
     """
     from agentundo.evidence.writer import EvidenceWriter
 
     run_id = run_id or new_run_id()
     path = evidence_dir / f"{run_id}.jsonl"
-    with EvidenceWriter(path, secrets=secrets) as writer:
+    with EvidenceWriter(path, secrets=secrets, on_failure=on_evidence_failure) as writer:
         result = drill(
             setup, run_id=run_id, sink=writer.write, clock=clock, stop=stop, executor=executor
         )
-    return result, path
+    return result, path, writer.failure

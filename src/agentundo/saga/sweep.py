@@ -46,6 +46,8 @@ class SweepRow:
     evidence: str | None
     reached: bool = True
     stopped_at: str | None = None
+    evidence_failure: str | None = None
+    """Why this run's evidence is incomplete (a full disk): the sweep stops after it."""
 
 
 PARALLEL_MIN_RUNS = 24
@@ -83,12 +85,16 @@ class _SweepPlan:
         one = replace(self.setup, plan=plan, expect=None, must_reach=(failure,))
         run_id = f"{self.base}-{index + 1:03d}"
         path: Path | None = None
+        lost: str | None = None
         if self.evidence_dir is not None:
             path = self.evidence_dir / f"{run_id}.jsonl"
-            with EvidenceWriter(path) as writer:
+            # simulated runs touch nothing real: no fsync per record (the file is complete
+            # when it is closed; a crash loses a simulation, not a refund)
+            with EvidenceWriter(path, sync="never") as writer:
                 result = drill(
                     one, run_id=run_id, sink=writer.write, clock=self.clock_factory(), stop=stop
                 )
+            lost = writer.failure
         else:
             result = drill(one, run_id=run_id, sink=_discard, clock=self.clock_factory(), stop=stop)
         reached = result.steps[index].attempts > 0  # dispatched: the injected failure fired
@@ -109,6 +115,7 @@ class _SweepPlan:
             evidence=None if path is None else str(path),
             reached=reached,
             stopped_at=None if stopped is None else stopped.step_id,
+            evidence_failure=lost,
         )
 
 
@@ -148,6 +155,8 @@ def sweep(
         rows.append(plan.run(index, stop))
         if on_run is not None:
             on_run(index + 1, total)
+        if rows[-1].evidence_failure is not None:
+            break  # a full disk fails every later run's evidence too
     return rows
 
 
