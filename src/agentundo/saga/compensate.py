@@ -17,6 +17,7 @@ from agentundo.model.scenario import Phase
 from agentundo.model.templates import (
     derived_compensation_key,
     lookup_response,
+    pick_response,
     render_key,
     response_fields,
     response_path,
@@ -64,6 +65,8 @@ class Compensator:
             self._nothing_to_dispatch(entry)
             return
         missing = _missing_response(spec, entry)
+        if missing and entry.sent and self._ask_again(entry, spec):
+            missing = _missing_response(spec, entry)
         if missing:
             self._without_answer(entry, spec, comp, missing)
             return
@@ -77,6 +80,70 @@ class Compensator:
             return
         if self._gated(job):
             self._dispatch(job)
+
+    def _ask_again(self, entry: StackEntry, spec: Topic) -> bool:
+        """Send a forward call whose answer never came again, with its own idempotency key,
+        to learn the ids its compensation needs; True when an answer came back.
+
+        An idempotent service answers a repeated key with the first answer and applies
+        nothing (as payment APIs do), so the repeat says which effect to undo; if the first
+        call never landed, the repeat makes it land, and it is undone like the rest. A call
+        without a key is never repeated: its effect goes to a human.
+        """
+        forward = entry.forward
+        if forward is None or forward.idempotency_key is None:
+            return False
+        ctx, step = self.ctx, entry.step
+        forward.attempts += 1
+        ids = {"job_id": forward.job_id, "step_id": step.id, "topic": step.topic}
+        ctx.emit(
+            Event.STEP_DISPATCHED,
+            ctx.agent,
+            **ids,
+            step_index=entry.index,
+            attempt=forward.attempts,
+            idempotency_key=forward.idempotency_key,
+            params=step.params,
+            replay="its answer never came: the same key asks for the first answer",
+        )
+        result = self.executor.execute(
+            Call(
+                kind=CallKind.FORWARD,
+                run_id=ctx.run_id,
+                workflow_id=ctx.workflow_id,
+                job_id=forward.job_id,
+                step_id=step.id,
+                step_index=entry.index,
+                topic=step.topic,
+                params=step.params,
+                idempotency_key=forward.idempotency_key,
+                attempt=forward.attempts,
+                env=ctx.env,
+                rollback=True,
+            )
+        )
+        if result.outcome is not Outcome.OK:
+            ctx.emit(
+                Event.STEP_OUTCOME_UNKNOWN,
+                ctx.agent,
+                **ids,
+                idempotency_key=forward.idempotency_key,
+                attempt=forward.attempts,
+                reason=f"asked again for its answer and got none: {result.error}",
+            )
+            return False
+        entry.response = pick_response(response_fields(spec), result.response)
+        forward.answered = True
+        ctx.emit(
+            Event.STEP_SUCCEEDED,
+            ctx.agent,
+            **ids,
+            idempotency_key=forward.idempotency_key,
+            attempt=forward.attempts,
+            detail=result.detail,
+            response=entry.response,
+        )
+        return True
 
     def _without_answer(
         self, entry: StackEntry, spec: Topic, comp: Compensation, missing: list[str]

@@ -40,6 +40,18 @@ class StackEntry:
     sent: bool = True  # one of its calls reached the service: its effect may have landed
     response: dict[str, Any] | None = None  # the answer's fields its compensation names
     resume: ResumedJob | None = None  # recovery: the compensation job a crash cut short
+    forward: ForwardCall | None = None  # how the step was called (to ask it again)
+
+
+@dataclass(slots=True)
+class ForwardCall:
+    """A forward step's job as sent: its id, idempotency key and attempts so far, and
+    whether its answer came back (else asking again with the key may tell what landed)."""
+
+    job_id: str
+    idempotency_key: str | None
+    attempts: int
+    answered: bool
 
 
 @dataclass(frozen=True, slots=True)

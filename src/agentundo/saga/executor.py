@@ -47,6 +47,9 @@ class Call:
     epoch: int | None = None  # compensation: the lock epoch, a fencing token
     response: dict[str, Any] | None = None
     """compensation: the fields of the forward call's answer its templates use."""
+    rollback: bool = False
+    """Made by the rollback (a compensation, or a forward call asked again): a first stop
+    request does not abandon it, only a halt does."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

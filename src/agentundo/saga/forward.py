@@ -15,7 +15,7 @@ from agentundo.model.scenario import Phase
 from agentundo.model.templates import pick_response, render_key, response_fields
 from agentundo.model.workflow import Step
 from agentundo.saga.clock import bounded_wait
-from agentundo.saga.context import Interrupted, RunContext, StackEntry
+from agentundo.saga.context import ForwardCall, Interrupted, RunContext, StackEntry
 from agentundo.saga.executor import Call, CallKind, Executor, Outcome, Result
 from agentundo.saga.gate import Gate, GateRequest
 from agentundo.saga.result import StepReport
@@ -84,7 +84,7 @@ class Forward:
         ids = {"job_id": job, "step_id": step.id, "topic": step.topic}
         may_land = spec is None or spec.side_effect
         needs = response_fields(spec) if spec is not None and may_land else []
-        entry = StackEntry(step, index, spec, sent=False)
+        entry = StackEntry(step, index, spec, sent=False, forward=ForwardCall(job, key, 0, False))
         one = _Dispatch(index, step, report, entry, ids, key, may_land, needs)
         left = ctx.time_left()
         if left is not None and left <= 0:
@@ -147,6 +147,9 @@ class Forward:
             )
             result = self.executor.execute(self._call(one, attempt))
             one.sent = one.sent or result.sent
+            if one.entry.forward is not None:
+                one.entry.forward.attempts = attempt
+                one.entry.forward.answered = result.response is not None
             if ctx.stop.requested and result.outcome is not Outcome.OK:
                 self._interrupted(one, result, attempt)
             if result.outcome is Outcome.OK:

@@ -208,7 +208,8 @@ class HttpExecutor:
             daemon=True,
         )
         worker.start()
-        abort = self._stop if call.kind is CallKind.FORWARD else self._halt
+        rollback = call.rollback or call.kind is CallKind.COMPENSATION
+        abort = self._halt if rollback else self._stop
         stopped = self._wait(answer, timeout, abort)
         elapsed_ms = round((self._timer() - started) * 1000, 1)
         detail = {"method": endpoint.method, "url": shown_url, "elapsed_ms": elapsed_ms}

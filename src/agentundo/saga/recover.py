@@ -36,14 +36,19 @@ from agentundo.model.catalog import Catalog, Topic
 from agentundo.model.policy import Policy
 from agentundo.model.templates import (
     derived_compensation_key,
-    pick_response,
     render_key,
-    response_fields,
 )
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import Clock, rfc3339
-from agentundo.saga.context import ROLLBACK_MODE, ResumedJob, RunContext, Sink, StackEntry
-from agentundo.saga.executor import Call, CallKind, Executor, Outcome
+from agentundo.saga.context import (
+    ROLLBACK_MODE,
+    ForwardCall,
+    ResumedJob,
+    RunContext,
+    Sink,
+    StackEntry,
+)
+from agentundo.saga.executor import Executor
 from agentundo.saga.gate import PolicyGate
 from agentundo.saga.lock import LockStore
 from agentundo.saga.rollback import Rollback
@@ -364,7 +369,6 @@ def recover(
             signal="lost",
             reason="the run ended without a run_summary (killed, or the machine went away)",
         )
-    _learn_answers(ctx, plan, executor)
     rollback = Rollback(ctx, gate=PolicyGate(ctx), executor=executor, locks=lock_store)
     ctx.in_rollback = True
     if plan.has_rollback:
@@ -390,70 +394,6 @@ def recover(
         summary=summary,
         lock_held=any(f.category is FollowUp.LOCK_HELD for f in ctx.followups),
     )
-
-
-def _learn_answers(ctx: RunContext, plan: RecoveryPlan, executor: Executor) -> None:
-    """Ask again, with its own idempotency key, each forward call whose outcome is unknown
-    and whose compensation needs the answer's fields (``{response.id}``).
-
-    An idempotent service answers a repeated key with the first answer and applies
-    nothing (the way payment APIs do), so the repeat tells which effect to undo; if the
-    first call never landed, the repeat makes it land, and it is undone like the rest.
-    A call without a key is never repeated: its effect goes to a human.
-    """
-    for entry in ctx.stack:
-        seen = next(o.step for o in plan.owed if o.step.step_id == entry.step.id)
-        spec = entry.spec
-        if seen.key is None or spec is None or not response_fields(spec) or seen.response:
-            continue
-        attempt = seen.attempts + 1
-        ids = {"job_id": seen.job_id, "step_id": seen.step_id, "topic": seen.topic}
-        ctx.emit(
-            Event.STEP_DISPATCHED,
-            ctx.agent,
-            **ids,
-            step_index=seen.index,
-            attempt=attempt,
-            idempotency_key=seen.key,
-            params=seen.params,
-            replay="the outcome was unknown: the same key asks for the first answer",
-        )
-        result = executor.execute(
-            Call(
-                kind=CallKind.FORWARD,
-                run_id=ctx.run_id,
-                workflow_id=ctx.workflow_id,
-                job_id=seen.job_id,
-                step_id=seen.step_id,
-                step_index=seen.index,
-                topic=seen.topic,
-                params=seen.params,
-                idempotency_key=seen.key,
-                attempt=attempt,
-                env=ctx.env,
-            )
-        )
-        if result.outcome is not Outcome.OK:
-            ctx.emit(
-                Event.STEP_OUTCOME_UNKNOWN,
-                ctx.agent,
-                **ids,
-                idempotency_key=seen.key,
-                attempt=attempt,
-                reason=f"asked again for its answer and got none: {result.error}",
-            )
-            continue
-        kept = pick_response(response_fields(spec), result.response)
-        entry.response = kept
-        ctx.emit(
-            Event.STEP_SUCCEEDED,
-            ctx.agent,
-            **ids,
-            idempotency_key=seen.key,
-            attempt=attempt,
-            detail=result.detail,
-            response=kept,
-        )
 
 
 def _context(
@@ -506,6 +446,9 @@ def _context(
                 sent=True,
                 response=owed.step.response,
                 resume=owed.resume,
+                forward=ForwardCall(
+                    owed.step.job_id, owed.step.key, owed.step.attempts, owed.state == "landed"
+                ),
             )
         )
     return ctx
