@@ -333,7 +333,9 @@ def test_an_unreachable_endpoint_is_no_rehearsal(tmp_path: Path) -> None:
 
 
 def test_sigterm_ends_a_drill_stuck_on_a_dripping_endpoint(tmp_path: Path) -> None:
-    """A charge whose answer drips 1 byte every 0.5 s: SIGTERM ends the drill with 130."""
+    """A charge whose answer drips 1 byte every 0.5 s. A first SIGTERM abandons the call
+    and starts the rollback, which asks the endpoint again (bounded by its timeout); a
+    second SIGTERM ends the drill at once with 130, the charge listed as owed."""
     import signal
     import socket
     import threading
@@ -382,18 +384,21 @@ def test_sigterm_ends_a_drill_stuck_on_a_dripping_endpoint(tmp_path: Path) -> No
         time.sleep(0.3)
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=20)
         took = time.monotonic() - sent
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-        process.communicate()
+        _out, err = process.communicate()
         closing.set()
         listener.close()
         server.join(timeout=5)
     assert code == 130
     assert took < 3.0
+    assert b"still owed: charge_a" in err
 
 
 # -- honest verdicts: the undo path itself, against the ledger's own state ----------------

@@ -101,6 +101,14 @@ def drill(
             help="Derive idempotency keys for compensations without a template [default: yes].",
         ),
     ] = None,
+    lock: Annotated[
+        str,
+        typer.Option(
+            "--lock",
+            help="The run's rollback lock: file (default, under the evidence directory), "
+            "memory, or redis://HOST:PORT/DB (shared by every runner).",
+        ),
+    ] = "file",
     deadline: Annotated[
         str | None,
         typer.Option(
@@ -137,6 +145,7 @@ def drill(
         jobs=jobs,
         evidence=evidence,
         output_format=output_format,
+        lock=lock,
     )
     options.check()
     loaded = load_drill(workflow, catalog, policy, scenario, options)
@@ -144,7 +153,7 @@ def drill(
         if options.sweep:
             code = _sweep(loaded.setup, options, stop)
         else:
-            recover = ["--catalog", catalog, "--policy", policy]
+            recover = ["--catalog", catalog, "--policy", policy, "--lock", lock]
             if options.executor == "http":
                 recover += ["--executor", "http"]
             code = _single(loaded.setup, options, stop, recover)
@@ -202,6 +211,7 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
             executor=executor,
             secrets=secrets,
             on_evidence_failure=_warn_evidence_lost,
+            locks=functools.partial(options.lock_store, setup.plan),
         )
     if options.output_format == "json":
         report.render_json(result, sys.stdout, str(path))

@@ -65,8 +65,10 @@ class Compensator:
             self._nothing_to_dispatch(entry)
             return
         missing = _missing_response(spec, entry)
-        if missing and entry.sent and self._ask_again(entry, spec):
-            missing = _missing_response(spec, entry)
+        if missing and entry.sent:
+            if self._ask_again(entry, spec):
+                missing = _missing_response(spec, entry)
+            self.ctx.check_stop()  # halted while asking: the entry stays owed
         if missing:
             self._without_answer(entry, spec, comp, missing)
             return

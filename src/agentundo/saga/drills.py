@@ -20,12 +20,13 @@ from agentundo.load.files import LoadedFile, load_file
 from agentundo.model.catalog import Catalog
 from agentundo.model.common import DURATION_PATTERN, Rollback, seconds
 from agentundo.model.policy import Policy
-from agentundo.model.scenario import FAULT_SPECS, FailMode, Fault, FaultType, Scenario
+from agentundo.model.scenario import FAULT_SPECS, FailMode, Fault, FaultType, Scenario, Seam
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import MAX_WAIT_S, Clock
 from agentundo.saga.engine import drill
 from agentundo.saga.executor import Executor
 from agentundo.saga.faults import FaultPlan, contradictions
+from agentundo.saga.lock import LockStore
 from agentundo.saga.plan import check_plan
 from agentundo.saga.result import DrillResult
 from agentundo.saga.setup import DrillSetup, Settings, Stop
@@ -71,6 +72,7 @@ class Options:
     jobs: int | None = None  # --sweep worker processes (None: one per CPU)
     evidence: str | None = None  # the evidence directory (None: the default)
     output_format: str = "text"
+    lock: str = "file"  # the run's rollback lock: memory, file or a Redis URL
 
     def check(self) -> None:
         """Refuse (exit 2) options that cannot go together, before anything is read."""
@@ -91,6 +93,15 @@ class Options:
         if self.evidence is not None and not self.evidence.strip():
             raise UsageError("--evidence needs a directory, not an empty string")
         check_evidence_dir(self.evidence_dir)
+
+    def lock_store(self, plan: FaultPlan) -> LockStore:
+        """The run's lock store: ``--lock``; a plan with lock faults rehearses them on an
+        in-process lock (a fault cannot make a real lock expire or be held)."""
+        from agentundo.saga.lock_stores import open_lock_store
+
+        if any(FAULT_SPECS[f.type].seam is Seam.LOCK for f in plan.faults):
+            return open_lock_store("memory", directory=self.evidence_dir)
+        return open_lock_store(self.lock, directory=self.evidence_dir / ".locks")
 
     @property
     def evidence_dir(self) -> Path:
@@ -552,12 +563,14 @@ def run_with_evidence(
     executor: Executor | None = None,
     secrets: frozenset[str] = frozenset(),
     on_evidence_failure: Callable[[str], object] | None = None,
+    locks: Callable[[], LockStore] | None = None,
 ) -> tuple[DrillResult, Path, str | None]:
     """Run one drill, writing its evidence to ``<evidence_dir>/<run_id>.jsonl``; the
     result, the file, and why the evidence is incomplete (None: it is whole).
 
     ``executor`` replaces the simulated world (e.g. an HttpExecutor); ``secrets`` are
-    redacted from the evidence. Evidence that cannot be written (a full disk, a deleted
+    redacted from the evidence; ``locks`` opens the run's lock store once the evidence
+    file exists (default: in this process). Evidence that cannot be written (a full disk, a deleted
     file) never stops the run: ``on_evidence_failure`` hears of it at once, the rollback
     goes on, and the failure is returned.
     """
@@ -567,6 +580,12 @@ def run_with_evidence(
     path = evidence_dir / f"{run_id}.jsonl"
     with EvidenceWriter(path, secrets=secrets, on_failure=on_evidence_failure) as writer:
         result = drill(
-            setup, run_id=run_id, sink=writer.write, clock=clock, stop=stop, executor=executor
+            setup,
+            run_id=run_id,
+            sink=writer.write,
+            clock=clock,
+            stop=stop,
+            executor=executor,
+            lock_store=None if locks is None else locks(),
         )
     return result, path, writer.failure
