@@ -1198,3 +1198,26 @@ def test_jobs_must_be_positive(files_jobs: dict[str, Path], tmp_path: Path) -> N
     )
     assert done.returncode == 2
     assert "--jobs must be at least 1" in done.stderr
+
+
+def test_a_sweep_on_a_full_disk_stops_cleanly_with_exit_3(files: dict[str, Path]) -> None:
+    import resource
+
+    def full_disk() -> None:  # every file stops growing at 2000 bytes: EFBIG, no SIGXFSZ kill
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "agentundo", "drill", str(files["workflow"]),
+            "--catalog", str(files["catalog"]), "--policy", str(files["policy"]),
+            "--evidence", str(files["evidence"]), "--sweep", "--jobs", "1",
+        ],
+        capture_output=True, text=True, timeout=60, preexec_fn=full_disk,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "evidence incomplete" in done.stderr and "the sweep stopped after 1 of 5 runs" in (
+        done.stderr
+    )
+    assert len(list(files["evidence"].glob("*.jsonl"))) == 1

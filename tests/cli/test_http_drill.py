@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -551,3 +552,64 @@ def test_the_cli_exits_1_when_refunds_are_refused(ledger: Any, tmp_path: Path) -
     assert "verdict: failed" in done.stdout
     assert "compensation payments.refund failed" in done.stdout
     assert _balance(ledger.url)["balance"] == 4600
+
+
+# -- evidence that cannot be written never stops the undo -----------------------------
+
+
+def _limited(size: int) -> Any:
+    """A child process whose files may not grow past ``size`` bytes (a full disk, as far
+    as the evidence writer can tell: EFBIG instead of a SIGXFSZ kill)."""
+    import resource
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
+
+
+def test_a_full_disk_still_rolls_back_and_exits_3(ledger: Any, tmp_path: Path) -> None:
+    env = {**os.environ, "LEDGER_URL": ledger.url, "LEDGER_TOKEN": TOKEN}
+    env.pop("AGENTUNDO_EVIDENCE_KEY", None)
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "agentundo", "drill", str(EXAMPLE / "workflow.yaml"),
+            "--catalog", str(EXAMPLE / "catalog.yaml"), "--policy", str(EXAMPLE / "policy.yaml"),
+            "--executor", "http", "--clock", "virtual", "--fail-at", "charge_c",
+            "--evidence", str(tmp_path), "--lock", "memory",
+        ],
+        env=env, capture_output=True, text=True, timeout=60, preexec_fn=_limited(4000),
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "evidence incomplete" in done.stderr and "File too large" in done.stderr
+    assert "charge_a (payments.charge): undone" in done.stderr  # what the file cannot say
+    assert _balance(ledger.url)["balance"] == 0  # the rollback ran regardless
+    (evidence,) = tmp_path.glob("*.jsonl")
+    assert evidence.stat().st_size <= 4000
+    assert all(json.loads(line) for line in evidence.read_text().splitlines())
+
+
+def test_a_deleted_evidence_file_is_not_silent(ledger: Any, tmp_path: Path) -> None:
+    httpx.post(
+        f"{ledger.url}/admin/faults", json={"delay_ms": 300, "only": "charge"}, timeout=5
+    ).raise_for_status()
+    env = {**os.environ, "LEDGER_URL": ledger.url, "LEDGER_TOKEN": TOKEN}
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "agentundo", "drill", str(EXAMPLE / "workflow.yaml"),
+            "--catalog", str(EXAMPLE / "catalog.yaml"), "--policy", str(EXAMPLE / "policy.yaml"),
+            "--executor", "http", "--fail-at", "charge_c", "--evidence", str(tmp_path),
+        ],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not list(tmp_path.glob("*.jsonl")):
+        time.sleep(0.01)
+    (evidence,) = tmp_path.glob("*.jsonl")
+    evidence.unlink()
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 3, err
+    assert "deleted" in err
+    assert _balance(ledger.url)["balance"] == 0
