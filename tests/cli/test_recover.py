@@ -198,3 +198,53 @@ def test_many_kill_points(ledger: Any, tmp_path: Path) -> None:
         _assert_undone_once(ledger)
         assert _verified(files[0]), delay
     print(f"kill points tried: {len(points)}")
+
+
+REDIS = "redis://127.0.0.1:6379/15"
+
+
+def _redis_or_skip() -> Any:
+    from agentundo.errors import UsageError
+    from agentundo.saga.lock_stores import open_lock_store
+
+    try:
+        return open_lock_store(REDIS, directory=Path("."))
+    except UsageError as error:
+        pytest.skip(f"no Redis on 127.0.0.1:6379: {error}")
+
+
+def test_a_recover_waits_for_a_lock_held_elsewhere_then_compensates_nothing(
+    ledger: Any, tmp_path: Path
+) -> None:
+    """Another runner (a second CI job, say) holds the run's lock in Redis: recover waits
+    up to --lock-wait, reports lock_held, exits 1, and the ledger keeps its charges."""
+    from agentundo.saga.lock import lock_key
+
+    store = _redis_or_skip()
+    _faults(ledger.url, delay_ms=800, only="refund")
+    proc = _start(ledger.url, tmp_path, "--fail-at", "charge_c", "--lock", REDIS)
+    path = _wait_for(tmp_path, "compensation_dispatched")
+    _kill(proc)
+    time.sleep(0.9)
+    run_id = path.stem
+    key = lock_key("checkout", run_id)
+    dead = store.state(key)  # the killed drill's lock stays until its TTL (2 min) runs out
+    assert dead is not None and dead.owner == f"owner:{run_id}"
+    store.release(key, dead.owner)  # stands in for that TTL, to keep the test short
+    assert store.acquire(key, "owner:other-runner", 30, now=0).acquired
+    try:
+        _faults(ledger.url)
+        charged = _balance(ledger.url)["balance"]
+        started = time.monotonic()
+        done = _recover(ledger.url, path, "--lock", REDIS, "--lock-wait", "1s", "-f", "json")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert time.monotonic() - started >= 1.0
+        result = json.loads(done.stdout)["result"]
+        assert result["lock_held"] is True and result["compensated"] == []
+        assert _balance(ledger.url)["balance"] == charged  # nothing was refunded
+    finally:
+        store.release(key, "owner:other-runner")
+    done = _recover(ledger.url, path, "--lock", REDIS)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_undone_once(ledger)
+    assert _verified(path)

@@ -39,6 +39,14 @@ def recover(
             "--lock", help="The run's lock: file (default), memory or redis://HOST:PORT/DB."
         ),
     ] = "file",
+    lock_wait: Annotated[
+        str,
+        typer.Option(
+            "--lock-wait",
+            metavar="DURATION",
+            help="How long to wait for another runner's lock on the run [default: 10s].",
+        ),
+    ] = "10s",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; call nothing, write nothing.")
     ] = False,
@@ -63,6 +71,7 @@ def recover(
         raise UsageError(f"unknown format {output_format!r}; expected text or json")
     if executor not in ("simulated", "http"):
         raise UsageError(f"unknown executor {executor!r}; expected simulated or http")
+    wait = _duration("--lock-wait", lock_wait)
     request = RecoverRequest(
         evidence=Path(evidence),
         catalog=catalog,
@@ -70,6 +79,7 @@ def recover(
         executor=executor,
         lock=lock,
         lock_dir=Path(evidence_dir) / ".locks" if evidence_dir else None,
+        lock_wait_s=wait,
         dry_run=dry_run,
     )
     stop = Stop()
@@ -87,6 +97,17 @@ def recover(
             signal.signal(sig, handler)
     _report(outcome, output_format, dry_run=dry_run)
     raise typer.Exit(_exit_code(outcome))
+
+
+def _duration(flag: str, value: str) -> float:
+    import re
+
+    from agentundo.errors import UsageError
+    from agentundo.model.common import DURATION_PATTERN, MAX_WAIT_S, seconds
+
+    if re.fullmatch(DURATION_PATTERN, value) is None or seconds(value) > MAX_WAIT_S:
+        raise UsageError(f"{flag} expects a duration such as 0s, 30s or 2m, got {value!r}")
+    return seconds(value)
 
 
 def _exit_code(outcome: RecoverOutcome) -> int:

@@ -21,7 +21,7 @@ from agentundo.model.policy import Policy
 from agentundo.saga.clock import RealClock
 from agentundo.saga.executor import Executor
 from agentundo.saga.recover import RecoveryPlan, RecoveryResult, read_plan, recover
-from agentundo.saga.setup import Stop
+from agentundo.saga.setup import Settings, Stop
 
 _CHAIN_CODES = ("EV1",)
 """Verification problems that refuse a recovery: the chain itself does not hold."""
@@ -37,6 +37,7 @@ class RecoverRequest:
     executor: str = "simulated"
     lock: str = "file"
     lock_dir: Path | None = None  # default: the evidence file's directory, .locks/
+    lock_wait_s: float = 10.0  # how long to wait for another runner's lock
     dry_run: bool = False
 
 
@@ -128,6 +129,7 @@ def run(request: RecoverRequest, *, stop: Stop | None = None) -> RecoverOutcome:
             sink=writer.write,
             clock=RealClock(),
             stop=stop,
+            settings=Settings(lock_wait_s=request.lock_wait_s),
         )
     return RecoverOutcome(plan, result, writer.failure, tail)
 
