@@ -750,6 +750,7 @@ steps:
 
 HTTP_CATALOG = """
 version: v1
+environment: [{name: SERVICE_URL, secret: false}]
 topics:
   pay.charge:
     side_effect: true

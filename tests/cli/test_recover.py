@@ -78,6 +78,8 @@ def _recover(url: str, path: Path, *extra: str) -> Any:
 
 def _verified(path: Path) -> bool:
     done = invoke("timeline", str(path), "--verify", "-q")
+    if done.returncode != 0:  # say why, with the records, before the assertion fails
+        print(done.stdout, done.stderr, path.read_text(encoding="utf-8"), sep="\n")
     return done.returncode == 0
 
 

@@ -64,6 +64,7 @@ def _catalog(**overrides: Any) -> Catalog:
     return Catalog.model_validate(
         {
             "version": "v1",
+            "environment": [{"name": "LEDGER_URL", "secret": False}, "LEDGER_TOKEN"],
             "topics": {
                 "payments.charge": {
                     "side_effect": True,
@@ -293,8 +294,7 @@ def test_secrets_never_reach_evidence(ledger: Any) -> None:
     try:
         catalog = _catalog(charge={"url": echo.url + "/charges"})
         with _executor(ledger.url, catalog) as executor:
-            assert TOKEN in executor.secrets
-            assert f"Bearer {TOKEN}" in executor.secrets
+            assert TOKEN in executor.secrets  # every value read from the environment
             result = executor.execute(_charge())
     finally:
         echo.stop()
@@ -325,6 +325,8 @@ def test_missing_environment_variable_is_a_usage_error_before_any_call() -> None
 
 def test_env_default_fills_a_missing_variable(ledger: Any) -> None:
     catalog = _catalog(charge={"url": "${NOT_SET_ANYWHERE:-" + ledger.url + "}/charges"})
+    readable = ["NOT_SET_ANYWHERE", "LEDGER_URL", "LEDGER_TOKEN"]
+    catalog = catalog.model_copy(update={"environment": readable})
     with _executor(ledger.url, catalog) as executor:
         assert executor.execute(_charge()).outcome is Outcome.OK
 
@@ -485,6 +487,7 @@ def test_check_endpoints_names_every_step_without_http() -> None:
     catalog = Catalog.model_validate(
         {
             "version": "v1",
+            "environment": ["LEDGER_URL", "LEDGER_TOKEN"],
             "topics": {
                 **_catalog().model_dump(exclude_none=True)["topics"],
                 "email.send": {

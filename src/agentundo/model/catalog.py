@@ -63,6 +63,8 @@ class Topic(Strict):
     needs_review: bool = False
     owner: str | None = None
     description: str | None = None
+    secret_params: list[Name] | None = None
+    """Params of this topic's steps whose values are secrets (redacted from evidence)."""
 
     @property
     def effective_risk(self) -> Risk:
@@ -97,10 +99,34 @@ class Topic(Strict):
         )
 
 
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class EnvVariable(Strict):
+    """An environment variable templates may read, with whether its value is a secret."""
+
+    name: EnvName
+    secret: bool = True
+
+
 class Catalog(Strict):
     """A versioned map from topic name to its contract."""
 
     version: Literal["v1"]
     kind: Literal["catalog"] | None = None
     description: str | None = None
+    environment: list[EnvName | EnvVariable] | None = None
+    """The environment variables ``http`` templates may read as ``${VAR}``: nothing else
+    is ever read. Each value is a secret (redacted everywhere) unless listed as
+    ``{name: VAR, secret: false}`` (a service's base URL, say)."""
     topics: dict[TopicName, Topic] = Field(default_factory=dict)
+
+    def readable(self) -> dict[str, bool]:
+        """The variables templates may read, each with whether its value is a secret."""
+        found: dict[str, bool] = {}
+        for item in self.environment or ():
+            if isinstance(item, str):
+                found[item] = True
+            else:
+                found[item.name] = item.secret
+        return found

@@ -15,6 +15,8 @@ class Step(Strict):
     id: Id
     topic: Name
     params: dict[str, Any] = Field(default_factory=dict)
+    secret_params: list[Name] | None = None
+    """Params whose values are secrets: redacted from evidence wherever they appear."""
     description: str | None = None
 
 

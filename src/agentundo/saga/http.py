@@ -26,6 +26,7 @@ abandons it at once. At most :data:`READ_LIMIT` bytes of a body are read.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -117,27 +118,28 @@ class HttpExecutor:
         stop: threading.Event | None = None,
         halt: threading.Event | None = None,
     ) -> None:
-        secrets: set[str] = set()
+        environment = _Environment(env, catalog.readable())
         self._forward: dict[str, Endpoint] = {}
         self._compensation: dict[str, Endpoint] = {}
         for name, topic in catalog.topics.items():
             if topic.http is not None:
                 self._forward[name] = _resolve(
-                    topic.http, f"topic '{name}'", env, secrets, TemplatePlace.HTTP, has_http=True
+                    topic.http, f"topic '{name}'", environment, TemplatePlace.HTTP, has_http=True
                 )
             if topic.compensation is not None and topic.compensation.http is not None:
                 where = f"compensation of topic '{name}'"
                 self._compensation[name] = _resolve(
                     topic.compensation.http,
                     where,
-                    env,
-                    secrets,
+                    environment,
                     TemplatePlace.COMPENSATION_HTTP,
                     has_http=topic.http is not None,
                 )
-        self.secrets: frozenset[str] = frozenset(s for s in secrets if s)
+        self.secrets: frozenset[str] = frozenset(s for s in environment.secrets if s)
         self._owns_client = client is None
-        self._client = client or httpx.Client(follow_redirects=False)
+        self._client = client or httpx.Client(follow_redirects=False, trust_env=False)
+        self._proxies = None if client is not None else Proxies.from_env(env)
+        self._proxy_clients: dict[str, httpx.Client] = {}
         self._timer = timer
         self._default_timeout_s = default_timeout_s
         self._stop = stop  # abandons a forward call in flight (its outcome is unknown)
@@ -199,11 +201,13 @@ class HttpExecutor:
             request["content"] = body.encode()
         elif body is not None:
             request["json"] = body
+        proxy = None if self._proxies is None else self._proxies.for_url(url)
+        client = self._client if proxy is None else self._proxy_client(proxy)
         started = self._timer()
         answer = _Answer()
         worker = threading.Thread(
             target=self._send,
-            args=(answer, endpoint.method, url, request, time.monotonic() + timeout),
+            args=(client, answer, endpoint.method, url, request, time.monotonic() + timeout),
             name=f"agentundo-http-{call.step_id}",
             daemon=True,
         )
@@ -212,7 +216,13 @@ class HttpExecutor:
         abort = self._halt if rollback else self._stop
         stopped = self._wait(answer, timeout, abort)
         elapsed_ms = round((self._timer() - started) * 1000, 1)
-        detail = {"method": endpoint.method, "url": shown_url, "elapsed_ms": elapsed_ms}
+        detail: dict[str, Any] = {
+            "method": endpoint.method,
+            "url": shown_url,
+            "elapsed_ms": elapsed_ms,
+        }
+        if proxy is not None:  # say so: a proxy sees (and may log) the whole call
+            detail["proxy"] = _shown(proxy)
         if stopped is not None or answer.timed_out:
             answer.cancel.set()  # the worker gives up at its next read
             reason = stopped or f"timed out (no complete answer within {timeout:g}s)"
@@ -234,9 +244,12 @@ class HttpExecutor:
                 detail=detail,
                 sent=answer.error is not None and _was_sent(answer.error),
             )
-        return self._result(
+        result = self._result(
             call, endpoint, shown_url, answer.status, answer.headers, answer.text, elapsed_ms
         )
+        if proxy is not None:
+            result.detail["proxy"] = _shown(proxy)
+        return result
 
     def _wait(self, answer: _Answer, timeout: float, abort: threading.Event | None) -> str | None:
         """Wait for the worker; why the call was abandoned (a stop request), else None.
@@ -254,12 +267,25 @@ class HttpExecutor:
             if answer.done.wait(min(POLL_S, left)):
                 return None
 
+    def _proxy_client(self, proxy: str) -> httpx.Client:
+        client = self._proxy_clients.get(proxy)
+        if client is None:
+            client = httpx.Client(follow_redirects=False, trust_env=False, proxy=proxy)
+            self._proxy_clients[proxy] = client
+        return client
+
     def _send(
-        self, answer: _Answer, method: str, url: str, request: dict[str, Any], deadline: float
+        self,
+        client: httpx.Client,
+        answer: _Answer,
+        method: str,
+        url: str,
+        request: dict[str, Any],
+        deadline: float,
     ) -> None:
         """The worker of one call: stream the answer, reading at most READ_LIMIT bytes."""
         try:
-            with self._client.stream(method, url, **request) as response:
+            with client.stream(method, url, **request) as response:
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     if answer.cancel.is_set() or time.monotonic() >= deadline:
@@ -321,6 +347,8 @@ class HttpExecutor:
     def close(self) -> None:
         if self._owns_client:
             self._client.close()
+        for client in self._proxy_clients.values():
+            client.close()
 
     def __enter__(self) -> HttpExecutor:
         return self
@@ -354,8 +382,7 @@ def check_endpoints(executor: HttpExecutor, workflow: Workflow, catalog: Catalog
 def _resolve(
     spec: HttpCall,
     where: str,
-    env: Mapping[str, str],
-    secrets: set[str],
+    environment: _Environment,
     place: TemplatePlace,
     *,
     has_http: bool,
@@ -363,7 +390,7 @@ def _resolve(
     """Resolve ``${VAR}`` in the URL and headers; check the templates' fields."""
     if spec.timeout_seconds == 0:
         raise UsageError(f"{where}: an http timeout of 0 would fail every call; give more")
-    url = _substitute_env(spec.url, f"{where}: url", env, None)
+    url = environment.substitute(spec.url, f"{where}: url")
     _check_template(url, where, "url", place, has_http)
     for text in strings_in(spec.body):
         _check_template(text, where, "body", place, has_http)
@@ -381,7 +408,7 @@ def _resolve(
             f"{where}: url {_shown(spec.url)!r} is not an http:// or https:// URL{resolved}"
         )
     headers = {
-        name: _substitute_env(value, f"{where}: header '{name}'", env, secrets)
+        name: environment.substitute(value, f"{where}: header '{name}'")
         for name, value in (spec.headers or {}).items()
     }
     for name, value in headers.items():
@@ -428,30 +455,105 @@ def _shown(url: str) -> str:
     return _USERINFO.sub(r"\1***@", url)
 
 
-def _substitute_env(text: str, where: str, env: Mapping[str, str], secrets: set[str] | None) -> str:
-    """Replace ``${VAR}``/``${VAR:-default}``; braces of values are escaped for templates."""
+@dataclass(frozen=True, slots=True)
+class Proxies:
+    """The proxy variables of the environment (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``, either case). A loopback address never goes through one:
+    a drill against a service on 127.0.0.1 must reach that service."""
 
-    def value(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        found = env.get(name)
-        if found is None:
-            if default is None:
-                raise UsageError(f"{where} uses ${{{name}}}, which is not set in the environment")
-            found = default
-        if secrets is not None:
-            secrets.add(found)
-            return found
-        return found.replace("{", "{{").replace("}", "}}")
+    http: str | None = None
+    https: str | None = None
+    no_proxy: tuple[str, ...] = ()
 
-    resolved = _ENV_VAR.sub(value, text)
-    if "${" in _ENV_VAR.sub("", text):  # `${TOKEN` or `${}`: it would be sent as it is
-        raise UsageError(
-            f"{where} has a '${{' that does not start a variable: write ${{NAME}} or "
-            "${NAME:-default}"
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Proxies | None:
+        def get(name: str) -> str | None:
+            return env.get(name.lower()) or env.get(name) or None
+
+        every = get("ALL_PROXY")
+        found = cls(
+            http=get("HTTP_PROXY") or every,
+            https=get("HTTPS_PROXY") or every,
+            no_proxy=tuple(
+                part.strip().lower() for part in (get("NO_PROXY") or "").split(",") if part.strip()
+            ),
         )
-    if secrets is not None and resolved != text:
-        secrets.add(resolved)  # e.g. "Bearer <token>" as a whole
-    return resolved
+        return found if found.http or found.https else None
+
+    def for_url(self, url: str) -> str | None:
+        """The proxy a call to ``url`` goes through, or None."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if _loopback(host) or self._bypassed(host):
+            return None
+        return self.https if parts.scheme == "https" else self.http
+
+    def _bypassed(self, host: str) -> bool:
+        for entry in self.no_proxy:
+            if entry == "*":
+                return True
+            suffix = entry.lstrip(".")
+            if host == suffix or host.endswith("." + suffix):
+                return True
+        return False
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Environment:
+    """The environment as templates may read it: only the variables the catalog lists
+    (never ``AGENTUNDO_*``); every value read is a secret unless listed as not one."""
+
+    def __init__(self, env: Mapping[str, str], readable: Mapping[str, bool]) -> None:
+        self.env = env
+        self.readable = readable
+        self.secrets: set[str] = set()
+
+    def substitute(self, text: str, where: str) -> str:
+        """Replace ``${VAR}``/``${VAR:-default}``; braces of values are escaped for templates."""
+
+        def value(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            self.check(name, where)
+            found = self.env.get(name)
+            if found is None:
+                if default is None:
+                    raise UsageError(
+                        f"{where} uses ${{{name}}}, which is not set in the environment"
+                    )
+                return default.replace("{", "{{").replace("}", "}}")  # the catalog's own text
+            if self.readable[name]:
+                self.secrets.add(found)
+            return found.replace("{", "{{").replace("}", "}}")
+
+        resolved = _ENV_VAR.sub(value, text)
+        if "${" in _ENV_VAR.sub("", text):  # `${TOKEN` or `${}`: it would be sent as it is
+            raise UsageError(
+                f"{where} has a '${{' that does not start a variable: write ${{NAME}} or "
+                "${NAME:-default}"
+            )
+        return resolved
+
+    def check(self, name: str, where: str) -> None:
+        """UsageError (naming the variable, never its value) unless templates may read it."""
+        if name.startswith("AGENTUNDO_"):
+            raise UsageError(
+                f"{where} reads ${{{name}}}: agentundo's own variables (AGENTUNDO_*, such as "
+                "the evidence key) are never readable by templates"
+            )
+        if name not in self.readable:
+            raise UsageError(
+                f"{where} reads ${{{name}}}, which the catalog's `environment:` list does not "
+                "name: templates read only the variables a catalog lists (a catalog change "
+                "must not be able to send a CI secret to any host)"
+            )
 
 
 def _fields(call: Call, *, quoted: bool) -> dict[str, Any]:
