@@ -417,7 +417,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         parts = urlsplit(self.path)
         ledger = self.server.ledger
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if len(raw) < length:  # the client went away mid-request: it was never made
+            self.close_connection = True
+            return
         try:
             payload: Any = json.loads(raw) if raw else {}
         except ValueError:
