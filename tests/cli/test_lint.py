@@ -199,7 +199,8 @@ def test_bad_configuration_exits_2(project: Path, text: str, message: str) -> No
 
 
 def test_input_errors_exit_2_and_appear_in_the_report(project: Path) -> None:
-    (project / "broken.yaml").write_text("version: v1\nversion: v1\n", encoding="utf-8")
+    # agentundo's by its shape (version: v1, topics:), broken by a repeated key
+    (project / "broken.yaml").write_text("version: v1\nversion: v1\ntopics: {}\n", encoding="utf-8")
     done = run(project, "lint", "-f", "json")
     assert done.returncode == 2
     assert codes(done.stdout) == ["AU101", "AU305", "AU000"]
@@ -304,7 +305,8 @@ def test_a_directory_without_agentundo_files_is_an_input_error(tmp_path: Path, s
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "policies: error: no agentundo files found under policies (hint: agentundo reads "
-        "*.yaml and *.yml files with a top-level 'version' or 'kind'; check the path)"
+        "*.yaml and *.yml files that have a kind: of agentundo's, or 'version: v1' and a "
+        "kind's keys; check the path)"
     ]
 
 

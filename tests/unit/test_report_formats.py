@@ -35,7 +35,7 @@ def result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LintResult:
     monkeypatch.chdir(tmp_path)
     _write(tmp_path, "catalog.yaml", CATALOG)
     _write(tmp_path, "policy.yaml", POLICY)
-    _write(tmp_path, "broken.yaml", "version: v1\nversion: v1\n")
+    _write(tmp_path, "broken.yaml", "version: v1\nversion: v1\ntopics: {}\n")  # ours, broken
     return lint_paths(["."])
 
 
