@@ -420,9 +420,8 @@ def test_yaml_that_is_not_agentundos_is_passed_over_with_a_reason(
     (tmp_path / "catalog.yaml").write_text(CATALOG, encoding="utf-8")
     scan = scan_paths([tmp_path])
     if reason is None:
-        assert [e.message for e in scan.errors] == [
-            "unknown kind 'Policy'; expected one of: catalog, policy, scenario, workflow"
-        ]
+        assert len(scan.errors) == 1
+        assert scan.errors[0].message.startswith("unknown kind 'Policy'; expected one of: ")
         return
     assert scan.errors == []
     assert [Path(f.path).name for f in scan.files] == ["catalog.yaml"]
