@@ -390,7 +390,10 @@ FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
             "it says 'version: v1' but has none of the keys",
         ),
         ("version: v1\ndeps: [a]\n", "it says 'version: v1' but has none of the keys"),
-        ("version: v1\ntopics: [a, b]\n", "it says 'version: v1' but has none of the keys"),
+        (  # a topics list among keys agentundo does not have: someone else's
+            "version: v1\nname: x\ntopics: [a, b]\n",
+            "it says 'version: v1' but has none of the keys",
+        ),
         ("name: ci\non: [push]\njobs: {}\n", "it has neither 'version: v1' nor a kind:"),
         ("- a\n- b\n", "not a mapping at the top level"),
         ("", "it is empty"),
@@ -428,7 +431,7 @@ def test_yaml_that_is_not_agentundos_is_passed_over_with_a_reason(
     assert [p.path for p in scan.passed_over] == [str(path)]
     assert reason in scan.passed_over[0].reason
     files, errors = load_paths([path])  # named on the command line: checked strictly
-    assert files == [] and len(errors) == 1
+    assert files == [] and errors
 
 
 @pytest.mark.parametrize(
@@ -440,6 +443,8 @@ def test_yaml_that_is_not_agentundos_is_passed_over_with_a_reason(
             "topics.a.b.side_effect must be boolean",
         ),
         ("version: v1\nrules:\n  - id: a\n", "rules[0] is missing 'decision'"),
+        ("version: v1\ntopics: [a, b]\n", "topics must be"),
+        ("version: v1\nrules: {a: b}\n", "rules must be"),
         ("kind: catalog\ntopics: {}\n", "the document is missing 'version'"),
         ("version: v1\nkind: catalogue\ntopics: {}\n", "unknown kind 'catalogue'"),
         ("version: v1\ntopic:\n  a.b: {side_effect: true}\n", "unknown key 'topic'"),

@@ -393,19 +393,21 @@ def _has_shape(data: dict[str, Any]) -> bool:
     return "scenario" in data and _shaped(data["scenario"], str)
 
 
-def _misspelt_shape(data: dict[str, Any]) -> bool:
-    """Whether every key is one of agentundo's top-level keys or close to a kind's key,
-    and one is a near miss of a kind's key (``topic:`` for ``topics:``)."""
+def _only_our_keys(data: dict[str, Any]) -> bool:
+    """Whether every top-level key is one of agentundo's (or a near miss of a kind's key,
+    ``topic:`` for ``topics:``) and one is, or nearly is, a kind's key: agentundo's file,
+    even when a value has the wrong shape (``topics: [a, b]``) or a key is misspelt."""
     known = _top_level_keys()
     identifying = sorted({key for k in KINDS.values() for key in k.keys})
-    typo = False
+    kind_key = False
     for key in data:
-        if key in known:
-            continue
-        if not difflib.get_close_matches(str(key), identifying, n=1, cutoff=_TYPO_CUTOFF):
-            return False
-        typo = True
-    return typo
+        if key in identifying:
+            kind_key = True
+        elif key not in known:
+            if not difflib.get_close_matches(str(key), identifying, n=1, cutoff=_TYPO_CUTOFF):
+                return False
+            kind_key = True
+    return kind_key
 
 
 def foreign_reason(data: Any, *, parsed: bool = True) -> str | None:
@@ -414,7 +416,8 @@ def foreign_reason(data: Any, *, parsed: bool = True) -> str | None:
     A document is agentundo's when its ``kind:`` is one of agentundo's kinds, when a
     registered format claims it (a control plane's policy), or when it says
     ``version: v1`` and has the keys of one kind (``topics:`` mapping, ``rules:`` list,
-    ``workflow:`` and ``steps:``, ``scenario:``) or a near miss of them. One that is
+    ``workflow:`` and ``steps:``, ``scenario:``), or only agentundo's top-level keys with
+    one of a kind's keys or a near miss of one (``topic:``). One that is
     agentundo's is then checked strictly: its errors are reported. ``parsed=False``:
     ``data`` was read from a file that is not valid YAML, so shapes are unknown.
     """
@@ -435,7 +438,7 @@ def foreign_reason(data: Any, *, parsed: bool = True) -> str | None:
     if parsed and any(detector(data) is not None for detector in _DETECTORS):
         return None
     if ours_version:
-        if _has_shape(data) or _misspelt_shape(data):
+        if _has_shape(data) or _only_our_keys(data):
             return None
         return (
             "it says 'version: v1' but has none of the keys of an agentundo file "
