@@ -199,7 +199,8 @@ def test_bad_configuration_exits_2(project: Path, text: str, message: str) -> No
 
 
 def test_input_errors_exit_2_and_appear_in_the_report(project: Path) -> None:
-    (project / "broken.yaml").write_text("version: v1\nversion: v1\n", encoding="utf-8")
+    # agentundo's by its shape (version: v1, topics:), broken by a repeated key
+    (project / "broken.yaml").write_text("version: v1\nversion: v1\ntopics: {}\n", encoding="utf-8")
     done = run(project, "lint", "-f", "json")
     assert done.returncode == 2
     assert codes(done.stdout) == ["AU101", "AU305", "AU000"]
@@ -304,7 +305,8 @@ def test_a_directory_without_agentundo_files_is_an_input_error(tmp_path: Path, s
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "policies: error: no agentundo files found under policies (hint: agentundo reads "
-        "*.yaml and *.yml files with a top-level 'version' or 'kind'; check the path)"
+        "*.yaml and *.yml files that have a kind: of agentundo's, or 'version: v1' and a "
+        "kind's keys; check the path)"
     ]
 
 
@@ -436,3 +438,108 @@ def test_output_never_overwrites_a_file_being_linted(project_clean: Path, via_li
         "the report would overwrite it\n"
     )
     assert (project_clean / "catalog.yaml").read_text(encoding="utf-8") == CATALOG_CLEAN
+
+
+ROOT = Path(__file__).parents[2]
+FOREIGN = ROOT / "tests" / "fixtures" / "foreign"
+
+
+def test_a_repository_with_foreign_yaml_lints_like_the_samples_alone(tmp_path: Path) -> None:
+    import shutil
+
+    alone = tmp_path / "alone"
+    shutil.copytree(ROOT / "sample-policies", alone / "sample-policies")
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "sample-policies", repo / "sample-policies")
+    shutil.copytree(FOREIGN, repo / "deploy")
+    shutil.copytree(FOREIGN / "github-workflows", repo / ".github" / "workflows")
+    expected = run_clean(alone, "lint", "-f", "json", ".")
+    assert expected.returncode == 0, expected.stderr
+    done = run_clean(repo, "lint", "-f", "json", ".")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout) == json.loads(expected.stdout)
+    # a directory named on its own that holds only foreign YAML is still a wrong path
+    done = run_clean(repo, "lint", "sample-policies", "deploy")
+    assert done.returncode == 2
+    assert done.stderr.startswith("deploy: error: no agentundo files found under deploy")
+    text = run_clean(repo, "lint", ".")
+    assert text.stdout == run_clean(alone, "lint", ".").stdout
+    assert text.stdout.splitlines()[-1] == "6 files checked: 0 errors, 0 warnings, 5 infos"
+
+
+def test_show_passed_over_lists_each_file_and_why(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(FOREIGN, tmp_path / "deploy")
+    (tmp_path / "catalog.yaml").write_text(CATALOG_CLEAN, encoding="utf-8")
+    for flag in ("-v", "--show-passed-over"):
+        done = run_clean(tmp_path, "lint", flag, "-f", "json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == []  # the report itself is unchanged
+        lines = done.stderr.splitlines()
+        assert (
+            "deploy/docker-compose.yml: passed over: version '3.8' is not agentundo's 'v1', and it has no kind:"
+            in lines
+        )
+        assert (
+            "deploy/k8s/ledger.yaml: passed over: it holds 3 YAML documents (---); none is agentundo's"
+            in lines
+        )
+        assert (
+            "deploy/pack/pack.yaml: passed over: kind 'Pack' is not one of agentundo's "
+            "(catalog, foreign-policy, policy, scenario, workflow)"
+        ) in lines
+        assert {line.split(": passed over: ")[0] for line in lines} == {
+            f"deploy/{p.relative_to(FOREIGN).as_posix()}"
+            for p in FOREIGN.rglob("*")
+            if p.suffix in (".yml", ".yaml")
+        }
+    assert run_clean(tmp_path, "lint", "-f", "json").stderr == ""  # quiet without -v
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("docker-compose.yml", "cannot tell what this file is"),
+        ("chart/Chart.yaml", "cannot tell what this file is"),
+        ("chart/templates/deployment.yaml", "YAML syntax error"),
+        ("k8s/ledger.yaml", "expected a single document, but found another one (---)"),
+        ("github-workflows/ci.yml", "cannot tell what this file is"),
+        ("pack/pack.yaml", "unknown kind 'Pack'"),
+    ],
+)
+def test_a_foreign_file_named_on_the_command_line_is_an_input_error(
+    name: str, message: str
+) -> None:
+    done = run_clean(FOREIGN, "lint", name)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"{name}:") and message in done.stderr, done.stderr
+
+
+def test_a_broken_agentundo_file_among_foreign_yaml_is_still_an_error(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(FOREIGN, tmp_path / "deploy")
+    (tmp_path / "catalog.yaml").write_text(
+        "version: v1\ntopics:\n  a.b: {side_effect: maybe}\n", encoding="utf-8"
+    )
+    done = run_clean(tmp_path, "lint", ".")
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "catalog.yaml:3:22: error: topics.a.b.side_effect must be boolean"
+    )
+    assert "passed over" not in done.stderr
+
+
+def test_junit_follows_fail_on(tmp_path: Path) -> None:
+    import shutil
+    from xml.etree import ElementTree as ET
+
+    shutil.copytree(ROOT / "sample-policies", tmp_path / "sample-policies")
+    for level, failures, code in (("error", "0", 0), ("warning", "0", 0), ("info", "3", 1)):
+        done = run_clean(tmp_path, "lint", "-f", "junit", "--fail-on", level, "sample-policies")
+        assert done.returncode == code
+        root = ET.fromstring(done.stdout)
+        assert (root.get("failures"), root.get("errors")) == (failures, "0")
+        outs = root.findall("testsuite/testcase/system-out")
+        assert len(outs) == (0 if failures == "3" else 3)

@@ -369,3 +369,122 @@ def test_the_id_pattern_is_one_pattern() -> None:
     schema = load_schema("workflow")
     assert _ID_PATTERN == ID_PATTERN == schema["properties"]["workflow"]["pattern"]
     assert schema["$defs"]["step"]["properties"]["id"]["pattern"] == ID_PATTERN
+
+
+FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('version: "3.8"\nservices:\n  web: {image: nginx}\n', "version '3.8' is not agentundo's"),
+        ("apiVersion: v2\nname: c\nversion: 0.1.0\n", "version '0.1.0' is not agentundo's"),
+        ("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n", "kind 'Service' is not one"),
+        (
+            "kind: Pack\ntopics:\n  - name: job.a\n",  # a foreign kind wins over our keys
+            "kind 'Pack' is not one of agentundo's",
+        ),
+        ("version: v1\nkind: Policy\nrules: []\n", None),  # near miss of ours: see below
+        (
+            "version: v1\ndeps: [buf.build/x/y]\nlint: {use: [DEFAULT]}\n",  # buf.yaml
+            "it says 'version: v1' but has none of the keys",
+        ),
+        ("version: v1\ndeps: [a]\n", "it says 'version: v1' but has none of the keys"),
+        (  # a topics list among keys agentundo does not have: someone else's
+            "version: v1\nname: x\ntopics: [a, b]\n",
+            "it says 'version: v1' but has none of the keys",
+        ),
+        ("name: ci\non: [push]\njobs: {}\n", "it has neither 'version: v1' nor a kind:"),
+        ("- a\n- b\n", "not a mapping at the top level"),
+        ("", "it is empty"),
+        ("kind: A\n---\nkind: B\n---\nkind: C\n", "it holds 3 YAML documents (---)"),
+        (
+            "{{- if .Values.on }}\napiVersion: v1\nkind: ConfigMap\n{{- end }}\n",
+            "kind 'ConfigMap' is not one of agentundo's (",
+        ),
+        (  # a CloudFormation template: tags agentundo refuses
+            "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  B: {Type: x, Name: !Ref P}\n",
+            "and it is not YAML agentundo reads (unsupported YAML tag",
+        ),
+        (b"version: v1\x00\x01\x02", "it is a binary file"),
+        (b"title: caf\xe9\n", "not YAML agentundo reads (file is not valid UTF-8"),
+    ],
+)
+def test_yaml_that_is_not_agentundos_is_passed_over_with_a_reason(
+    tmp_path: Path, content: str | bytes, reason: str | None
+) -> None:
+    from agentundo.load.files import scan_paths
+
+    path = tmp_path / "other.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    (tmp_path / "catalog.yaml").write_text(CATALOG, encoding="utf-8")
+    scan = scan_paths([tmp_path])
+    if reason is None:
+        assert len(scan.errors) == 1
+        assert scan.errors[0].message.startswith("unknown kind 'Policy'; expected one of: ")
+        return
+    assert scan.errors == []
+    assert [Path(f.path).name for f in scan.files] == ["catalog.yaml"]
+    assert [p.path for p in scan.passed_over] == [str(path)]
+    assert reason in scan.passed_over[0].reason
+    files, errors = load_paths([path])  # named on the command line: checked strictly
+    assert files == [] and errors
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # 'version: v1' and a kind's keys: agentundo's, so its errors are reported
+        (
+            "version: v1\ntopics:\n  a.b: {side_effect: maybe}\n",
+            "topics.a.b.side_effect must be boolean",
+        ),
+        ("version: v1\nrules:\n  - id: a\n", "rules[0] is missing 'decision'"),
+        ("version: v1\ntopics: [a, b]\n", "topics must be"),
+        ("version: v1\nrules: {a: b}\n", "rules must be"),
+        ("kind: catalog\ntopics: {}\n", "the document is missing 'version'"),
+        ("version: v1\nkind: catalogue\ntopics: {}\n", "unknown kind 'catalogue'"),
+        ("version: v1\ntopic:\n  a.b: {side_effect: true}\n", "unknown key 'topic'"),
+        ("version: v1\nworkflow: w\nsteps: [{id: a}]\n", "the document is missing 'env'"),
+        ("version: v1\nscenario: s\nfaults: 3\n", "faults must be"),
+        # not YAML agentundo reads, but it says it is agentundo's
+        ("version: v1\ntopics: [\n", "YAML syntax error"),
+        ("kind: policy\nrules: [{id: a, when: {env: yes}}]\n", "ambiguous value 'yes'"),
+        (CATALOG + "---\n" + CATALOG, "expected a single document"),
+        ("apiVersion: v1\nkind: Service\n---\n" + CATALOG, "expected a single document"),
+    ],
+)
+def test_a_file_that_looks_like_agentundos_but_is_broken_is_an_error(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    from agentundo.load.files import scan_paths
+
+    (tmp_path / "ours.yaml").write_text(content, encoding="utf-8")
+    scan = scan_paths([tmp_path])
+    assert scan.files == [] and scan.passed_over == []
+    assert len(scan.errors) >= 1
+    assert message in scan.errors[0].message, scan.errors[0].describe()
+
+
+def test_the_foreign_fixtures_are_passed_over_and_errors_when_named(tmp_path: Path) -> None:
+    from agentundo.load.files import scan_paths
+
+    found = sorted(p for p in FOREIGN.rglob("*") if p.suffix in (".yaml", ".yml"))
+    assert {p.relative_to(FOREIGN).as_posix() for p in found} >= {
+        "docker-compose.yml",
+        "chart/Chart.yaml",
+        "chart/templates/deployment.yaml",
+        "k8s/ledger.yaml",
+        "github-workflows/ci.yml",
+        "pack/pack.yaml",
+    }
+    scan = scan_paths([FOREIGN, Path(__file__).parents[2] / "sample-policies"])
+    assert sorted(Path(p.path) for p in scan.passed_over) == found
+    assert [e.message for e in scan.errors] == [f"no agentundo files found under {FOREIGN}"]
+    assert len(scan.files) == 6
+    for path in found:
+        files, errors = load_paths([path])
+        assert files == [] and len(errors) == 1, path

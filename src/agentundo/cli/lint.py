@@ -84,6 +84,15 @@ def lint(
             "searched upwards from the working directory).",
         ),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--show-passed-over",
+            "-v",
+            help="Also list, on stderr, the YAML files found in directories that were passed "
+            "over as not agentundo's, and why.",
+        ),
+    ] = False,
 ) -> None:
     """Check compensation contracts, idempotency keys, policy gates and workflows.
 
@@ -98,6 +107,7 @@ def lint(
         select=_split(select),
         ignore=_split(ignore),
         config=config,
+        verbose=verbose,
     )
     raise typer.Exit(code)
 
@@ -152,6 +162,7 @@ def execute(
     select: tuple[str, ...] | None,
     ignore: tuple[str, ...] | None,
     config: str | None,
+    verbose: bool = False,
 ) -> int:
     """Run a lint as the options ask, write the report(s), return the exit code."""
     import os
@@ -206,9 +217,12 @@ def execute(
         select=chosen,
         ignore=skipped,
         per_file_ignores=PerFileIgnores(settings.per_file_ignores, root=str(settings.root)),
+        fail_on=level,
     )
     annotate = fmt is None and os.environ.get("GITHUB_ACTIONS") == "true"
     fmt = fmt or Format.TEXT
+    if verbose:
+        _describe_passed_over(result)
     _describe_input_errors(result)
     if output is not None:
         _refuse_to_overwrite_input(output, result)
@@ -230,7 +244,7 @@ def execute(
     if annotate:
         reporter(Format.GITHUB)(result, sys.stdout)
     sys.stdout.flush()
-    return result.exit_code(level)
+    return result.exit_code()
 
 
 def _check_config_codes(settings: Config, known: list[str]) -> None:
@@ -250,3 +264,11 @@ def _describe_input_errors(result: LintResult) -> None:
 
     for error in result.input_errors:
         print(error.describe(), file=sys.stderr)
+
+
+def _describe_passed_over(result: LintResult) -> None:
+    """``path: passed over: reason`` for each YAML file that is not agentundo's."""
+    import sys
+
+    for item in result.passed_over:
+        print(f"{item.path}: passed over: {item.reason}", file=sys.stderr)

@@ -3,7 +3,9 @@
 Order of filters: ``--select``/``--ignore`` pick the checks that run; per-file ignores
 drop findings of whole files; inline ``# agentundo: ignore[CODE] reason`` comments drop
 single findings (:mod:`agentundo.lint.suppress`), and report their own problems
-(AU901-AU903) where they are malformed, give no reason or suppress nothing.
+(AU901-AU903) where they are malformed, give no reason or suppress nothing. The findings
+they suppress are kept aside with the suppression's reason (SARIF reports them as
+suppressed).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from agentundo.errors import InputError
 from agentundo.lint.finding import Finding, Severity
 from agentundo.lint.project import Project
 from agentundo.lint.registry import Check, all_checks
-from agentundo.load.files import LoadedFile, load_paths
+from agentundo.load.files import LoadedFile, PassedOver, scan_paths
 
 
 def selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
@@ -60,6 +62,14 @@ class PerFileIgnores:
         return any(code.startswith(prefix) for prefix in self.codes_for(path))
 
 
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """A finding an inline suppression dropped, and the reason the suppression gives."""
+
+    finding: Finding
+    reason: str
+
+
 @dataclass(slots=True)
 class LintResult:
     """Findings of one run, the files that loaded, the inputs that did not, what ran."""
@@ -71,12 +81,21 @@ class LintResult:
     """Codes of the checks that ran (after ``--select``/``--ignore``)."""
     suppressed: int = 0
     """Findings dropped by inline suppressions."""
+    suppressions: list[Suppressed] = field(default_factory=list)
+    """The findings dropped by inline suppressions, each with its suppression's reason."""
+    passed_over: list[PassedOver] = field(default_factory=list)
+    """YAML files found inside directories that are not agentundo's, and why."""
+    fail_on: Severity = Severity.ERROR
+    """The lowest severity that fails the run (``--fail-on``); reports that tell passed
+    from failed (JUnit) follow it."""
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
 
-    def exit_code(self, fail_on: Severity = Severity.ERROR) -> int:
-        """2 when an input was bad, 1 when a finding reaches ``fail_on``, else 0."""
+    def exit_code(self, fail_on: Severity | None = None) -> int:
+        """2 when an input was bad, 1 when a finding reaches ``fail_on`` (default: the
+        result's own), else 0."""
+        fail_on = self.fail_on if fail_on is None else fail_on
         if self.input_errors:
             return 2
         if any(f.severity.rank >= fail_on.rank for f in self.findings):
@@ -112,7 +131,35 @@ def run_checks(
         findings=sorted(set(outcome.findings)),
         checks=tuple(item.code for item in ran),
         suppressed=outcome.suppressed,
+        suppressions=_suppressions(raw, files) if outcome.suppressed else [],
     )
+
+
+def _suppressions(raw: Iterable[Finding], files: list[LoadedFile]) -> list[Suppressed]:
+    """The findings of ``raw`` that an inline suppression covers, with its reason (the
+    first directive that covers a finding suppresses it, as :func:`suppress.apply` does)."""
+    from agentundo.lint import suppress
+    from agentundo.lint.registry import all_checks
+
+    known = all_checks().__contains__
+    directives = {
+        file.path: suppress.parse(file.path, file.doc.comments, known)[0]
+        for file in files
+        if file.doc.comments
+    }
+    found: dict[Finding, str] = {}
+    for finding in raw:
+        directive = next(
+            (
+                d
+                for d in directives.get(finding.path, ())
+                if finding.line in d.covers and finding.code in d.codes
+            ),
+            None,
+        )
+        if directive is not None:
+            found.setdefault(finding, directive.reason)
+    return [Suppressed(finding, reason) for finding, reason in sorted(found.items())]
 
 
 def lint_files(
@@ -134,14 +181,17 @@ def lint_paths(
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
     per_file_ignores: PerFileIgnores | None = None,
+    fail_on: Severity = Severity.ERROR,
 ) -> LintResult:
-    """Load every file under ``paths`` and lint them together."""
+    """Load every agentundo file under ``paths`` and lint them together."""
     from agentundo.model.foreign_policy import register
 
     register()
-    files, errors = load_paths(paths)
+    scan = scan_paths(paths)
     result = run_checks(
-        files, envs=envs, select=select, ignore=ignore, per_file_ignores=per_file_ignores
+        scan.files, envs=envs, select=select, ignore=ignore, per_file_ignores=per_file_ignores
     )
-    result.input_errors = errors
+    result.input_errors = scan.errors
+    result.passed_over = scan.passed_over
+    result.fail_on = fail_on
     return result

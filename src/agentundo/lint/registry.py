@@ -19,6 +19,21 @@ if TYPE_CHECKING:
 
 CheckFunction = Callable[["Project"], Iterator["Problem"]]
 
+RULES_DOC_URL = "https://github.com/agentundo/agentundo/blob/main/docs/rules.md"
+"""The rule reference in the repository; each check's section is ``#<code>`` (``#au101``),
+the heading ``docs/rules.md`` has for it. Reports link rules here (SARIF ``helpUri``)."""
+
+FAMILY_KINDS: dict[str, frozenset[str]] = {
+    "catalog": frozenset({"catalog"}),
+    "idempotency": frozenset({"catalog"}),
+    "http": frozenset({"catalog"}),
+    "policy": frozenset({"policy", "foreign-policy"}),
+    "foreign": frozenset({"foreign-policy"}),
+    "workflow": frozenset({"workflow"}),
+}
+"""The kinds of file a family's checks report on; a family not listed here (suppressions)
+reports on a file of any kind."""
+
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -43,6 +58,16 @@ class Check:
                 message=problem.message,
                 hint=problem.hint,
             )
+
+    @property
+    def help_uri(self) -> str:
+        """This check's section of the rule reference (:data:`RULES_DOC_URL`)."""
+        return f"{RULES_DOC_URL}#{self.code.lower()}"
+
+    def applies_to(self, kind: str | None) -> bool:
+        """Whether this check can report on a file of ``kind`` (None: unknown, yes)."""
+        kinds = FAMILY_KINDS.get(self.family)
+        return kinds is None or kind is None or kind in kinds
 
     @property
     def doc(self) -> str:

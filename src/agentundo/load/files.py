@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -325,54 +326,269 @@ def load_file(path: str | os.PathLike[str], expect: str | None = None) -> Loaded
     return build(doc, kind)
 
 
-def _looks_like_ours(data: Any) -> bool:
-    if not isinstance(data, dict):
-        return False
-    if "version" in data or "kind" in data:
+VERSION = "v1"
+"""The ``version:`` of every agentundo format."""
+
+
+@dataclass(frozen=True, slots=True)
+class PassedOver:
+    """A YAML file found inside a directory that is not agentundo's, and why it is not."""
+
+    path: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Scan:
+    """What :func:`scan_paths` found: files that loaded, input errors, files passed over."""
+
+    files: list[LoadedFile]
+    errors: list[InputError]
+    passed_over: list[PassedOver]
+
+
+_UNSEEN: Any = object()
+"""The value of a key read from a file that is not valid YAML: present, shape unknown."""
+
+_TYPO_CUTOFF = 0.8
+"""How close a key must be to one of a kind's keys to count as a misspelling of it when
+deciding whether a file found in a directory is agentundo's (``topic`` for ``topics``)."""
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if value is None or value is _UNSEEN:
+        return "empty"
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _kinds_text() -> str:
+    return ", ".join(sorted(KINDS))
+
+
+def _top_level_keys() -> frozenset[str]:
+    """Every top-level key some registered kind allows (from the kinds' schemas)."""
+    from agentundo.load.schema import load_schema
+
+    keys: set[str] = set()
+    for spec in KINDS.values():
+        keys.update(load_schema(spec.schema).get("properties", {}))
+        keys.update(spec.keys)
+    return frozenset(keys)
+
+
+def _shaped(value: Any, kind: type) -> bool:
+    return value is _UNSEEN or value is None or isinstance(value, kind)
+
+
+def _has_shape(data: dict[str, Any]) -> bool:
+    """Whether ``data`` has the keys of one of agentundo's kinds, with their shape."""
+    if "topics" in data and _shaped(data["topics"], dict):
         return True
-    return any(detector(data) is not None for detector in _DETECTORS)
+    if "rules" in data and _shaped(data["rules"], list):
+        return True
+    if "workflow" in data and "steps" in data and _shaped(data["steps"], list):
+        return True
+    return "scenario" in data and _shaped(data["scenario"], str)
 
 
-def load_paths(
-    paths: Iterable[str | os.PathLike[str]],
-) -> tuple[list[LoadedFile], list[InputError]]:
-    """Load every file under ``paths``; carry on past bad files and return their errors.
+def _only_our_keys(data: dict[str, Any]) -> bool:
+    """Whether every top-level key is one of agentundo's (or a near miss of a kind's key,
+    ``topic:`` for ``topics:``) and one is, or nearly is, a kind's key: agentundo's file,
+    even when a value has the wrong shape (``topics: [a, b]``) or a key is misspelt."""
+    known = _top_level_keys()
+    identifying = sorted({key for k in KINDS.values() for key in k.keys})
+    kind_key = False
+    for key in data:
+        if key in identifying:
+            kind_key = True
+        elif key not in known:
+            if not difflib.get_close_matches(str(key), identifying, n=1, cutoff=_TYPO_CUTOFF):
+                return False
+            kind_key = True
+    return kind_key
 
-    A file named on the command line must be an agentundo file. A YAML file found inside
-    a directory that is plainly something else (no top-level ``version`` or ``kind`` and
-    no registered detector claims it: a CI workflow, a compose file) is passed over, so a
-    repository can be linted whole. A directory with no agentundo file in it at all is an
-    error: it is most often a path that is wrong, and "clean" would hide it.
+
+def foreign_reason(data: Any, *, parsed: bool = True) -> str | None:
+    """Why a document found inside a directory is not agentundo's; None when it is.
+
+    A document is agentundo's when its ``kind:`` is one of agentundo's kinds, when a
+    registered format claims it (a control plane's policy), or when it says
+    ``version: v1`` and has the keys of one kind (``topics:`` mapping, ``rules:`` list,
+    ``workflow:`` and ``steps:``, ``scenario:``), or only agentundo's top-level keys with
+    one of a kind's keys or a near miss of one (``topic:``). One that is
+    agentundo's is then checked strictly: its errors are reported. ``parsed=False``:
+    ``data`` was read from a file that is not valid YAML, so shapes are unknown.
+    """
+    if not isinstance(data, dict):
+        return "not a mapping at the top level"
+    version = data.get("version")
+    ours_version = version == VERSION
+    if "kind" in data:
+        kind = data["kind"]
+        if isinstance(kind, str) and kind in KINDS:
+            return None
+        if ours_version and (
+            not isinstance(kind, str)
+            or difflib.get_close_matches(kind.lower(), list(KINDS), n=1, cutoff=_TYPO_CUTOFF)
+        ):
+            return None  # 'version: v1' and a misspelt kind: agentundo's, with an error
+        return f"kind {_shown(kind)} is not one of agentundo's ({_kinds_text()})"
+    if parsed and any(detector(data) is not None for detector in _DETECTORS):
+        return None
+    if ours_version:
+        if _has_shape(data) or _only_our_keys(data):
+            return None
+        return (
+            "it says 'version: v1' but has none of the keys of an agentundo file "
+            "(topics, rules, workflow and steps, scenario)"
+        )
+    if "version" in data:
+        return f"version {_shown(version)} is not agentundo's {VERSION!r}, and it has no kind:"
+    return "it has neither 'version: v1' nor a kind: of agentundo's"
+
+
+_SKETCH_KEY = re.compile(
+    r"""^(?P<quote>["']?)(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)(?P=quote)[ \t]*:(?:[ \t]+(?P<value>.*))?$"""
+)
+_DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)")
+
+
+def _scalar_text(value: str | None) -> Any:
+    """The scalar a top-level value stands for, as far as a line shows it."""
+    if value is None:
+        return _UNSEEN
+    text = value.split(" #", 1)[0].strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if not text or text[0] in "[{|>&*!":
+        return _UNSEEN
+    return text
+
+
+def sketch(text: str) -> list[dict[str, Any]]:
+    """The top-level keys of each document of ``text``, read line by line.
+
+    For a file that is not valid YAML, or holds several documents: enough to tell whether
+    it means to be agentundo's (``version: v1``, ``kind: catalog``, ``topics:``). Values
+    other than short scalars are :data:`_UNSEEN`.
+    """
+    documents: list[dict[str, Any]] = [{}]
+    for line in text.splitlines():
+        if _DOCUMENT_START.match(line):
+            if documents[-1]:
+                documents.append({})
+            continue
+        match = _SKETCH_KEY.match(line)
+        if match is None:
+            continue
+        key = match.group("key")
+        value = match.group("value")
+        documents[-1].setdefault(
+            key, _scalar_text(value) if key in ("version", "kind") else _UNSEEN
+        )
+    return [d for d in documents if d] or [{}]
+
+
+def _unparsed_reason(text: str, error: InputError) -> str | None:
+    """Why a file that did not parse is not agentundo's; None when it looks like it is."""
+    documents = sketch(text)
+    for data in documents:
+        if foreign_reason(data, parsed=False) is None:
+            return None
+    if "single document" in error.message:
+        return f"it holds {len(documents)} YAML documents (---); none is agentundo's"
+    if error.message == "file is empty":
+        return "it is empty"
+    reason = foreign_reason(documents[0], parsed=False)
+    return f"{reason}, and it is not YAML agentundo reads ({error.message})"
+
+
+def _read_found(path: Path) -> Document | PassedOver:
+    """Parse a file found inside a directory: its document, or why it is passed over.
+
+    A file that cannot be parsed is agentundo's (and its error is raised) only when it
+    shows agentundo's signs; other YAML (a Helm template, a multi-document Kubernetes
+    manifest, a CloudFormation template with ``!Ref``) is passed over.
+    """
+    name = str(path)
+    raw = read_bytes(path)
+    try:
+        text = decode(raw, name)
+    except InputError as error:
+        if b"\x00" in raw[:8192]:
+            return PassedOver(name, "it is a binary file")
+        why = _unparsed_reason(raw.decode("utf-8", "replace"), error)
+        if why is None:
+            raise
+        return PassedOver(name, why)
+    try:
+        return parse(text, name)
+    except InputError as error:
+        why = _unparsed_reason(text, error)
+        if why is None:
+            raise
+        return PassedOver(name, why)
+
+
+def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> Scan:
+    """Load every agentundo file under ``paths``; carry on past bad files.
+
+    A file named on the command line must be an agentundo file and is checked strictly.
+    A YAML file found inside a directory is loaded only when it is recognisably
+    agentundo's (:func:`foreign_reason`); anything else (a compose file, a Helm chart, a
+    Kubernetes manifest, a CI workflow) is passed over, with the reason. A directory with
+    no agentundo file in it at all is an error: it is most often a path that is wrong, and
+    "clean" would hide it.
     """
     paths = list(paths)
     named = {Path(p) for p in paths if Path(p).is_file()}
     files, errors = discover(paths)
     loaded: list[LoadedFile] = []
-    passed_over: set[Path] = set()
+    passed_over: list[PassedOver] = []
+    skipped: set[Path] = set()
     for path in files:
         try:
-            doc = read_document(path)
-            if path not in named and not _looks_like_ours(doc.data):
-                passed_over.add(path)
-                continue
-            kind = detect_kind(doc)
-            loaded.append(build(doc, kind))
+            if path in named:
+                doc = read_document(path)
+            else:
+                found = _read_found(path)
+                if isinstance(found, PassedOver):
+                    passed_over.append(found)
+                    skipped.add(path)
+                    continue
+                doc = found
+                reason = foreign_reason(doc.data)
+                if reason is not None:
+                    passed_over.append(PassedOver(str(path), reason))
+                    skipped.add(path)
+                    continue
+            loaded.append(build(doc, detect_kind(doc)))
         except InputErrors as exc:
             errors.extend(exc.errors)
         except InputError as exc:
             errors.append(exc)
     # a file that could not be read counts too: it is reported already
-    ours = [f for f in files if f not in passed_over] + [Path(e.position.path) for e in errors]
+    ours = [f for f in files if f not in skipped] + [Path(e.position.path) for e in errors]
     ours += [Path(os.path.realpath(f)) for f in ours]  # a directory named twice: read once
     errors.extend(
         InputError(
             Position(str(raw)),
             f"no agentundo files found under {raw}",
-            hint="agentundo reads *.yaml and *.yml files with a top-level 'version' or "
-            "'kind'; check the path",
+            hint="agentundo reads *.yaml and *.yml files that have a kind: of agentundo's, "
+            "or 'version: v1' and a kind's keys; check the path",
         )
         for raw in paths
         if Path(raw).is_dir()
         and not any(f.is_relative_to(raw) or f.is_relative_to(os.path.realpath(raw)) for f in ours)
     )
-    return loaded, errors
+    return Scan(loaded, errors, passed_over)
+
+
+def load_paths(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[list[LoadedFile], list[InputError]]:
+    """Every agentundo file under ``paths`` and the input errors (:func:`scan_paths`)."""
+    scan = scan_paths(paths)
+    return scan.files, scan.errors

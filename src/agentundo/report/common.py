@@ -8,12 +8,15 @@ from pathlib import Path, PurePath
 from agentundo.errors import InputError
 from agentundo.lint.engine import LintResult
 from agentundo.lint.finding import Finding, Severity
+from agentundo.lint.registry import RULES_DOC_URL
 
 INPUT_ERROR_CODE = "AU000"
 INPUT_ERROR_NAME = "input-error"
 INPUT_ERROR_SUMMARY = (
     "An input file is missing, unreadable, not valid YAML or not valid for its schema."
 )
+INPUT_ERROR_HELP_URI = f"{RULES_DOC_URL}#lint-rules"
+"""AU000 is not a check: the rule reference describes it in its opening section."""
 
 
 def input_error_finding(error: InputError) -> Finding:
@@ -43,17 +46,45 @@ def checked_paths(result: LintResult) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def relative_uri(path: str, root: Path | None = None) -> str:
-    """``path`` relative to ``root`` (the working directory) with ``/`` separators."""
+def inside_root(path: str, root: Path | None = None) -> str | None:
+    """``path`` relative to ``root`` (default: the working directory, the repository root
+    in CI) with ``/`` separators when it lies inside it, else None.
+
+    ``..`` is resolved first, so ``../repo/a.yaml`` run from ``repo`` is ``a.yaml``; a
+    path reached through a symbolic link counts as inside when its target is.
+    """
     base = Path.cwd() if root is None else root
-    candidate = Path(path)
-    if candidate.is_absolute():
+    absolute = Path(os.path.abspath(os.path.join(base, path)))
+    for candidate, top in (
+        (absolute, Path(os.path.abspath(base))),
+        (Path(os.path.realpath(absolute)), Path(os.path.realpath(base))),
+    ):
         try:
-            candidate = candidate.relative_to(base)
+            relative = candidate.relative_to(top)
         except ValueError:
-            return candidate.as_posix()
-    text = PurePath(os.path.normpath(candidate)).as_posix()
-    return text
+            continue
+        return PurePath(relative).as_posix() or "."
+    return None
+
+
+def relative_uri(path: str, root: Path | None = None) -> str:
+    """``path`` relative to ``root`` (the working directory) with ``/`` separators; a path
+    outside it is absolute (never a ``../`` path, which a CI system would resolve against
+    the repository root and get wrong)."""
+    inside = inside_root(path, root)
+    if inside is not None:
+        return inside
+    base = Path.cwd() if root is None else root
+    return Path(os.path.abspath(os.path.join(base, path))).as_posix()
+
+
+def report_path(path: str, root: Path | None = None) -> str:
+    """Where CI reports (SARIF, GitLab Code Quality) put ``path``: relative to the
+    repository root (the working directory) when inside it, else a ``file:`` URI."""
+    inside = inside_root(path, root)
+    if inside is not None:
+        return inside
+    return Path(relative_uri(path, root)).as_uri()
 
 
 def _plural(count: int, word: str) -> str:

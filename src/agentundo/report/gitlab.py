@@ -2,7 +2,8 @@
 
 A JSON list of issues: ``description``, ``check_name``, ``fingerprint`` (unique per
 issue), ``severity`` (error: major, warning: minor, info: info, input error: blocker)
-and ``location`` (``path``, ``lines.begin``).
+and ``location`` (``path``, ``lines.begin``). ``path`` is relative to the repository root
+(the working directory) when the file is inside it, else a ``file:`` URI, as in SARIF.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, TextIO
 
 from agentundo.lint.engine import LintResult
 from agentundo.lint.finding import Severity
-from agentundo.report.common import INPUT_ERROR_CODE, all_findings, relative_uri
+from agentundo.report.common import INPUT_ERROR_CODE, all_findings, report_path
 
 _SEVERITY = {Severity.ERROR: "major", Severity.WARNING: "minor", Severity.INFO: "info"}
 
@@ -23,7 +24,7 @@ def issues(result: LintResult) -> list[dict[str, Any]]:
     seen: Counter[str] = Counter()
     found = []
     for finding in all_findings(result):
-        path = relative_uri(finding.path)
+        path = report_path(finding.path)
         key = f"{finding.code}\0{path}\0{finding.message}"
         seen[key] += 1
         fingerprint = hashlib.sha256(f"{key}\0{seen[key]}".encode()).hexdigest()

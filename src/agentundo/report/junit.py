@@ -1,9 +1,14 @@
 """JUnit XML for CI systems that show test reports (GitLab, Jenkins, Azure, CircleCI).
 
-One test case per checked file and check that ran: ``classname`` is the file, ``name``
-is ``CODE check-name``; a case fails (``<failure>``) when the check found something in
-that file, one line per finding in the body. A file that could not be read gets one
-case ``AU000 input-error`` with an ``<error>``.
+One test case per checked file and per check that applies to the file's kind (a policy
+file gets no catalog checks; suppression checks apply to every file): ``classname`` is
+the file, ``name`` is ``CODE check-name``. A case fails (``<failure>``) only with
+findings at or above ``--fail-on`` (the result's ``fail_on``), one line per finding in
+the body, so the report passes exactly when the exit code says the lint passed; findings
+below it are lines of the case's ``<system-out>``. A file that could not be read gets
+one case ``AU000 input-error`` with an ``<error>``.
+
+The output is valid against the JUnit schema of Jenkins' xunit plugin (``junit-10.xsd``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,12 @@ def _describe(finding: Finding) -> str:
     return text + (f" (hint: {finding.hint})" if finding.hint else "")
 
 
+def _summary(found: list[Finding]) -> str:
+    if len(found) == 1:
+        return found[0].message
+    return f"{len(found)} findings, first: {found[0].message}"
+
+
 def document(result: LintResult) -> ET.Element:
     """The ``<testsuites>`` element of ``result``."""
     registry = all_checks()
@@ -45,8 +56,9 @@ def document(result: LintResult) -> ET.Element:
     broken: dict[str, list[Finding]] = defaultdict(list)
     for problem in result.input_errors:
         broken[problem.position.path].append(input_error_finding(problem))
-    codes = list(result.checks)
-    codes.extend(sorted({f.code for f in result.findings} - set(codes)))
+    kinds = {file.path: file.kind for file in result.files}
+    ran = list(result.checks)
+    ran.extend(sorted({f.code for f in result.findings} - set(ran)))
 
     suites = ET.Element("testsuites", name="agentundo lint")
     suite = ET.SubElement(suites, "testsuite", name="agentundo lint")
@@ -68,24 +80,26 @@ def document(result: LintResult) -> ET.Element:
             )
             error.text = _clean("\n".join(_describe(f) for f in broken[path]))
             continue
-        for code in codes:
+        kind = kinds.get(path)
+        for code in ran:
+            found = by_case.get((path, code), [])
+            check = registry.get(code)
+            if not found and check is not None and not check.applies_to(kind):
+                continue
             tests += 1
-            name = registry[code].name if code in registry else code
+            name = check.name if check is not None else code
             case = ET.SubElement(suite, "testcase", classname=classname, name=f"{code} {name}")
-            found = by_case.get((path, code))
-            if found:
+            failing = [f for f in found if f.severity.rank >= result.fail_on.rank]
+            passing = [f for f in found if f.severity.rank < result.fail_on.rank]
+            if failing:
                 failures += 1
                 failure = ET.SubElement(
-                    case,
-                    "failure",
-                    type=code,
-                    message=_clean(
-                        found[0].message
-                        if len(found) == 1
-                        else f"{len(found)} findings, first: {found[0].message}"
-                    ),
+                    case, "failure", type=code, message=_clean(_summary(failing))
                 )
-                failure.text = _clean("\n".join(_describe(f) for f in found))
+                failure.text = _clean("\n".join(_describe(f) for f in failing))
+            if passing:
+                out = ET.SubElement(case, "system-out")
+                out.text = _clean("\n".join(_describe(f) for f in passing))
     for element in (suites, suite):
         element.set("tests", str(tests))
         element.set("failures", str(failures))
