@@ -135,3 +135,62 @@ def test_environment_variables_are_read_only_in_the_url_and_headers(tmp_path: Pa
         == "http.body.order template of 'payments.charge' uses unknown field '{ORDER}'"
     )
     assert (finding.hint or "").startswith("${VAR} reads the environment only in the url")
+
+
+ENV_CATALOG = """
+version: v1
+environment: [{name: LEDGER_URL, secret: false}, LEDGER_TOKEN, LEDGER_KEY]
+topics:
+  payments.charge:
+    side_effect: true
+    rollback: compensatable
+    idempotency_key: "{run_id}:{step_id}"
+    http:
+      method: POST
+      url: "THE_URL"
+      headers: {Authorization: "THE_HEADER"}
+    compensation:
+      topic: payments.refund
+      idempotency_key: "{run_id}:{step_id}:compensate"
+  payments.refund:
+    side_effect: true
+    rollback: irreversible
+    no_rollback_reason: a refund is final
+    idempotency_key: "{run_id}:{step_id}"
+"""
+
+
+def _env(url: str, header: str = "Bearer ${LEDGER_TOKEN}") -> str:
+    return ENV_CATALOG.replace("THE_URL", url).replace("THE_HEADER", header)
+
+
+def test_au502_a_variable_the_catalog_does_not_list_or_our_own(tmp_path: Path) -> None:
+    text = _env("${LEDGER_URL}/charges", "Bearer ${CI_DEPLOY_TOKEN} ${AGENTUNDO_EVIDENCE_KEY}")
+    findings = lint_texts(tmp_path, catalog=text)
+    assert located(findings, "AU502") == [("catalog.yaml", 11, 32), ("catalog.yaml", 11, 32)]
+    messages = sorted(f.message for f in findings if f.code == "AU502")
+    assert "${AGENTUNDO_EVIDENCE_KEY}" in messages[0] and "never readable" in messages[0]
+    assert "${CI_DEPLOY_TOKEN}" in messages[1] and "does not name" in messages[1]
+    (tmp_path / "ok").mkdir()
+    clean = lint_texts(tmp_path / "ok", catalog=_env("${LEDGER_URL}/charges"))
+    assert located(clean, "AU502") == []
+
+
+def test_au503_a_secret_in_a_url_path_or_query(tmp_path: Path) -> None:
+    for number, (url, fires) in enumerate(
+        (
+            ("${LEDGER_URL}/charges?api_key=${LEDGER_KEY}", True),
+            ("https://ledger/${LEDGER_KEY}/charges", True),
+            ("${LEDGER_URL}/charges", False),  # not a secret: listed with secret: false
+            ("${LEDGER_KEY}/charges", False),  # the whole base: not in the path or query
+            ("https://${LEDGER_KEY}@ledger/charges", False),  # credentials: the authority
+        )
+    ):
+        (tmp_path / str(number)).mkdir()
+        findings = lint_texts(tmp_path / str(number), catalog=_env(url))
+        found = located(findings, "AU503")
+        assert found == ([("catalog.yaml", 10, 12)] if fires else []), url
+        if fires:
+            (finding,) = [f for f in findings if f.code == "AU503"]
+            assert "ends up in logs and proxies" in finding.message
+            assert finding.hint is not None and "Authorization" in finding.hint

@@ -31,6 +31,9 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 ENV_REFERENCE = re.compile(r"\$\{[^}]*\}")
 """``${VAR}`` or ``${VAR:-default}`` in a URL or header: the environment, not a field."""
 
+ENV_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
+"""The name of each well-formed ``${VAR}`` reference."""
+
 
 class TemplatePlace(StrEnum):
     """Where in a catalog topic a template is written; the value is the key's path."""

@@ -8,7 +8,8 @@ from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project, TopicEntry
 from agentundo.lint.registry import check
 from agentundo.lint.sites import Site, http_sites, unknown_field_hint
-from agentundo.model.templates import TemplatePlace, field_allowed
+from agentundo.model.catalog import HttpCall
+from agentundo.model.templates import ENV_NAME, ENV_REFERENCE, TemplatePlace, field_allowed
 
 
 @check("AU501", "http-template-invalid", Severity.ERROR, "http")
@@ -73,3 +74,104 @@ def _problems(entry: TopicEntry, site: Site, *, has_http: bool) -> Iterator[Prob
                 f"{site.where} template of '{entry.name}' uses unknown field '{{{field}}}'",
                 hint,
             )
+
+
+def _env_sites(project: Project) -> Iterator[tuple[TopicEntry, Site, dict[str, bool]]]:
+    """Every URL and header value of every ``http`` block, with its catalog's readable
+    variables (name -> whether its value is a secret)."""
+    for entry in project.topics.values():
+        readable = entry.file.model.readable()
+        blocks: list[tuple[tuple[str, ...], HttpCall | None, TemplatePlace]] = [
+            (("http",), entry.topic.http, TemplatePlace.HTTP)
+        ]
+        if entry.topic.compensation is not None:
+            blocks.append(
+                (
+                    ("compensation", "http"),
+                    entry.topic.compensation.http,
+                    TemplatePlace.COMPENSATION_HTTP,
+                )
+            )
+        for prefix, call, place in blocks:
+            if call is None:
+                continue
+            for site in http_sites(call, prefix, place):
+                if site.env:
+                    yield entry, site, readable
+
+
+@check("AU502", "env-variable-not-listed", Severity.ERROR, "http")
+def env_variable_not_listed(project: Project) -> Iterator[Problem]:
+    """An `http` URL or header reads an environment variable the catalog does not list.
+
+    A drill reads only the variables a catalog names in its top-level `environment:`
+    list, and never agentundo's own (`AGENTUNDO_*`, such as the evidence key): otherwise a
+    catalog change in a pull request could send any CI secret to any host. The drill
+    refuses such a catalog before any call (exit 2).
+
+    Bad:
+        topics:
+          payments.charge:
+            http: {method: POST, url: "https://ledger/charges", headers: {Authorization: "Bearer ${CI_DEPLOY_TOKEN}"}}
+    Good:
+        environment: [LEDGER_TOKEN]
+        topics:
+          payments.charge:
+            http: {method: POST, url: "https://ledger/charges", headers: {Authorization: "Bearer ${LEDGER_TOKEN}"}}
+    """
+    for entry, site, readable in _env_sites(project):
+        for name in ENV_NAME.findall(site.text):
+            if name.startswith("AGENTUNDO_"):
+                yield Problem(
+                    entry.position(*site.path),
+                    f"{site.where} of '{entry.name}' reads ${{{name}}}: agentundo's own "
+                    "variables (AGENTUNDO_*) are never readable by templates",
+                    "give the endpoint its own variable",
+                )
+            elif name not in readable:
+                yield Problem(
+                    entry.position(*site.path),
+                    f"{site.where} of '{entry.name}' reads ${{{name}}}, which the catalog's "
+                    "`environment:` list does not name",
+                    f"add it to the catalog's top-level list: environment: [{name}]",
+                )
+
+
+@check("AU503", "secret-in-url", Severity.WARNING, "http")
+def secret_in_url(project: Project) -> Iterator[Problem]:
+    """A secret environment variable is written into a URL's path or query.
+
+    A secret in a URL ends up in logs and proxies: access logs, tracing, browser and
+    proxy histories keep whole URLs. Send it in a header instead. A variable listed as
+    `{name: VAR, secret: false}` (a service's base URL, say) is not flagged.
+
+    Bad:
+        url: "https://ledger.internal/charges?api_key=${LEDGER_KEY}"
+    Good:
+        url: "https://ledger.internal/charges"
+        headers: {Authorization: "Bearer ${LEDGER_KEY}"}
+    """
+    for entry, site, readable in _env_sites(project):
+        if site.path[-1] != "url":
+            continue
+        for match in ENV_REFERENCE.finditer(site.text):
+            name = ENV_NAME.findall(match.group(0))
+            if not name or not readable.get(name[0], False):
+                continue
+            if _in_authority(site.text, match.start()):
+                continue
+            yield Problem(
+                entry.position(*site.path),
+                f"url of '{entry.name}' puts the secret ${{{name[0]}}} in its path or query: "
+                "a secret in a URL ends up in logs and proxies",
+                f'send it in a header instead, e.g. headers: {{Authorization: "Bearer ${{{name[0]}}}"}}',
+            )
+
+
+def _in_authority(url: str, at: int) -> bool:
+    """Whether position ``at`` of ``url`` is before its path (the scheme, host and port)."""
+    start = url.find("://")
+    if start < 0:
+        return at == 0  # "${BASE}/charges": the variable is the whole base
+    path = url.find("/", start + 3)
+    return path < 0 or at < path
