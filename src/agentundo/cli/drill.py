@@ -190,11 +190,11 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
 
     from agentundo.report import drill as report
     from agentundo.saga.clock import clock_factory
-    from agentundo.saga.drills import run_with_evidence
+    from agentundo.saga.drills import run_with_evidence, secret_param_values
 
     with contextlib.ExitStack() as resources:
         executor = None
-        secrets: frozenset[str] = frozenset()
+        secrets = secret_param_values(setup.workflow, setup.catalog)
         if options.executor == "http":
             from agentundo.saga.http import HttpExecutor, check_endpoints
 
@@ -202,7 +202,7 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
                 HttpExecutor(setup.catalog, stop=stop.event, halt=stop.halt)
             )
             check_endpoints(executor, setup.workflow, setup.catalog)
-            secrets = executor.secrets
+            secrets |= executor.secrets
         result, path, lost = run_with_evidence(
             setup,
             evidence_dir=options.evidence_dir,

@@ -549,6 +549,31 @@ def check_evidence_dir(path: Path) -> None:
         raise UsageError(f"cannot write evidence to {path}: it is a file, not a directory")
 
 
+def secret_param_values(workflow: Workflow, catalog: Catalog) -> frozenset[str]:
+    """The values of the params marked secret (on the step, or on its topic): redacted
+    from the evidence in every form, like the environment's secrets."""
+    values: set[str] = set()
+    for step in workflow.steps:
+        spec = catalog.topics.get(step.topic)
+        names = {*(step.secret_params or ()), *((spec.secret_params or ()) if spec else ())}
+        for name in sorted(names):
+            value = step.params.get(name)
+            if value is None or isinstance(value, dict | list):
+                continue
+            text = str(value)
+            if len(text) < MIN_SECRET_LENGTH:
+                raise UsageError(
+                    f"step '{step.id}': secret param '{name}' is shorter than "
+                    f"{MIN_SECRET_LENGTH} characters: redacting it would garble the evidence"
+                )
+            values.add(text)
+    return frozenset(values)
+
+
+MIN_SECRET_LENGTH = 4
+"""A secret shorter than this cannot be redacted without garbling everything else."""
+
+
 def new_run_id() -> str:
     return f"run_{secrets.token_hex(4)}"
 
