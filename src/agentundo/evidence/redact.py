@@ -152,8 +152,8 @@ def _alternatives(chars: Iterable[str], level: int) -> str:
         percent = _percent(char)
         if percent is not None:
             patterns.append((3 * len(_utf8(char)), percent))
-        if char == " ":
-            literals.add("+")
+        if char == " ":  # form-encoded: "+", which an HTML-safe encoder may escape
+            literals |= _escaped("+", level)
     singles = sorted(c for c in literals if len(c) == 1)
     patterns += [(len(text), re.escape(text)) for text in literals if len(text) > 1]
     if len(singles) > 1:
@@ -185,41 +185,43 @@ def _spelled(text: str, level: int, twins: Mapping[str, str] | None = None) -> s
 _B64: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
-def _base64_patterns(data: bytes, level: int) -> list[tuple[str, str]]:
-    """Patterns for ``data`` base64-encoded (standard or URL-safe alphabet, with or
-    without padding) inside a longer encoding, at each of the three alignments, as
-    (the part that depends on ``data`` alone, in the standard alphabet; pattern).
-
-    The characters that depend on ``data`` alone must be there; a character that mixes
-    its first or last bits with a neighbour's may be (any character those bits allow),
-    and so may padding when ``data`` ends the encoding. Alignments whose own part is
-    shorter than :data:`BASE64_MIN_CHARS` are left out.
-    """
-    out: list[tuple[str, str]] = []
-    size = len(data)
+def _base64_parts(data: bytes) -> list[tuple[int, str]]:
+    """(alignment, the characters that depend on ``data`` alone) of ``data`` base64-encoded
+    after 0, 1 or 2 other bytes (standard alphabet), leaving out those shorter than
+    :data:`BASE64_MIN_CHARS`."""
+    out: list[tuple[int, str]] = []
     for align in range(3):
         encoded = base64.b64encode(bytes(align) + data).decode("ascii")
         first = (8 * align + 5) // 6  # the first character of data alone
-        end = (8 * (align + size)) // 6  # past the last one
-        own = encoded[first:end]
-        if len(own) < BASE64_MIN_CHARS:
-            continue
-        pattern = _spelled(own, level, _B64_OTHER)
-        if align:  # the character before mixes the neighbour's last bits with data's first
-            shift = 2 * align  # data's bits in it: 4 (align 1) or 2 (align 2)
-            top = data[0] >> (8 - (6 - shift))
-            lead = {_B64[(high << (6 - shift)) | top] for high in range(1 << shift)}
-            lead |= {_B64_OTHER.get(c, c) for c in lead}
-            pattern = f"(?:{_alternatives(lead, level)})?{pattern}"
-        bits = (8 * (align + size)) % 6  # data's bits in the character after: 0, 2 or 4
-        if bits:
-            low = data[-1] & ((1 << bits) - 1)
-            tail = {_B64[(low << (6 - bits)) | rest] for rest in range(1 << (6 - bits))}
-            tail |= {_B64_OTHER.get(c, c) for c in tail}
-            padding = _alternatives("=", level) * (3 - (align + size) % 3)
-            pattern += f"(?:{_alternatives(tail, level)}(?:{padding})?)?"
-        out.append((own, pattern))
+        end = (8 * (align + len(data))) // 6  # past the last one
+        if end - first >= BASE64_MIN_CHARS:
+            out.append((align, encoded[first:end]))
     return out
+
+
+def _base64_pattern(data: bytes, align: int, own: str, level: int) -> str:
+    """A pattern for ``data`` base64-encoded (standard or URL-safe alphabet, with or
+    without padding) after ``align`` other bytes, whose characters of its own are ``own``.
+
+    Those characters must be there; a character that mixes its first or last bits with
+    a neighbour's may be (any character those bits allow), and so may padding when
+    ``data`` ends the encoding.
+    """
+    pattern = _spelled(own, level, _B64_OTHER)
+    if align:  # the character before mixes the neighbour's last bits with data's first
+        shift = 2 * align  # the neighbour's bits in it: 2 (align 1) or 4 (align 2)
+        top = data[0] >> (8 - (6 - shift))
+        lead = {_B64[(high << (6 - shift)) | top] for high in range(1 << shift)}
+        lead |= {_B64_OTHER.get(c, c) for c in lead}
+        pattern = f"(?:{_alternatives(lead, level)})?{pattern}"
+    bits = (8 * (align + len(data))) % 6  # data's bits in the character after: 0, 2 or 4
+    if bits:
+        low = data[-1] & ((1 << bits) - 1)
+        tail = {_B64[(low << (6 - bits)) | rest] for rest in range(1 << (6 - bits))}
+        tail |= {_B64_OTHER.get(c, c) for c in tail}
+        padding = _alternatives("=", level) * (3 - (align + len(data)) % 3)
+        pattern += f"(?:{_alternatives(tail, level)}(?:{padding})?)?"
+    return pattern
 
 
 def _anchor(form: str) -> str:
@@ -228,29 +230,24 @@ def _anchor(form: str) -> str:
     return max(_ALNUM.findall(form), key=len, default="")
 
 
-class _Form:
-    __slots__ = ("anchor", "length", "pattern")
-
-    def __init__(self, length: int, pattern: str, anchor: str) -> None:
-        self.length = length
-        """The fewest characters a match has."""
-        self.pattern = pattern
-        self.anchor = anchor
-        """Text every match holds (empty: none to rely on)."""
+def _secret_heads(secret: str) -> list[tuple[int, str]]:
+    """(fewest characters, anchor) of each form of ``secret``: cheap, for deciding which
+    strings need to be searched before any pattern is compiled."""
+    parts = _base64_parts(_utf8(secret))
+    return [(len(secret), _anchor(secret)), *((len(own), _anchor(own)) for _, own in parts)]
 
 
-def _secret_forms(secret: str) -> list[_Form]:
-    """The forms of ``secret``: as it is, base64-encoded at each alignment, each at each
-    level of JSON escaping (and percent-encoded)."""
+def _secret_patterns(secret: str) -> list[tuple[int, str]]:
+    """(fewest characters, pattern) of each form of ``secret``: as it is and base64-encoded
+    at each alignment, each at each level of JSON escaping (and percent-encoded)."""
     data = _utf8(secret)
-    out: dict[str, _Form] = {}
-    anchor = _anchor(secret)
+    parts = _base64_parts(data)
+    out: dict[str, int] = {}
     for level in range(JSON_LEVELS + 1):
-        pattern = _spelled(secret, level)
-        out.setdefault(pattern, _Form(len(secret), pattern, anchor))
-        for own, pattern in _base64_patterns(data, level):
-            out.setdefault(pattern, _Form(len(own), pattern, _anchor(own)))
-    return list(out.values())
+        out.setdefault(_spelled(secret, level), len(secret))
+        for align, own in parts:
+            out.setdefault(_base64_pattern(data, align, own, level), len(own))
+    return [(length, pattern) for pattern, length in out.items()]
 
 
 _MIN_ANCHOR = 3
@@ -262,23 +259,18 @@ _NUMBER_TEXT = frozenset("0123456789+-.eE")
 
 
 class _Forms:
-    """The compiled forms of one set of explicit secrets, and what they did to the
-    strings they have seen."""
+    """The forms of one set of explicit secrets, and what they did to the strings they
+    have seen. The pattern is compiled when a string first may hold a form: evidence
+    seldom holds a secret, and the drill does not wait for it before its first record."""
 
-    __slots__ = ("anchors", "done", "numbers", "pattern", "shortest")
+    __slots__ = ("_pattern", "anchors", "done", "numbers", "secrets", "shortest")
 
     def __init__(self, secrets: frozenset[str]) -> None:
-        forms = [
-            form
-            for secret in secrets
-            if len(secret) >= MIN_SECRET_LENGTH
-            for form in _secret_forms(secret)
-        ]
-        forms.sort(key=lambda form: (-form.length, form.pattern))  # the longest first
-        self.pattern = re.compile("|".join(f.pattern for f in forms)) if forms else None
-        self.shortest = min((form.length for form in forms), default=0)
+        self.secrets = sorted(s for s in secrets if len(s) >= MIN_SECRET_LENGTH)
+        heads = [head for secret in self.secrets for head in _secret_heads(secret)]
+        self.shortest = min((length for length, _ in heads), default=0)
         """No string shorter than this holds a form."""
-        anchors = sorted({form.anchor for form in forms}, key=len)
+        anchors = sorted({anchor for _, anchor in heads}, key=len)
         self.anchors: tuple[str, ...] | None = None
         """A string that holds a form holds one of these (None: no such promise)."""
         if all(len(anchor) >= _MIN_ANCHOR for anchor in anchors):
@@ -287,23 +279,32 @@ class _Forms:
                 if not any(other in anchor for other in kept):
                     kept.append(anchor)
             self.anchors = tuple(kept)
-        self.numbers = any(len(s) >= MIN_SECRET_LENGTH and set(s) <= _NUMBER_TEXT for s in secrets)
+        self.numbers = any(set(s) <= _NUMBER_TEXT for s in self.secrets)
         """Whether a secret could be spelled by a number (a param marked secret)."""
         self.done: dict[str, str] = {}
+        self._pattern: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """Every form of every secret, the longest first."""
+        if self._pattern is None:
+            patterns = [item for secret in self.secrets for item in _secret_patterns(secret)]
+            patterns.sort(key=lambda item: (-item[0], item[1]))
+            self._pattern = re.compile("|".join(p for _, p in patterns) or "(?!)")
+        return self._pattern
 
     def redact(self, value: str) -> str:
-        pattern = self.pattern
-        if pattern is None or len(value) < self.shortest:
+        if not self.secrets or len(value) < self.shortest:
             return value
         found = self.done.get(value)
         if found is None:
             anchors = self.anchors
             if (
                 anchors is not None and not any(anchor in value for anchor in anchors)
-            ) or pattern.search(value) is None:
+            ) or self.pattern.search(value) is None:
                 found = value
             else:
-                found = pattern.sub(REDACTED, value)
+                found = self.pattern.sub(REDACTED, value)
             if type(value) is str:  # a str subclass (an enum member) keeps its type
                 if len(self.done) >= _CACHE_LIMIT:
                     self.done.clear()
@@ -312,7 +313,7 @@ class _Forms:
 
     def holds(self, number: object) -> bool:
         """Whether the text of ``number`` (an int or a float) holds a secret."""
-        return self.pattern is not None and self.pattern.search(str(number)) is not None
+        return bool(self.secrets) and self.pattern.search(str(number)) is not None
 
 
 _FORMS: dict[frozenset[str], _Forms] = {}
