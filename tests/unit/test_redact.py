@@ -84,12 +84,18 @@ def _json_dotnet(text: str) -> str:
     return "".join(out)
 
 
+def _json_gson(text: str) -> str:
+    """Gson (HTML-safe): ``\\u003c``, ``\\u003e``, ``\\u0026``, ``\\u003d``, ``\\u0027``."""
+    return "".join(_u(ord(c)) if c in "<>&='" else c for c in _json_utf8(text))
+
+
 JSON_ENCODERS: dict[str, Callable[[str], str]] = {
     "python": _json_python,
     "utf8": _json_utf8,
     "php": _json_php,
     "go": _json_go,
     "dotnet": _json_dotnet,
+    "gson": _json_gson,
 }
 
 
@@ -288,7 +294,9 @@ def test_strings_without_a_secret_are_unchanged(secret: str, text: str) -> None:
     assume(not any(_json_python(form) in text for form in forms))
     assert redact(text, frozenset({secret})) == redact(text)
     record = _record(text)
-    assert _written(record, frozenset({secret}))[1] == _written(record, frozenset())[1]
+    with_secret, _line = _written(record, frozenset({secret}))
+    without, _line = _written(record, frozenset())
+    assert _echoes_in(with_secret) == _echoes_in(without)
 
 
 @EXAMPLES
@@ -339,14 +347,19 @@ def test_every_echoed_form_is_redacted(echo: str) -> None:
         assert form not in out
 
 
-def test_a_base64_echo_is_redacted_whole() -> None:
-    """No character of an encoding that carries bits of the secret is left, padding too."""
-    secret = "correct horse battery staple"
+@pytest.mark.parametrize("name", ["none", *sorted(JSON_ENCODERS)])
+def test_a_base64_echo_is_redacted_whole(name: str) -> None:
+    """No character of an encoding that carries bits of the secret is left, padding
+    included, however the encoding was escaped."""
+    encode = JSON_ENCODERS.get(name, str)
+    secret = "correct horse battery staple?>"
     for before in (b"", b"u:", b"us:"):
-        encoded = base64.b64encode(before + secret.encode()).decode()
-        out = redact(f"[{encoded}]", frozenset({secret}))
-        kept = base64.b64encode(before).decode()[: (8 * len(before)) // 6]
-        assert out == f"[{kept}{REDACTED}]"
+        for b64 in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b64(before + secret.encode()).decode())
+            assert {"/", "+", "-", "_", "="} & set(b64(secret.encode()).decode())
+            out = redact(f"[{encoded}]", frozenset({secret}))
+            kept = encode(b64(before).decode()[: (8 * len(before)) // 6])
+            assert out == f"[{kept}{REDACTED}]"
 
 
 def test_the_longest_form_goes_first() -> None:

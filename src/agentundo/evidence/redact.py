@@ -237,17 +237,20 @@ def _secret_heads(secret: str) -> list[tuple[int, str]]:
     return [(len(secret), _anchor(secret)), *((len(own), _anchor(own)) for _, own in parts)]
 
 
-def _secret_patterns(secret: str) -> list[tuple[int, str]]:
-    """(fewest characters, pattern) of each form of ``secret``: as it is and base64-encoded
-    at each alignment, each at each level of JSON escaping (and percent-encoded)."""
+def _secret_patterns(secret: str) -> list[tuple[int, int, str]]:
+    """(fewest characters, JSON level, pattern) of each form of ``secret``: as it is at
+    each level of JSON escaping (and percent-encoded), and base64-encoded at each
+    alignment. Base64 has one pattern for all levels: no base64 character must be
+    escaped, so the spellings of each level include those of the levels below, and one
+    pattern cannot stop short of a padding or an edge character that another level
+    would have taken."""
     data = _utf8(secret)
-    parts = _base64_parts(data)
-    out: dict[str, int] = {}
-    for level in range(JSON_LEVELS + 1):
-        out.setdefault(_spelled(secret, level), len(secret))
-        for align, own in parts:
-            out.setdefault(_base64_pattern(data, align, own, level), len(own))
-    return [(length, pattern) for pattern, length in out.items()]
+    out: dict[str, tuple[int, int]] = {}
+    for level in range(JSON_LEVELS, -1, -1):
+        out.setdefault(_spelled(secret, level), (len(secret), level))
+    for align, own in _base64_parts(data):
+        out.setdefault(_base64_pattern(data, align, own, JSON_LEVELS), (len(own), JSON_LEVELS))
+    return [(length, level, pattern) for pattern, (length, level) in out.items()]
 
 
 _MIN_ANCHOR = 3
@@ -289,8 +292,10 @@ class _Forms:
         """Every form of every secret, the longest first."""
         if self._pattern is None:
             patterns = [item for secret in self.secrets for item in _secret_patterns(secret)]
-            patterns.sort(key=lambda item: (-item[0], item[1]))
-            self._pattern = re.compile("|".join(p for _, p in patterns) or "(?!)")
+            # the longest forms first; of two as long, the more escaped one, which may go
+            # on where the other stops (a secret that ends in a backslash, escaped once)
+            patterns.sort(key=lambda item: (-item[0], -item[1], item[2]))
+            self._pattern = re.compile("|".join(p for _, _, p in patterns) or "(?!)")
         return self._pattern
 
     def redact(self, value: str) -> str:
