@@ -391,7 +391,7 @@ def test_secret_params_join_the_secrets() -> None:
         ("", "has 0 characters"),
         (7, "has 1 character;"),
         (True, "is a bool"),
-        (None, "is a null"),
+        (None, "is null"),
         (["long enough"], "is a list"),
     ],
 )

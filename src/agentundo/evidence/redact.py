@@ -24,7 +24,8 @@ redact half the evidence); :func:`add_secret_values` refuses them."""
 BASE64_MIN_CHARS: Final = 8
 """The fewest base64 characters (48 bits) that depend on a secret alone for a base64
 form to be redacted: shorter fragments could turn up in ordinary text. Every alignment
-is covered for secrets of at least 7 UTF-8 bytes, the unaligned one from 6 bytes."""
+is covered for secrets of at least 7 UTF-8 bytes; from 6 bytes, a secret that starts a
+group of 3 bytes (alone, or after 3, 6, ... other bytes); below that, none."""
 
 JSON_LEVELS: Final = 3
 """How many times over a secret may be JSON-escaped and still be found: a JSON string
@@ -78,6 +79,7 @@ _B64_OTHER: Final = {"+": "-", "/": "_", "-": "+", "_": "/"}
 """Each base64 character's twin in the other alphabet (standard, URL-safe)."""
 
 _ALNUM = re.compile(r"[0-9A-Za-z]+")
+_ALNUM_RUNS = re.compile(r"([0-9A-Za-z]+)")
 
 
 def _u_escapes(code: int) -> tuple[str, ...]:
@@ -170,7 +172,7 @@ def _spelled(text: str, level: int, twins: Mapping[str, str] | None = None) -> s
     """A pattern matching ``text`` in any spelling of its characters after ``level``
     JSON encodings (and percent-encoding); ``twins`` adds a second character for some."""
     out: list[str] = []
-    for run in re.split(r"([0-9A-Za-z]+)", text):
+    for run in _ALNUM_RUNS.split(text):
         if not run:
             continue
         if _ALNUM.fullmatch(run):  # letters and digits are never escaped nor encoded
@@ -318,7 +320,12 @@ class _Forms:
 
     def holds(self, number: object) -> bool:
         """Whether the text of ``number`` (an int or a float) holds a secret."""
-        return bool(self.secrets) and self.pattern.search(str(number)) is not None
+        text = str(number)
+        return (
+            bool(self.secrets)
+            and len(text) >= self.shortest
+            and self.pattern.search(text) is not None
+        )
 
 
 _FORMS: dict[frozenset[str], _Forms] = {}
@@ -363,9 +370,9 @@ def add_secret_values(
         elif isinstance(value, int | float) and not isinstance(value, bool):
             text = str(value)
         else:
-            kind = "null" if value is None else type(value).__name__
+            kind = "null" if value is None else f"a {type(value).__name__}"
             raise ValueError(
-                f"{what} '{name}' is marked secret but its value is a {kind}: "
+                f"{what} '{name}' is marked secret but its value is {kind}: "
                 "only a string or a number can be redacted"
             )
         if len(text) < MIN_SECRET_LENGTH:
