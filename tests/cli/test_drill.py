@@ -168,7 +168,8 @@ def test_a_stop_ends_forward_work_the_rollback_still_runs_a_second_stop_halts(
         path = write(
             tmp_path,
             "comp.yaml",
-            "version: v1\nscenario: c\nfaults: [{type: compensation_failure, step: charge, count: 5}]\n",
+            "version: v1\nscenario: c\nsettings: {backoff_initial: 100ms}\n"
+            "faults: [{type: compensation_failure, step: charge, count: 5}]\n",
         )
         faults = [str(path) if f == "comp-fails" else f for f in faults]
     cmd = [

@@ -49,7 +49,7 @@ def _cut_after(path: Path, event: str, step: str, *, partial: bool = False) -> N
     at = next(
         i
         for i, line in enumerate(lines)
-        if json.loads(line)["event"] == event and json.loads(line).get("step_id") == step
+        if json.loads(line)["event"] == event and json.loads(line).get("step_id") == (step or None)
     )
     kept = b"".join(lines[: at + 1])
     if partial:
@@ -194,3 +194,17 @@ def test_the_workflow_file_is_not_needed(tmp_path: Path) -> None:
         "reserve": {"sku": "A1"},
         "charge": {"amount": 10},
     }
+
+
+def test_a_run_killed_after_its_last_compensation_is_closed_without_a_call(
+    tmp_path: Path,
+) -> None:
+    path = _run(tmp_path, {"type": "fatal", "step": "ship"})
+    _cut_after(path, "lock_released", "")  # everything undone; no rollback_finished, no summary
+    cat, pol = _files(tmp_path)
+    outcome = run(RecoverRequest(evidence=path, catalog=cat, policy=pol, lock="memory"))
+    assert not outcome.plan.owed and outcome.result is not None
+    events = [r.event for r in _records(path)]
+    assert "compensation_dispatched" not in events[events.index("recovery_started") :]
+    assert events[-1] == "run_summary"
+    assert _verify(path) == []

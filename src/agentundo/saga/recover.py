@@ -125,7 +125,9 @@ class RecoveryPlan:
 
     @property
     def nothing_owed(self) -> bool:
-        return not self.owed and not self.open_jobs
+        """Nothing to undo, and the run ended with its summary (a run killed after its
+        last compensation still needs recovery to close it: nothing is sent then)."""
+        return not self.owed and not self.open_jobs and self.summary is not None
 
 
 def read_plan(path: str, records: list[Record], catalog: Catalog) -> RecoveryPlan:
