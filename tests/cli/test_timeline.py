@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agentundo.evidence.chain import GENESIS, seal
+from agentundo.evidence.chain import genesis_of, seal
 from agentundo.evidence.writer import EvidenceWriter
 from tests.cli_runner import CLEAN_ENV, Result, invoke
 from tests.evidence_factory import START, RunBuilder, clean_run, reseal, standard_run
@@ -881,7 +881,7 @@ def rows(path: Path) -> list[dict[str, Any]]:
 def forge(path: Path, index: int, change: dict[str, Any]) -> None:
     """Edit record ``index`` and recompute every later hash, as a forger without the key."""
     records = rows(path)
-    prev = records[index - 1]["hash"] if index else GENESIS
+    prev = records[index - 1]["hash"] if index else genesis_of(records[0])
     for at in range(index, len(records)):
         body = {k: v for k, v in records[at].items() if k not in ("hash", "prev_hash")}
         if at == index:

@@ -15,6 +15,7 @@ from agentundo.errors import UsageError
 from agentundo.evidence.chain import (
     GENESIS,
     HMAC_SHA256,
+    genesis_of,
     record_hash,
     record_mac,
     seal,
@@ -499,7 +500,7 @@ def write_records(path: Path, rows: list[dict[str, Any]]) -> Path:
 def reseal(path: Path, index: int, change: dict[str, Any], *, key: bytes | None = None) -> Path:
     """What a forger does: edit record ``index`` and recompute every later hash."""
     rows = records(path)
-    prev = rows[index - 1]["hash"] if index else GENESIS
+    prev = rows[index - 1]["hash"] if index else genesis_of(rows[0])
     for at in range(index, len(rows)):
         body = {k: v for k, v in rows[at].items() if k not in ("hash", "prev_hash")}
         if at == index:
