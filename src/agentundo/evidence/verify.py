@@ -112,24 +112,37 @@ class _Seen:
     others: int = 0
     listed: list[str] = field(default_factory=list)
     """The first few other files, for the first file's problem; the rest are counted."""
+    passed: bool = False
+    """The first file verified without a problem (a late problem fails it)."""
 
 
 class AcrossFiles:
     """The checks that look past one source, for one ``--verify`` over many.
 
     A file's name against the runs it holds (EV301), and one run id in more than one
-    file (EV302). Each source gets a number (:meth:`begin_source`); the same path given
-    twice is one file, not a copy. Memory: one small entry per distinct run id, never a
-    record. :meth:`finish` gives the problems only known at the end: one for the first
-    file of each repeated run id, naming the files that repeat it.
+    file (EV302). Each source is begun (:meth:`begin_source`) and ended
+    (:meth:`end_source`, with whether it passed); the same path given twice is one file,
+    not a copy. Memory: one small entry per distinct run id (its first file, line, how
+    many files repeat it and the first few of their names), never a record.
+    :meth:`finish` gives the problems only known at the end: one for the first file of
+    each repeated run id, naming the files that repeat it.
     """
 
     def __init__(self) -> None:
         self._seen: dict[str, _Seen] = {}
         self._source = 0
+        self._new: list[_Seen] = []
 
     def begin_source(self) -> None:
         self._source += 1
+        self._new = []
+
+    def end_source(self, *, passed: bool) -> None:
+        """The source begun last has been verified: ``passed`` without a problem (False
+        also for a source that could not be read: it is not counted either way)."""
+        for seen in self._new:
+            seen.passed = passed
+        self._new = []
 
     def run(self, path: str, run_id: str, line: int, report: Report) -> None:
         """A run of ``path`` (the source begun last) starts at ``line``."""
@@ -145,7 +158,8 @@ class AcrossFiles:
             return  # a record without run_id: EV003 already
         seen = self._seen.get(run_id)
         if seen is None:
-            self._seen[run_id] = _Seen(path, self._source, line)
+            seen = self._seen[run_id] = _Seen(path, self._source, line)
+            self._new.append(seen)
             return
         if seen.source == self._source:
             report(
@@ -167,8 +181,9 @@ class AcrossFiles:
             "evidence, or two runs with one id",
         )
 
-    def finish(self) -> list[Problem]:
-        """A problem for the first file of each run id that other files repeat."""
+    def finish(self) -> list[tuple[Problem, bool]]:
+        """A problem for the first file of each run id that other files repeat, and
+        whether that file had passed (so that it now counts as failed)."""
         found = []
         for run_id, seen in self._seen.items():
             if not seen.others:
@@ -176,14 +191,8 @@ class AcrossFiles:
             named = ", ".join(seen.listed)
             if seen.others > len(seen.listed):
                 named += f", ... ({seen.others} in all)"
-            found.append(
-                Problem(
-                    seen.path,
-                    seen.line,
-                    "EV302",
-                    f"run {run_id!r} is also in {plural(seen.others, 'more file')}: {named}",
-                )
-            )
+            message = f"run {run_id!r} is also in {plural(seen.others, 'more file')}: {named}"
+            found.append((Problem(seen.path, seen.line, "EV302", message), seen.passed))
         return found
 
 

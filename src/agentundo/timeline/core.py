@@ -177,8 +177,6 @@ class _Counts:
     checked: int = 0
     failed: int = 0
     unreadable: int = 0
-    failed_paths: set[str] = field(default_factory=set)
-    """The sources that failed (by name), so that a late problem counts a file once."""
 
 
 def _timeline(request: TimelineRequest, streams: Streams) -> TimelineOutcome:
@@ -250,15 +248,16 @@ def _source(
         print(error.describe(), file=streams.stderr)
         counts.unreadable += 1
         view.end_run()
+        if check is not None:
+            check.across.end_source(passed=False)
         return
     view.end_run()
-    if verifier is None:
+    if check is None or verifier is None:
         return
     counts.checked += 1
     problems = verifier.finish()
-    if problems:
-        counts.failed += 1
-        counts.failed_paths.add(name)
+    counts.failed += bool(problems)
+    check.across.end_source(passed=not problems)
     out = view.renderer
     if out.writes_data:
         print_problems(name, problems, verifier.chains, streams.stderr)
@@ -271,13 +270,12 @@ def _late_problems(across: AcrossFiles, view: Timeline, streams: Streams, counts
     from agentundo.timeline.feed import print_problems
 
     late: dict[str, list[Problem]] = {}
-    for problem in across.finish():
+    for problem, passed in across.finish():
+        if problem.path not in late:
+            counts.failed += passed
         late.setdefault(problem.path, []).append(problem)
     out = view.renderer
     for name, problems in late.items():
-        if name not in counts.failed_paths:
-            counts.failed += 1
-            counts.failed_paths.add(name)
         if out.writes_data:
             print_problems(name, problems, (), streams.stderr)
-        out.problems(name, problems, verified=True)
+        out.problems(name, problems, verified=True, across=True)

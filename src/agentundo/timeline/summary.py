@@ -217,6 +217,8 @@ def _read_rows(
     if verifier is not None:
         problems = verifier.finish()
         ok = not problems
+        if across is not None:
+            across.end_source(passed=ok)
         print_problems(path, problems, verifier.chains, stderr)
     return [summary_row(path, run.tally, verified=ok) for run in collect.runs], ok
 
@@ -255,7 +257,6 @@ def run_history(
     rows: list[SummaryRow] = []
     checked = failed = unreadable = 0
     across = AcrossFiles() if verify else None
-    failed_paths: set[str] = set()
     for path in expand_paths(paths):
         quick = None if verify else _quick_row(path)
         if quick is not None:
@@ -273,22 +274,21 @@ def run_history(
         except InputError as error:
             print(error.describe(), file=streams.stderr)
             unreadable += 1
+            if across is not None:
+                across.end_source(passed=False)
             continue
         if ok is not None:
             checked += 1
-            if not ok:
-                failed += 1
-                failed_paths.add(path)
+            failed += not ok
         rows.extend(found)
     if across is not None:
         late: dict[str, list[Problem]] = {}
-        for problem in across.finish():
+        for problem, passed in across.finish():
+            if problem.path not in late:
+                failed += passed
             late.setdefault(problem.path, []).append(problem)
         for path, problems in late.items():
             print_problems(path, problems, (), streams.stderr)
-            if path not in failed_paths:
-                failed += 1
-                failed_paths.add(path)
         rows = [replace(r, verified=False) if r.path in late else r for r in rows]
     shown = sorted((r for r in rows if _wanted(query, r)), key=lambda r: (r.started, r.path))
     render_summary(shown, fmt, text=streams.stdout, console=streams.console)
