@@ -131,8 +131,8 @@ class ChainChecker:
             self._add(
                 record.line,
                 "EV111",
-                "the first record (seq 0) does not chain to its run's genesis (from its run_id "
-                "and ts): it was spliced from another run's chain, or its run_id or ts changed",
+                "seq 0 does not chain to its run's genesis (of its run_id and ts): spliced "
+                "from another run's chain, or its run_id or ts changed",
             )
         if MAC_FIELD in data:
             scheme: object = data[MAC_FIELD]
@@ -145,9 +145,8 @@ class ChainChecker:
                 self._add(
                     record.line,
                     "EV110",
-                    f"{REQUIRE_OPTION}: this chain is not keyed (plain SHA-256, no "
-                    f'"{MAC_FIELD}"): anyone could have written or resealed it, a keyed file '
-                    f'whose "{MAC_FIELD}" was stripped included',
+                    f'{REQUIRE_OPTION}: the chain is not keyed (plain SHA-256, no "{MAC_FIELD}"): '
+                    f'anyone could have resealed it, or stripped its "{MAC_FIELD}"',
                 )
             elif self._key is not None:
                 self._add(
@@ -163,9 +162,8 @@ class ChainChecker:
             self._add(
                 record.line,
                 "EV111",
-                "the chain is keyed but starts from the legacy GENESIS (64 zeros), which only "
-                "unkeyed chains may: it is not its run's genesis (an older agentundo wrote it, "
-                "or its head came from elsewhere)",
+                "a keyed chain from the legacy GENESIS (64 zeros), not its run's genesis: only "
+                "unkeyed chains may start there (an older agentundo wrote it, or it was moved)",
             )
         if scheme != HMAC_SHA256:
             chain.checked = False
@@ -295,8 +293,8 @@ class ChainChecker:
         self._add(
             line,
             "EV110",
-            f"{REQUIRE_OPTION}: this record of a keyed chain is sealed with plain SHA-256, not "
-            "with the key: the chain is keyed only in part (resealed from here without the key)",
+            f"{REQUIRE_OPTION}: sealed with plain SHA-256, not the key: the chain is keyed "
+            "only in part (from here on, without the key)",
         )
 
     def _later_bad_macs(self, chain: Chain, *, first_line: int, events: int) -> None:
