@@ -361,9 +361,12 @@ def test_every_rule_is_documented_and_distinct() -> None:
     import agentundo.evidence.verify as module
 
     assert len({r.name for r in RULES.values()}) == len(RULES)
+    root = Path(__file__).resolve().parents[2]
+    table = (root / "docs" / "timeline.md").read_text(encoding="utf-8")
     for code, rule in RULES.items():
         assert rule.code == code
         assert code in (module.__doc__ or "")
+        assert f"| {code} | {rule.name} |" in table
     assert GENESIS == "0" * 64
 
 
