@@ -1138,7 +1138,7 @@ def test_a_chain_keyed_only_in_part_fails_require_key(project_keyed: Path) -> No
     first = len(records) + 1
     assert (
         f"{name}:{first}: EV110 --require-key: sealed with plain SHA-256, not the key: the "
-        "chain is keyed only in part (from here on, without the key) [key-required]"
+        "chain is keyed only in part (resealed or appended without the key) [key-required]"
     ) in done.stdout
     assert (
         f"{name}:{first + 1}: EV110 2 more records after line {first} are sealed with plain "

@@ -294,7 +294,7 @@ class ChainChecker:
             line,
             "EV110",
             f"{REQUIRE_OPTION}: sealed with plain SHA-256, not the key: the chain is keyed "
-            "only in part (from here on, without the key)",
+            "only in part (resealed or appended without the key)",
         )
 
     def _later_bad_macs(self, chain: Chain, *, first_line: int, events: int) -> None:
