@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agentundo.evidence.chain import GENESIS, seal
+from agentundo.evidence.chain import genesis_of, seal
 from agentundo.evidence.writer import EvidenceWriter
 
 START = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
@@ -33,11 +33,12 @@ class BulkWriter:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = path.open("x", encoding="utf-8", buffering=1 << 20)
-        self._prev = GENESIS
+        self._prev: str | None = None
         self._seq = 0
 
     def write(self, record: dict[str, Any]) -> dict[str, Any]:
-        sealed = seal({"seq": self._seq, **record}, self._prev)
+        prev = genesis_of(record) if self._prev is None else self._prev
+        sealed = seal({"seq": self._seq, **record}, prev)
         self._handle.write(json.dumps(sealed, ensure_ascii=False, separators=(",", ":")) + "\n")
         self._prev = sealed["hash"]
         self._seq += 1
@@ -351,7 +352,7 @@ def big_run(path: Path, *, steps: int, run_id: str = "run-big", skip_every: int 
 def reseal(path: Path, change: dict[str, Any]) -> None:
     """Edit run_summary and recompute every hash from there: a forger without a key."""
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    prev = GENESIS
+    prev = genesis_of(records[0])
     for index, record in enumerate(records):
         body = {k: v for k, v in record.items() if k not in ("hash", "prev_hash")}
         if record["event"] == "run_summary":

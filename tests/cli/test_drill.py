@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from agentundo.evidence.chain import GENESIS, record_hash
+from agentundo.evidence.chain import genesis_of, record_hash
 from agentundo.saga.sweep import PARALLEL_MIN_RUNS
 from tests.cli_runner import Result, invoke
 from tests.saga_helpers import CATALOG, DENY_EMAIL, POLICY, WORKFLOW, write
@@ -55,7 +55,7 @@ def drill(files: dict[str, Path], *args: str) -> Result:
 
 def evidence(path: Path) -> list[dict[str, Any]]:
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    prev = GENESIS
+    prev = genesis_of(records[0])  # the run's own genesis
     for record in records:
         assert record["prev_hash"] == prev and record["hash"] == record_hash(record)
         prev = record["hash"]
@@ -1108,7 +1108,7 @@ def _verified(path: Path) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
     assert text.endswith("\n"), f"{path} ends in a partial line"
     records = [json.loads(line) for line in text.splitlines()]
-    prev = GENESIS
+    prev = genesis_of(records[0])  # the run's own genesis
     for seq, record in enumerate(records):
         assert record["seq"] == seq
         assert record["prev_hash"] == prev

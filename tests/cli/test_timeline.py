@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agentundo.evidence.chain import GENESIS, seal
+from agentundo.evidence.chain import GENESIS, genesis_of, seal
 from agentundo.evidence.writer import EvidenceWriter
 from tests.cli_runner import CLEAN_ENV, Result, invoke
 from tests.evidence_factory import START, RunBuilder, clean_run, reseal, standard_run
@@ -881,7 +881,7 @@ def rows(path: Path) -> list[dict[str, Any]]:
 def forge(path: Path, index: int, change: dict[str, Any]) -> None:
     """Edit record ``index`` and recompute every later hash, as a forger without the key."""
     records = rows(path)
-    prev = records[index - 1]["hash"] if index else GENESIS
+    prev = records[index - 1]["hash"] if index else genesis_of(records[0])
     for at in range(index, len(records)):
         body = {k: v for k, v in records[at].items() if k not in ("hash", "prev_hash")}
         if at == index:
@@ -1015,3 +1015,261 @@ def test_a_repeated_key_cannot_change_a_keyed_record_unseen(project_keyed: Path)
     name = path.relative_to(project_keyed)
     assert f"{name}:{len(lines)}: EV109 the line is not the compact JSON" in done.stdout
     assert "EV101" not in done.stdout
+
+
+# --- 5. downgrade, replay and splicing ---------------------------------------------------
+
+
+def downgrade(path: Path, summary: dict[str, Any]) -> None:
+    """The auditor's forgery: strip "mac", edit the run_summary, reseal with plain SHA-256."""
+    records = rows(path)
+    prev = genesis_of(records[0])
+    for at, record in enumerate(records):
+        body = {k: v for k, v in record.items() if k not in ("hash", "prev_hash", "mac")}
+        if body["event"] == "run_summary":
+            body.update(summary)
+        records[at] = seal(body, prev)
+        prev = records[at]["hash"]
+    path.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+
+
+def timeline_env(*args: str, cwd: Path, **env: str) -> Result:
+    done = invoke("timeline", *args, cwd=cwd, clean_env=True, env={**CLEAN_ENV, **env})
+    no_traceback(done)
+    return done
+
+
+def test_a_downgraded_file_needs_require_key_to_fail(project_keyed: Path) -> None:
+    path = keyed_drill(project_keyed)
+    name = str(path.relative_to(project_keyed))
+    assert rows(path)[-1]["verdict"] == "recovered"
+    downgrade(path, {"verdict": "failed"})  # a verdict the events cannot refute
+    assert "mac" not in rows(path)[0]
+    # without the key the file cannot be told from unkeyed evidence: "verified", with the
+    # note that an unkeyed chain cannot catch a reseal (docs/evidence.md says why)
+    plain = timeline_env("--verify", "-q", name, cwd=project_keyed)
+    assert plain.returncode == 0
+    assert f"✓ {name}: verified" in plain.stdout
+    assert "not a deliberate reseal" in plain.stdout
+    # with the key it fails (EV108), and --require-key fails it with its own code
+    assert timeline_env("--verify", "-q", name, cwd=project_keyed, **KEYED).returncode == 1
+    for args, env in (
+        (("--verify", "--require-key"), KEYED),
+        (("--verify",), {**KEYED, "AGENTUNDO_REQUIRE_KEY": "1"}),
+        (("--verify",), {**KEYED, "AGENTUNDO_REQUIRE_KEY": "true"}),
+        (("--summary", "--verify", "--require-key"), KEYED),
+    ):
+        done = timeline_env(*args, "-q", name, cwd=project_keyed, **env)
+        assert done.returncode == 1, (args, env)
+        out = done.stdout + done.stderr
+        assert (
+            f'{name}:1: EV110 --require-key: the chain is not keyed (plain SHA-256, no "mac"): '
+            'anyone could have resealed it, or stripped its "mac" [key-required]'
+        ) in out
+        assert "EV108" not in out
+        assert KEY not in out
+
+
+def test_an_untouched_keyed_drill_passes_require_key(project_keyed: Path) -> None:
+    path = keyed_drill(project_keyed)
+    name = str(path.relative_to(project_keyed))
+    done = timeline_env("--verify", "--require-key", "-q", name, cwd=project_keyed, **KEYED)
+    assert done.returncode == 0, done.stdout
+    assert done.stderr == "agentundo timeline: 1 file checked, all verified\n"
+    off = timeline_env("--verify", "-q", name, cwd=project_keyed, AGENTUNDO_REQUIRE_KEY="0")
+    assert off.returncode == 1  # the key is not required, and not set: EV107 as before
+    assert "EV107" in off.stdout
+
+
+def test_require_key_without_the_key_is_a_usage_error(tmp_path: Path) -> None:
+    clean_run(tmp_path / "ok.jsonl")
+    for args, env in (
+        (("--verify", "--require-key"), {}),
+        (("--summary", "--verify", "--require-key"), {}),
+        (("-f", "json", "--verify", "--require-key"), {}),
+        (("--verify",), {"AGENTUNDO_REQUIRE_KEY": "1"}),
+        (("--verify", "--require-key"), {"AGENTUNDO_REQUIRE_KEY": "0"}),
+    ):
+        done = timeline_env(*args, "ok.jsonl", cwd=tmp_path, **env)
+        assert done.returncode == 2, (args, env)
+        assert done.stdout == ""
+        why = "--require-key" if "--require-key" in args else "AGENTUNDO_REQUIRE_KEY"
+        assert (
+            done.stderr.startswith(f"agentundo: error: {why}")
+            and "needs the evidence key: AGENTUNDO_EVIDENCE_KEY is not set" in done.stderr
+        )
+    # it applies to verification only
+    alone = timeline_env("--require-key", "ok.jsonl", cwd=tmp_path)
+    assert alone.returncode == 2
+    assert alone.stderr == "agentundo: error: --require-key only applies with --verify\n"
+    assert timeline_env("-q", "ok.jsonl", cwd=tmp_path, AGENTUNDO_REQUIRE_KEY="1").returncode == 0
+    wrong = timeline_env("--verify", "ok.jsonl", cwd=tmp_path, AGENTUNDO_REQUIRE_KEY=KEY)
+    assert wrong.returncode == 2
+    assert "AGENTUNDO_REQUIRE_KEY must be 1, true, yes or on" in wrong.stderr
+    assert KEY not in wrong.stderr
+
+
+def test_a_chain_keyed_only_in_part_fails_require_key(project_keyed: Path) -> None:
+    """A recovery run without the key appends plain SHA-256 records to a keyed run: the
+    real writer's resume, keyed and not."""
+    keyed = keyed_drill(project_keyed)
+    records = rows(keyed)
+    last = records[-1]
+    copy = project_keyed / "ev" / "copy.jsonl"
+    copy.write_bytes(keyed.read_bytes())
+    for path, key in ((keyed, KEY.encode()), (copy, None)):
+        with EvidenceWriter.resume(
+            path, seq=last["seq"] + 1, prev_hash=last["hash"], key=key
+        ) as writer:
+            run = RunBuilder(writer, run_id=last["run_id"], workflow_id=last["workflow_id"])
+            run.now = START + timedelta(days=1)
+            run.event("recovery_started", owed=[], unknown=[], manual=[])
+            run.event("recovery_finished", outcome="complete", owed=[])
+            summary = {k: v for k, v in last.items() if k not in ("seq", "prev_hash", "hash")}
+            writer.write(summary)
+    ok = timeline_env(
+        "--verify", "--require-key", "-q", str(keyed.relative_to(project_keyed)),
+        cwd=project_keyed, **KEYED,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stdout  # resume with the chain's key: keyed throughout
+    name = str(copy.relative_to(project_keyed))
+    done = timeline_env("--verify", "--require-key", "-q", name, cwd=project_keyed, **KEYED)
+    assert done.returncode == 1
+    first = len(records) + 1
+    assert (
+        f"{name}:{first}: EV110 --require-key: sealed with plain SHA-256, not the key: the "
+        "chain is keyed only in part (resealed or appended without the key) [key-required]"
+    ) in done.stdout
+    assert (
+        f"{name}:{first + 1}: EV110 2 more records after line {first} are sealed with plain "
+        f"SHA-256 too: lines {first + 1}, {first + 2} [key-required]"
+    ) in done.stdout
+    assert "EV101" not in done.stdout
+    # without --require-key the key still finds them: as MAC failures
+    keyed_only = timeline_env("--verify", "-q", name, cwd=project_keyed, **KEYED)
+    assert keyed_only.returncode == 1
+    assert f"{name}:{first}: EV101 " in keyed_only.stdout
+
+
+KEYED = {"AGENTUNDO_EVIDENCE_KEY": KEY}
+
+
+def test_a_run_copied_under_another_name_is_reported(tmp_path: Path) -> None:
+    ev = tmp_path / "ev"
+    original = clean_run(ev / "run_1a2b3c4d.jsonl", run_id="run_1a2b3c4d")
+    assert timeline_env("--verify", "-q", "ev", cwd=tmp_path).returncode == 0
+    copy = ev / "run_deadbeef.jsonl"
+    copy.write_bytes(original.read_bytes())
+    alone = timeline_env("--verify", "-q", "ev/run_deadbeef.jsonl", cwd=tmp_path)
+    assert alone.returncode == 1
+    assert (
+        "ev/run_deadbeef.jsonl:1: EV301 the file is named for run 'run_deadbeef' but holds run "
+        "'run_1a2b3c4d': a copy or a rename of another run's evidence [name-mismatch]"
+    ) in alone.stdout
+    both = timeline_env("--verify", "-q", "ev", cwd=tmp_path)
+    assert both.returncode == 1
+    lines = both.stdout.splitlines()
+    assert [line for line in lines if "EV3" in line] == [
+        "  ev/run_deadbeef.jsonl:1: EV301 the file is named for run 'run_deadbeef' but holds "
+        "run 'run_1a2b3c4d': a copy or a rename of another run's evidence [name-mismatch]",
+        "  ev/run_deadbeef.jsonl:1: EV302 run 'run_1a2b3c4d' is also in ev/run_1a2b3c4d.jsonl "
+        "(line 1): a copy of its evidence, or two runs with one id [duplicate-run]",
+        "  ev/run_1a2b3c4d.jsonl:1: EV302 run 'run_1a2b3c4d' is also in 1 more file: "
+        "ev/run_deadbeef.jsonl [duplicate-run]",
+    ]
+    assert "✗ ev/run_1a2b3c4d.jsonl: 1 verification problem found across files" in both.stdout
+    assert both.stderr == "agentundo timeline: 2 files checked, 2 of 2 failed verification\n"
+    # a file named otherwise is not judged by its name
+    copy.rename(ev / "backup.jsonl")
+    alone = timeline_env("--verify", "-q", "ev/backup.jsonl", cwd=tmp_path)
+    assert alone.returncode == 0
+
+
+def test_one_run_id_in_two_files_fails_both(tmp_path: Path) -> None:
+    clean_run(tmp_path / "ev" / "monday.jsonl", run_id="run-x")
+    standard_run(tmp_path / "ev" / "tuesday.jsonl", run_id="run-x")
+    for args in (("--verify", "-q"), ("-f", "json", "--verify"), ("--summary", "--verify")):
+        done = timeline_env(*args, "ev", cwd=tmp_path)
+        assert done.returncode == 1, args
+        out = done.stdout + done.stderr
+        assert "ev/tuesday.jsonl:1: EV302 run 'run-x' is also in ev/monday.jsonl (line 1)" in out
+        assert (
+            "ev/monday.jsonl:1: EV302 run 'run-x' is also in 1 more file: ev/tuesday.jsonl" in out
+        )
+        if "--summary" not in args:
+            assert done.stderr.endswith("2 files checked, 2 of 2 failed verification\n")
+    history = timeline_env("--summary", "--verify", "-f", "json", "ev", cwd=tmp_path)
+    assert [json.loads(line)["verified"] for line in history.stdout.splitlines()] == [False] * 2
+    # the same file named twice is not a copy of itself
+    twice = timeline_env("--verify", "-q", "ev/monday.jsonl", "ev/monday.jsonl", cwd=tmp_path)
+    assert twice.returncode == 0
+
+
+def test_ten_thousand_copies_of_a_run_are_each_reported(tmp_path: Path) -> None:
+    ev = tmp_path / "ev"
+    original = clean_run(ev / "run_00000000.jsonl", run_id="run_00000000")
+    for index in range(1, 10_001):
+        os.link(original, ev / f"run_{index:08x}.jsonl")  # copies by name; same bytes
+    started = time.perf_counter()
+    done = timeline_env("--verify", "-f", "json", "--event", "run_summary", "ev", cwd=tmp_path)
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 1
+    problems = done.stderr.splitlines()
+    assert sum(" EV301 " in line for line in problems) == 10_000
+    assert sum(" EV302 " in line for line in problems) == 10_001
+    assert (
+        "ev/run_00000000.jsonl:1: EV302 run 'run_00000000' is also in 10000 more files: "
+        "ev/run_00000001.jsonl, ev/run_00000002.jsonl, ev/run_00000003.jsonl, "
+        "ev/run_00000004.jsonl, ev/run_00000005.jsonl, ... (10000 in all) [duplicate-run]"
+    ) in problems
+    assert problems[-1] == (
+        "agentundo timeline: 10001 files checked, 10001 of 10001 failed verification"
+    )
+    print(f"10,001 files verified in {elapsed:.1f}s")
+    assert elapsed < 120  # about 6 s on one core; the check is per run, not per record
+
+
+def test_a_keyed_chain_spliced_onto_another_runs_genesis_fails(tmp_path: Path) -> None:
+    """A key holder (or a recovery misused) roots a run's chain at another run's genesis:
+    the real writer, through resume; and a keyed chain from the legacy GENESIS."""
+    key = KEY.encode()
+    other = tmp_path / "ev" / "run_a.jsonl"
+    with EvidenceWriter(other, key=key) as writer:
+        RunBuilder(writer, run_id="run_a").event("run_started", env="staging")
+    for root, name in ((rows(other)[0]["prev_hash"], "run_b.jsonl"), (GENESIS, "run_c.jsonl")):
+        path = tmp_path / "ev" / name
+        path.touch()
+        with EvidenceWriter.resume(path, seq=0, prev_hash=root, key=key) as writer:
+            run = RunBuilder(writer, run_id=name.removesuffix(".jsonl"), workflow_id="restock")
+            run.event("run_started", env="staging", scenario="happy-path", seed=1)
+            run.forward_ok("reserve", "inventory.reserve")
+            run.summary(env="staging")
+    spliced = timeline_env("--verify", "-q", "ev/run_b.jsonl", cwd=tmp_path, **KEYED)
+    assert spliced.returncode == 1
+    assert (
+        "ev/run_b.jsonl:1: EV111 seq 0 does not chain to its run's genesis (of its run_id and "
+        "ts): spliced from another run's chain, or its run_id or ts changed [wrong-genesis]"
+    ) in spliced.stdout
+    assert "EV101" not in spliced.stdout  # every MAC is right: only the root is wrong
+    legacy = timeline_env("--verify", "-q", "ev/run_c.jsonl", cwd=tmp_path, **KEYED)
+    assert legacy.returncode == 1
+    assert "ev/run_c.jsonl:1: EV111 a keyed chain from the legacy GENESIS (64 zeros)" in (
+        legacy.stdout
+    )
+
+
+def test_an_unkeyed_file_from_the_legacy_genesis_still_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.touch()
+    with EvidenceWriter.resume(path, seq=0, prev_hash=GENESIS, key=None) as writer:
+        run = RunBuilder(writer, run_id="run-old", workflow_id="restock")
+        run.event("run_started", env="staging")
+        run.forward_ok("reserve", "inventory.reserve")
+        run.summary(env="staging")
+    assert rows(path)[0]["prev_hash"] == GENESIS
+    done = timeline_env("--verify", "-q", "old.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.startswith("✓ old.jsonl: verified (hash chain intact, run complete)")
+    required = timeline_env("--verify", "--require-key", "-q", "old.jsonl", cwd=tmp_path, **KEYED)
+    assert required.returncode == 1
+    assert "old.jsonl:1: EV110 " in required.stdout

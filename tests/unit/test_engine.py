@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agentundo.evidence.chain import GENESIS, record_hash
+from agentundo.evidence.chain import genesis_of, record_hash
 from agentundo.evidence.events import (
     COMMON_FIELDS,
     SUMMARY_FIELDS,
@@ -616,7 +616,7 @@ def test_evidence_records_are_complete_and_chained(tmp_path: Path) -> None:
     with EvidenceWriter(path) as writer:
         drill(setup, run_id="run_e", sink=writer.write, clock=VirtualClock())
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    prev = GENESIS
+    prev = genesis_of(lines[0])  # the run's own genesis
     known = {e.value for e in Event}
     for seq, record in enumerate(lines):
         assert set(COMMON_FIELDS) <= set(record)

@@ -14,12 +14,21 @@ import pytest
 from agentundo.errors import UsageError
 from agentundo.evidence.chain import (
     GENESIS,
+    GENESIS_LABEL,
     HMAC_SHA256,
+    genesis,
+    genesis_of,
     record_hash,
     record_mac,
     seal,
 )
-from agentundo.evidence.keys import ENV_VAR, evidence_key
+from agentundo.evidence.keys import (
+    ENV_VAR,
+    REQUIRE_ENV_VAR,
+    evidence_key,
+    key_required,
+    required_key,
+)
 from agentundo.evidence.problems import RULES, Problem
 from agentundo.evidence.reader import (
     MAX_DEPTH,
@@ -31,7 +40,7 @@ from agentundo.evidence.reader import (
     read_path,
     read_stream,
 )
-from agentundo.evidence.verify import Verifier
+from agentundo.evidence.verify import AcrossFiles, Verifier, named_run
 from agentundo.evidence.verify_chain import ChainHead
 from agentundo.evidence.verify_complete import names_its_rule
 from agentundo.evidence.writer import EvidenceWriter
@@ -352,9 +361,12 @@ def test_every_rule_is_documented_and_distinct() -> None:
     import agentundo.evidence.verify as module
 
     assert len({r.name for r in RULES.values()}) == len(RULES)
+    root = Path(__file__).resolve().parents[2]
+    table = (root / "docs" / "timeline.md").read_text(encoding="utf-8")
     for code, rule in RULES.items():
         assert rule.code == code
         assert code in (module.__doc__ or "")
+        assert f"| {code} | {rule.name} |" in table
     assert GENESIS == "0" * 64
 
 
@@ -499,7 +511,7 @@ def write_records(path: Path, rows: list[dict[str, Any]]) -> Path:
 def reseal(path: Path, index: int, change: dict[str, Any], *, key: bytes | None = None) -> Path:
     """What a forger does: edit record ``index`` and recompute every later hash."""
     rows = records(path)
-    prev = rows[index - 1]["hash"] if index else GENESIS
+    prev = rows[index - 1]["hash"] if index else genesis_of(rows[0])
     for at in range(index, len(rows)):
         body = {k: v for k, v in rows[at].items() if k not in ("hash", "prev_hash")}
         if at == index:
@@ -660,3 +672,248 @@ def test_evidence_through_a_dangling_link_names_the_directory(tmp_path: Path) ->
     with pytest.raises(UsageError) as caught:
         EvidenceWriter(link / "run.jsonl", key=None)
     assert str(caught.value) == f"cannot write evidence to {link}: it exists and is not a directory"
+
+
+# --- the run-specific genesis -----------------------------------------------------------
+
+
+def test_the_genesis_is_a_hash_of_the_label_the_run_id_and_the_first_ts() -> None:
+    import hashlib
+
+    text = '["agentundo/evidence-genesis/v1","run-1","2024-05-01T10:00:00.000Z"]'
+    assert GENESIS_LABEL == "agentundo/evidence-genesis/v1"
+    assert genesis("run-1", "2024-05-01T10:00:00.000Z") == hashlib.sha256(text.encode()).hexdigest()
+    assert genesis("run-1", "2024-05-01T10:00:00.000Z") != genesis(
+        "run-2", "2024-05-01T10:00:00.000Z"
+    )
+    assert genesis("run-1", "2024-05-01T10:00:00.000Z") != genesis(
+        "run-1", "2024-05-01T10:00:00.001Z"
+    )
+    assert genesis("a,b", "c") != genesis("a", "b,c")  # a JSON array: no ambiguous joins
+    assert genesis_of({"run_id": "run-1", "ts": "t"}) == genesis("run-1", "t")
+
+
+def test_the_writer_starts_each_new_chain_from_its_run_genesis(tmp_path: Path) -> None:
+    for key in (None, KEY):
+        path = keyed_run(tmp_path / f"{key is None}.jsonl", key=key)
+        first = records(path)[0]
+        assert first["prev_hash"] == genesis(first["run_id"], first["ts"]) != GENESIS
+        assert check(path, key)[0] == []
+
+
+def legacy_run(path: Path, *, key: bytes | None, prev_hash: str = GENESIS) -> Path:
+    """A file as an older agentundo wrote it: the real writer, its chain rooted at
+    ``prev_hash`` (the legacy GENESIS by default) through ``resume``."""
+    path.touch()
+    with EvidenceWriter.resume(path, seq=0, prev_hash=prev_hash, key=key) as writer:
+        run = RunBuilder(writer, run_id="run-old", workflow_id="restock")
+        run.event("run_started", env="staging")
+        run.forward_ok("reserve", "inventory.reserve")
+        run.summary(env="staging")
+    return path
+
+
+def test_an_unkeyed_chain_from_the_legacy_genesis_still_verifies(tmp_path: Path) -> None:
+    path = legacy_run(tmp_path / "old.jsonl", key=None)
+    assert records(path)[0]["prev_hash"] == GENESIS
+    found, chains = check(path, None)
+    assert found == []
+    assert chains[0].head == records(path)[-1]["hash"]
+
+
+def test_a_keyed_chain_from_the_legacy_genesis_is_reported(tmp_path: Path) -> None:
+    path = legacy_run(tmp_path / "old.jsonl", key=KEY)
+    assert records(path)[0]["mac"] == HMAC_SHA256
+    found, _ = check(path, KEY)
+    assert codes(found) == [("EV111", 1)]
+    assert "a keyed chain from the legacy GENESIS" in found[0].message
+    # without the key too: the start is checked whether or not the MACs can be
+    assert codes(check(path, None)[0]) == [("EV107", 1), ("EV111", 1)]
+
+
+def test_a_keyed_chain_rooted_at_another_runs_genesis_is_reported(tmp_path: Path) -> None:
+    other = keyed_run(tmp_path / "other.jsonl", run_id="run-other")
+    root = records(other)[0]["prev_hash"]
+    path = legacy_run(tmp_path / "spliced.jsonl", key=KEY, prev_hash=root)
+    found, _ = check(path, KEY)
+    assert codes(found) == [("EV111", 1)]
+    assert "does not chain to its run's genesis" in found[0].message
+    assert "spliced from another run's chain" in found[0].message
+
+
+def test_an_edited_first_ts_no_longer_matches_its_genesis(tmp_path: Path) -> None:
+    path = clean_run(tmp_path / "plain.jsonl")
+    rows = records(path)
+    rows[0]["ts"] = "2024-05-01T09:00:00.000Z"
+    rows[0] = seal(
+        {k: v for k, v in rows[0].items() if k not in ("hash", "prev_hash")}, rows[0]["prev_hash"]
+    )
+    found = codes(check(write_records(path, rows), None)[0])
+    assert ("EV111", 1) in found
+
+
+def test_concatenated_runs_from_both_geneses_split_into_their_runs(tmp_path: Path) -> None:
+    old = legacy_run(tmp_path / "old.jsonl", key=None)
+    new = clean_run(tmp_path / "new.jsonl", run_id="run-new")
+    both = tmp_path / "both.jsonl"
+    both.write_bytes(old.read_bytes() + new.read_bytes())
+    found, chains = check(both, None)
+    assert found == []
+    assert [c.run_id for c in chains] == ["run-old", "run-new"]
+
+
+# --- --require-key ----------------------------------------------------------------------
+
+
+def check_required(path: Path) -> list[Problem]:
+    verifier = Verifier(str(path), key=KEY, require_key=True)
+    for item in read_path(str(path)):
+        verifier.feed(item)
+    return verifier.finish()
+
+
+def test_require_key_fails_an_unkeyed_chain_with_its_own_code(tmp_path: Path) -> None:
+    plain = clean_run(tmp_path / "plain.jsonl")
+    found = check_required(plain)
+    assert codes(found) == [("EV110", 1)]
+    assert found[0].name == "key-required"
+    assert check_required(keyed_run(tmp_path / "k.jsonl")) == []
+    with pytest.raises(ValueError, match="needs the key"):
+        Verifier("x", require_key=True)
+
+
+def test_require_key_names_a_chain_keyed_only_in_part(tmp_path: Path) -> None:
+    """The tail resealed with plain SHA-256 after a keyed head: the key tells the records
+    apart, --require-key says what they are instead of a MAC failure."""
+    path = reseal(keyed_run(tmp_path / "k.jsonl"), 3, {"actor": "agent:x"})
+    found = check_required(path)
+    assert codes(found) == [("EV110", 4), ("EV110", 5)]
+    assert "sealed with plain SHA-256, not the key" in found[0].message
+    assert found[1].message == (
+        "4 more records after line 4 are sealed with plain SHA-256 too: lines 5, 6, 7, 8"
+    )
+    assert codes(check(path, KEY)[0]) == [("EV101", 4), ("EV101", 5)]  # as before
+
+
+def test_require_key_fails_the_unkeyed_run_of_a_partly_keyed_file(tmp_path: Path) -> None:
+    keyed = keyed_run(tmp_path / "k.jsonl")
+    plain = keyed_run(tmp_path / "p.jsonl", key=None, run_id="run-p")
+    both = tmp_path / "both.jsonl"
+    both.write_text(keyed.read_text() + plain.read_text())
+    assert codes(check_required(both)) == [("EV110", 9)]
+
+
+@pytest.mark.parametrize(
+    ("value", "required"),
+    [("1", True), ("true", True), ("YES", True), (" on ", True), ("0", False), ("", False),
+     ("false", False), ("off", False), (None, False)],
+)  # fmt: skip
+def test_the_require_key_variable_takes_true_and_false_words(
+    value: str | None, required: bool
+) -> None:
+    environ = {} if value is None else {REQUIRE_ENV_VAR: value}
+    assert key_required(environ) is required
+
+
+def test_a_require_key_variable_of_another_word_is_a_usage_error_that_does_not_echo_it() -> None:
+    with pytest.raises(UsageError) as caught:
+        key_required({REQUIRE_ENV_VAR: KEY.decode()})  # the key in the wrong variable
+    assert REQUIRE_ENV_VAR in str(caught.value)
+    assert KEY.decode() not in str(caught.value)
+
+
+def test_a_required_key_that_is_not_set_is_a_usage_error() -> None:
+    for environ, option, why in (
+        ({}, True, "--require-key"),
+        ({REQUIRE_ENV_VAR: "1"}, False, REQUIRE_ENV_VAR),
+    ):
+        with pytest.raises(UsageError) as caught:
+            required_key(environ, option=option)
+        assert str(caught.value).startswith(f"{why} ")
+        assert f"needs the evidence key: {ENV_VAR} is not set" in str(caught.value)
+    assert required_key({ENV_VAR: KEY.decode()}, option=True) == (KEY, True)
+    assert required_key({ENV_VAR: KEY.decode(), REQUIRE_ENV_VAR: "0"}, option=False) == (
+        KEY,
+        False,
+    )
+    assert required_key({}, option=False) == (None, False)
+
+
+# --- across files -----------------------------------------------------------------------
+
+
+def check_across(across: AcrossFiles, path: Path) -> list[Problem]:
+    across.begin_source()
+    verifier = Verifier(str(path), across=across)
+    for item in read_path(str(path)):
+        verifier.feed(item)
+    found = verifier.finish()
+    across.end_source(passed=not found)
+    return found
+
+
+def test_a_file_named_for_another_run_is_reported(tmp_path: Path) -> None:
+    original = clean_run(tmp_path / "run_1a2b3c4d.jsonl", run_id="run_1a2b3c4d")
+    assert check_across(AcrossFiles(), original) == []
+    copy = tmp_path / "run_deadbeef.jsonl"
+    copy.write_bytes(original.read_bytes())
+    found = check_across(AcrossFiles(), copy)
+    assert codes(found) == [("EV301", 1)]
+    assert found[0].message == (
+        "the file is named for run 'run_deadbeef' but holds run 'run_1a2b3c4d': a copy or "
+        "a rename of another run's evidence"
+    )
+    for name in ("backup.jsonl", "run-1a2b3c4d.jsonl", "run_deadbeef.ndjson"):  # not judged
+        other = tmp_path / name
+        other.write_bytes(original.read_bytes())
+        assert check_across(AcrossFiles(), other) == []
+    assert named_run("ev/run_9c2a41f0.jsonl") == "run_9c2a41f0"
+    assert named_run("<stdin>") is None
+
+
+def test_one_run_id_in_several_files_names_every_file(tmp_path: Path) -> None:
+    across = AcrossFiles()
+    first = clean_run(tmp_path / "a.jsonl", run_id="run-x")
+    second = standard_run(tmp_path / "b.jsonl", run_id="run-x")
+    assert check_across(across, first) == []
+    found = check_across(across, second)
+    assert codes(found) == [("EV302", 1)]
+    assert found[0].message == (
+        f"run 'run-x' is also in {first} (line 1): a copy of its evidence, or two runs with one id"
+    )
+    ((late, passed),) = across.finish()
+    assert (late.path, late.line, late.code, passed) == (str(first), 1, "EV302", True)
+    assert late.message == f"run 'run-x' is also in 1 more file: {second}"
+
+
+def test_the_same_file_given_twice_is_not_a_copy(tmp_path: Path) -> None:
+    across = AcrossFiles()
+    path = clean_run(tmp_path / "run_a.jsonl", run_id="run_a")
+    assert check_across(across, path) == check_across(across, path) == []
+    assert across.finish() == []
+
+
+def test_a_run_id_twice_in_one_file(tmp_path: Path) -> None:
+    first = clean_run(tmp_path / "a.jsonl", run_id="run-x")
+    middle = clean_run(tmp_path / "b.jsonl", run_id="run-y")
+    both = tmp_path / "both.jsonl"
+    both.write_bytes(first.read_bytes() + middle.read_bytes() + first.read_bytes())
+    found = check_across(AcrossFiles(), both)
+    assert codes(found) == [("EV302", 23)]
+    assert "appears again in this file (first at line 1)" in found[0].message
+
+
+def test_across_files_memory_is_one_entry_per_run_id(tmp_path: Path) -> None:
+    across = AcrossFiles()
+    original = clean_run(tmp_path / "run_0.jsonl", run_id="run_0")
+    data = original.read_bytes()
+    check_across(across, original)
+    for index in range(1, 200):
+        copy = tmp_path / f"copy{index}.jsonl"
+        copy.write_bytes(data)
+        assert codes(check_across(across, copy)) == [("EV302", 1)]
+    assert len(across._seen) == 1
+    (seen,) = across._seen.values()
+    assert (seen.others, len(seen.listed)) == (199, 5)
+    ((late, _),) = across.finish()
+    assert late.message.endswith(f"{tmp_path / 'copy5.jsonl'}, ... (199 in all)")

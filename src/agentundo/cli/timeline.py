@@ -66,6 +66,15 @@ def timeline(
             "exit 1 on any problem.",
         ),
     ] = False,
+    require_key: Annotated[
+        bool,
+        typer.Option(
+            "--require-key",
+            help="With --verify: AGENTUNDO_EVIDENCE_KEY must be set (else exit 2) and every "
+            "chain keyed throughout (else exit 1); AGENTUNDO_REQUIRE_KEY=1 does the same. "
+            "Recommended in CI.",
+        ),
+    ] = False,
     summary: Annotated[
         bool, typer.Option("--summary", help="One row per run: the drill history.")
     ] = False,
@@ -122,6 +131,7 @@ def timeline(
         fmt=fmt,
         limit=limit,
         verify=verify,
+        require_key=require_key,
         summary=summary,
         follow=follow,
         timeout=timeout,

@@ -1,8 +1,15 @@
 """The hash chain that makes evidence tamper-evident, and its optional key.
 
-Each record carries ``prev_hash`` (the previous record's ``hash``, or :data:`GENESIS`
-for the first) and ``hash``: a digest of the record's canonical JSON without its
-``hash`` field. Editing, deleting, inserting or reordering a line breaks the chain.
+Each record carries ``prev_hash`` (the previous record's ``hash``; for the first, its
+run's genesis, :func:`genesis`) and ``hash``: a digest of the record's canonical JSON
+without its ``hash`` field. Editing, deleting, inserting or reordering a line breaks the
+chain.
+
+The **genesis** of a run is ``sha256(canonical JSON of [GENESIS_LABEL, run_id, ts])``
+(hex) over the first record's own ``run_id`` and ``ts``: each chain starts from a value
+of its own run, so a chain (or its head) cannot be passed off as another run's. Files
+written before it existed start from the legacy constant :data:`GENESIS` (64 zeros); the
+verifier accepts that only for unkeyed chains.
 
 Two schemes:
 
@@ -27,6 +34,9 @@ import json
 from typing import Any
 
 GENESIS = "0" * 64
+"""The legacy genesis: the ``prev_hash`` of every first record before run-specific ones."""
+GENESIS_LABEL = "agentundo/evidence-genesis/v1"
+"""The fixed label hashed into every run's genesis (:func:`genesis`); never changes."""
 
 MAC_FIELD = "mac"
 """The field of a keyed chain's first record that names its MAC scheme."""
@@ -44,6 +54,31 @@ def canonical_text(record: dict[str, Any]) -> str:
 def canonical(record: dict[str, Any]) -> bytes:
     """Canonical JSON as UTF-8 bytes: what the hash is computed over."""
     return canonical_text(record).encode()
+
+
+def genesis(run_id: object, ts: object) -> str:
+    """The ``prev_hash`` of a run's first record: its run's own genesis.
+
+    SHA-256 (hex) of the canonical JSON of ``[GENESIS_LABEL, run_id, ts]`` (compact,
+    UTF-8, non-ASCII kept), where ``run_id`` and ``ts`` are the first record's own values
+    (a missing one is ``null``). The writer seals a new chain's first record with it and
+    the verifier checks the first record against it: the one definition of both.
+    """
+    text = json.dumps(
+        [GENESIS_LABEL, run_id, ts], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def genesis_of(record: dict[str, Any]) -> str:
+    """:func:`genesis` of the run a first record begins (from its ``run_id`` and ``ts``)."""
+    return genesis(record.get("run_id"), record.get("ts"))
+
+
+def starts_chain(record: dict[str, Any]) -> bool:
+    """Whether ``prev_hash`` is a genesis: its run's own, or the legacy :data:`GENESIS`."""
+    prev_hash = record.get("prev_hash")
+    return prev_hash == GENESIS or prev_hash == genesis_of(record)
 
 
 def hash_body(record: dict[str, Any]) -> bytes:

@@ -28,10 +28,18 @@ RULES: dict[str, Rule] = {
         Rule("EV103", "record-missing", "seq skips: records were deleted."),
         Rule("EV104", "out-of-order", "A record comes after one with a higher seq."),
         Rule("EV105", "duplicate-seq", "A seq appears twice: a line was inserted or repeated."),
-        Rule("EV106", "bad-start", "The first record is not seq 0 chained to GENESIS."),
+        Rule("EV106", "bad-start", "The first record is not seq 0: the chain's head was deleted."),
         Rule("EV107", "mac-unchecked", "The chain is keyed and its MACs could not be checked."),
         Rule("EV108", "not-keyed", "A key was given but the chain is not keyed."),
         Rule("EV109", "not-canonical", "A line repeats a key or is not the writer's JSON."),
+        Rule(
+            "EV110", "key-required", "--require-key: a chain is not keyed, or keyed only in part."
+        ),
+        Rule(
+            "EV111",
+            "wrong-genesis",
+            "seq 0 does not chain to its run's genesis (nor, unkeyed, to the legacy GENESIS).",
+        ),
         Rule("EV201", "no-outcome", "A dispatched job has no outcome."),
         Rule(
             "EV202", "not-compensated", "An applied step has no compensation outcome or follow-up."
@@ -40,6 +48,8 @@ RULES: dict[str, Rule] = {
         Rule("EV204", "summary-mismatch", "run_summary disagrees with the events."),
         Rule("EV205", "no-summary", "The run has no run_summary, or records follow it."),
         Rule("EV206", "mixed-runs", "A record's run_id differs from its run's."),
+        Rule("EV301", "name-mismatch", "A file named run_*.jsonl holds a run of another id."),
+        Rule("EV302", "duplicate-run", "One run id appears in more than one file."),
     )
 }
 

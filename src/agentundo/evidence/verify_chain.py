@@ -1,7 +1,8 @@
-"""The hash-chain checks of :mod:`agentundo.evidence.verify` (EV101-EV109), and chain heads.
+"""The hash-chain checks of :mod:`agentundo.evidence.verify` (EV101-EV111), and chain heads.
 
 A :class:`ChainChecker` checks one source's records against the :class:`Chain` of their
-run: the first record's start and scheme (EV106-EV108), each record's hash or MAC (EV101),
+run: the first record's start, genesis and scheme (EV106-EV108, EV110, EV111), each
+record's hash or MAC (EV101; EV110 for plain SHA-256 in a keyed chain under ``--require-key``),
 its bytes (EV109), its link to the previous record (EV102) and its ``seq`` (EV103-EV105).
 At a run's end it reports what it counted (missing records, later bad MACs) and gives the
 run's :class:`ChainHead`.
@@ -18,13 +19,14 @@ from agentundo.evidence.chain import (
     HMAC_SHA256,
     MAC_FIELD,
     UNKEYED,
+    genesis_of,
     hash_body,
     mac_of,
     record_hash,
     record_mac,
 )
-from agentundo.evidence.keys import ENV_VAR
-from agentundo.evidence.problems import LISTED, Repeated, Report
+from agentundo.evidence.keys import ENV_VAR, REQUIRE_OPTION
+from agentundo.evidence.problems import LISTED, Repeated, Report, plural
 from agentundo.evidence.reader import Record
 
 _HASH_FIELD = len(',"hash":""')
@@ -84,6 +86,8 @@ class Chain:
     """How many records after it fail too; the first few lines are kept to name them."""
     later_bad_mac_lines: list[int] = field(default_factory=list)
     last_bad_mac: int = 0
+    plain: Repeated | None = None
+    """``--require-key``: records of this keyed chain sealed with plain SHA-256 (EV110)."""
     max_seq: int = -1
     hash_at_max: str = GENESIS
     line_at_max: int = 0
@@ -97,26 +101,38 @@ class ChainChecker:
     """The chain checks of one source; problems go to ``report(line, code, message)``.
 
     ``key`` is the evidence key: with it keyed chains are authenticated, without it their
-    MACs are reported as unchecked (EV107).
+    MACs are reported as unchecked (EV107). ``require_key`` (``--require-key``, always with
+    a key): a chain that is not keyed, or a record of a keyed chain sealed with plain
+    SHA-256 (keyed only in part), is EV110 instead of EV108 or EV101.
     """
 
-    def __init__(self, report: Report, *, key: bytes | None) -> None:
+    def __init__(self, report: Report, *, key: bytes | None, require_key: bool = False) -> None:
         self._add = report
         self._key = key
+        self._require = require_key
         self._altered: dict[str, Repeated] = {}
         """What the reader stripped (a BOM, a CR) -> where: the first line is reported, later
         ones are counted into one problem at the end (a CRLF file has one on every line)."""
 
     def start(self, chain: Chain, record: Record) -> None:
-        """Check a run's first record: seq 0 chained to GENESIS, and the chain's scheme."""
+        """Check a run's first record: seq 0 chained to its run's genesis, and the scheme."""
         data = record.data
-        starts = data.get("seq") == 0 and data.get("prev_hash") == GENESIS
-        if not starts:
+        seq = data.get("seq")
+        prev_hash = data.get("prev_hash")
+        legacy = prev_hash == GENESIS
+        starts = seq == 0 and (legacy or prev_hash == genesis_of(data))
+        if seq != 0:
             self._add(
                 record.line,
                 "EV106",
-                f"the first record has seq {data.get('seq')!r} and does not chain to GENESIS: "
-                "records before it were deleted",
+                f"the first record has seq {seq!r}, not 0: records before it were deleted",
+            )
+        elif not starts:
+            self._add(
+                record.line,
+                "EV111",
+                "seq 0 does not chain to its run's genesis (of its run_id and ts): spliced "
+                "from another run's chain, or its run_id or ts changed",
             )
         if MAC_FIELD in data:
             scheme: object = data[MAC_FIELD]
@@ -125,7 +141,14 @@ class ChainChecker:
         else:
             scheme = self._guess_scheme(data)
         if scheme is None:
-            if self._key is not None:
+            if self._require:
+                self._add(
+                    record.line,
+                    "EV110",
+                    f'{REQUIRE_OPTION}: the chain is not keyed (plain SHA-256, no "{MAC_FIELD}"): '
+                    f'anyone could have resealed it, or stripped its "{MAC_FIELD}"',
+                )
+            elif self._key is not None:
                 self._add(
                     record.line,
                     "EV108",
@@ -135,6 +158,13 @@ class ChainChecker:
                 )
             return
         chain.scheme = scheme if isinstance(scheme, str) else repr(scheme)
+        if seq == 0 and legacy:
+            self._add(
+                record.line,
+                "EV111",
+                "a keyed chain from the legacy GENESIS (64 zeros), not its run's genesis: only "
+                "unkeyed chains may start there (an older agentundo wrote it, or it was moved)",
+            )
         if scheme != HMAC_SHA256:
             chain.checked = False
             self._add(
@@ -186,7 +216,11 @@ class ChainChecker:
                 "(readers disagree on which value counts) or the line was re-encoded",
             )
         if chain.mac_key is not None:
-            if stored != mac_of(body, chain.mac_key):
+            if stored == mac_of(body, chain.mac_key):
+                pass
+            elif self._require and stored == hashlib.sha256(body).hexdigest():
+                self._plain(chain, line)
+            else:
                 self._bad_mac(chain, line)
         elif not chain.checked:
             pass
@@ -249,6 +283,20 @@ class ChainChecker:
             chain.later_bad_mac_lines.append(line)
         chain.last_bad_mac = line
 
+    def _plain(self, chain: Chain, line: int) -> None:
+        """``--require-key``: a record of a keyed chain sealed with plain SHA-256 (EV110 at the
+        first of the run; later ones counted into one more at the end of the run)."""
+        if chain.plain is not None:
+            chain.plain.add(line)
+            return
+        chain.plain = Repeated(line)
+        self._add(
+            line,
+            "EV110",
+            f"{REQUIRE_OPTION}: sealed with plain SHA-256, not the key: the chain is keyed "
+            "only in part (resealed or appended without the key)",
+        )
+
     def _later_bad_macs(self, chain: Chain, *, first_line: int, events: int) -> None:
         """One problem for every MAC failure after the run's first one."""
         count = chain.later_bad_macs
@@ -293,6 +341,16 @@ class ChainChecker:
         """
         if chain.later_bad_macs:
             self._later_bad_macs(chain, first_line=first_line, events=events)
+        plain = chain.plain
+        if plain is not None and plain.count:
+            count = plain.count
+            self._add(
+                plain.listed[0],
+                "EV110",
+                f"{plural(count, 'more record')} after line {plain.first} "
+                f"{'is' if count == 1 else 'are'} sealed with plain SHA-256 too: "
+                f"line{'' if count == 1 else 's'} {plain.named()}",
+            )
         head = None
         if chain.max_seq >= 0:
             head = ChainHead(

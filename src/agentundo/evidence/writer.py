@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Final, Literal, get_args
 
 from agentundo.errors import UsageError
-from agentundo.evidence.chain import GENESIS, HMAC_SHA256, MAC_FIELD, canonical_text, mac_of
+from agentundo.evidence.chain import HMAC_SHA256, MAC_FIELD, canonical_text, genesis_of, mac_of
 from agentundo.evidence.events import Event
 from agentundo.evidence.keys import evidence_key
 from agentundo.evidence.redact import redact_into
@@ -177,7 +177,9 @@ class EvidenceWriter:
 
     With a ``key`` (by default ``AGENTUNDO_EVIDENCE_KEY``, read when the writer is made;
     ``None`` for unkeyed) each ``hash`` is an HMAC-SHA256 under it and the first record
-    carries ``"mac": "hmac-sha256"``; the key itself is redacted like a secret.
+    carries ``"mac": "hmac-sha256"``; the key itself is redacted like a secret. The first
+    record of a new file chains to its run's genesis (:func:`~agentundo.evidence.chain.genesis`
+    of its ``run_id`` and ``ts``); :meth:`resume` continues an existing chain instead.
 
     Durability (``sync``, see :data:`Sync`): with ``"points"`` the directory is synced
     when the file is created (with any directory made for it), the file after each
@@ -239,7 +241,7 @@ class EvidenceWriter:
         self._unsynced: list[dict[str, Any]] = []  # written since the last good fsync
         self._size = 0  # bytes of complete lines in the file
         self._fd_gone = False  # the descriptor itself is bad (EBADF): never close it
-        self._prev = GENESIS
+        self._prev: str | None = None  # a new chain: its first record starts from its genesis
         self._seq = 0
         self._secrets = secrets
         parent = self.path.parent
@@ -325,7 +327,10 @@ class EvidenceWriter:
         if fd is None:
             raise ValueError(f"evidence file {self.path} is closed")
         body = redact_into({"seq": self._seq}, record, self._secrets, STRUCTURE)
-        body["prev_hash"] = self._prev
+        prev = self._prev
+        if prev is None:  # the first record of a new chain: its run's own genesis
+            prev = genesis_of(body)
+        body["prev_hash"] = prev
         key = self._key
         if key is not None and self._seq == 0:
             body[MAC_FIELD] = HMAC_SHA256

@@ -20,7 +20,9 @@ from agentundo.timeline.query import Query
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from agentundo.evidence.problems import Problem
     from agentundo.evidence.reader import Keep
+    from agentundo.evidence.verify import AcrossFiles
     from agentundo.timeline.runs import Renderer, Timeline
 
 
@@ -45,6 +47,9 @@ class TimelineRequest:
     limit: int = 1000
     """Rows (mermaid: tasks) shown per run; 0 for all."""
     verify: bool = False
+    require_key: bool = False
+    """``--require-key``: verifying needs ``AGENTUNDO_EVIDENCE_KEY`` and every chain keyed
+    throughout (``AGENTUNDO_REQUIRE_KEY`` in :attr:`environ` asks for it too)."""
     summary: bool = False
     """One row per run (the run history) instead of the timeline."""
     follow: bool = False
@@ -53,10 +58,13 @@ class TimelineRequest:
     quiet: bool = False
     """No timeline: only warnings and verification."""
     environ: Mapping[str, str] = field(default_factory=dict)
-    """Where the evidence key (``AGENTUNDO_EVIDENCE_KEY``) is read when verifying."""
+    """Where the evidence key (``AGENTUNDO_EVIDENCE_KEY``) and ``AGENTUNDO_REQUIRE_KEY``
+    are read when verifying."""
 
     def check(self) -> None:
         """A UsageError for options that do not go together."""
+        if self.require_key and not self.verify:
+            raise UsageError("--require-key only applies with --verify")
         if self.timeout is not None and not self.follow:
             raise UsageError("--timeout only applies with --follow")
         if self.summary:
@@ -80,13 +88,15 @@ class TimelineRequest:
                 "pipe into `agentundo timeline -` to read it whole"
             )
 
-    def key(self) -> bytes | None:
-        """The evidence key when verifying (a UsageError when it is set but unusable)."""
+    def key(self) -> tuple[bytes | None, bool]:
+        """The evidence key when verifying, and whether it is required (``--require-key``
+        or ``AGENTUNDO_REQUIRE_KEY``). A UsageError when the key is set but unusable, or
+        required and not set."""
         if not self.verify:
-            return None
-        from agentundo.evidence.keys import evidence_key
+            return None, False
+        from agentundo.evidence.keys import required_key
 
-        return evidence_key(self.environ)
+        return required_key(self.environ, option=self.require_key)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,9 +142,15 @@ def run(request: TimelineRequest, streams: Streams) -> TimelineOutcome:
     if request.summary:
         from agentundo.timeline.summary import run_history
 
-        key = request.key()
+        key, required = request.key()
         return run_history(
-            request.paths, request.query, request.fmt, streams, verify=request.verify, key=key
+            request.paths,
+            request.query,
+            request.fmt,
+            streams,
+            verify=request.verify,
+            key=key,
+            require_key=required,
         )
     return _timeline(request, streams)
 
@@ -165,17 +181,21 @@ class _Counts:
 
 def _timeline(request: TimelineRequest, streams: Streams) -> TimelineOutcome:
     from agentundo.evidence.reader import expand_paths
+    from agentundo.evidence.verify import AcrossFiles
     from agentundo.timeline.runs import Timeline
 
     sources = list(request.paths) if request.follow else expand_paths(request.paths)
     out = _renderer(request, streams)
     keep = request.query.prefilter() if request.fmt is Format.JSON and not request.verify else None
-    key = request.key()
+    key, required = request.key()
+    check = _Check(key, required, AcrossFiles()) if request.verify else None
     view = Timeline(request.query, out)
     counts = _Counts()
     try:
         for path in sources:
-            _source(path, request, streams, view, key=key, keep=keep, counts=counts)
+            _source(path, request, streams, view, check=check, keep=keep, counts=counts)
+        if check is not None:
+            _late_problems(check.across, view, streams, counts)
         out.close()
     except BrokenPipeError:
         return TimelineOutcome(broken_pipe=True)
@@ -187,13 +207,22 @@ def _timeline(request: TimelineRequest, streams: Streams) -> TimelineOutcome:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """How to verify: the key, whether it is required, the checks across sources."""
+
+    key: bytes | None
+    require_key: bool
+    across: AcrossFiles
+
+
 def _source(
     path: str,
     request: TimelineRequest,
     streams: Streams,
     view: Timeline,
     *,
-    key: bytes | None,
+    check: _Check | None,
     keep: Keep | None,
     counts: _Counts,
 ) -> None:
@@ -203,7 +232,10 @@ def _source(
     from agentundo.timeline.feed import feed, print_problems
 
     name = display_path(path)
-    verifier = Verifier(name, key=key) if request.verify else None
+    verifier = None
+    if check is not None:
+        check.across.begin_source()
+        verifier = Verifier(name, key=check.key, require_key=check.require_key, across=check.across)
     view.begin_source(name)
     items = (
         follow_path(path, timeout=request.timeout, blanks=request.verify)
@@ -216,14 +248,34 @@ def _source(
         print(error.describe(), file=streams.stderr)
         counts.unreadable += 1
         view.end_run()
+        if check is not None:
+            check.across.end_source(passed=False)
         return
     view.end_run()
-    if verifier is None:
+    if check is None or verifier is None:
         return
     counts.checked += 1
     problems = verifier.finish()
     counts.failed += bool(problems)
+    check.across.end_source(passed=not problems)
     out = view.renderer
     if out.writes_data:
         print_problems(name, problems, verifier.chains, streams.stderr)
     out.problems(name, problems, verified=True, chains=verifier.chains)
+
+
+def _late_problems(across: AcrossFiles, view: Timeline, streams: Streams, counts: _Counts) -> None:
+    """The problems known only once every source was read (the first file of a run id
+    that later files repeat), shown after the others; each such file counts as failed."""
+    from agentundo.timeline.feed import print_problems
+
+    late: dict[str, list[Problem]] = {}
+    for problem, passed in across.finish():
+        if problem.path not in late:
+            counts.failed += passed
+        late.setdefault(problem.path, []).append(problem)
+    out = view.renderer
+    for name, problems in late.items():
+        if out.writes_data:
+            print_problems(name, problems, (), streams.stderr)
+        out.problems(name, problems, verified=True, across=True)

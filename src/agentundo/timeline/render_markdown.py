@@ -75,11 +75,12 @@ class MarkdownRenderer:
         *,
         verified: bool,
         chains: Sequence[ChainHead] = (),
+        across: bool = False,
     ) -> None:
         if not verified:
             return
         write = self.stream.write
-        write(f"### Verification of `{path}`\n\n")
+        write(f"### Verification of `{path}`{' across files' if across else ''}\n\n")
         if not problems:
             write("Verified: hash chain intact, run complete.\n\n")
         else:

@@ -131,6 +131,7 @@ class TableRenderer:
         *,
         verified: bool,
         chains: Sequence[ChainHead] = (),
+        across: bool = False,
     ) -> None:
         if not verified:
             return
@@ -141,7 +142,8 @@ class TableRenderer:
         else:
             self.console.print(
                 f"✗ {path}: {len(problems)} verification problem"
-                f"{'' if len(problems) == 1 else 's'}",
+                f"{'' if len(problems) == 1 else 's'}"
+                f"{' found across files (after every file was read)' if across else ''}",
                 style="bold red",
                 markup=False,
             )

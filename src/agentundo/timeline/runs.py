@@ -84,6 +84,10 @@ class Run:
 class Renderer(Protocol):
     """Receives the matching records of each run, then the run's end, then the problems.
 
+    ``problems(..., across=True)`` comes after every source: problems of a source found
+    only by comparing it with the sources read after it (EV302, for the first file of a run
+    id that later files repeat).
+
     ``writes_data``: what it writes to stdout is data for another program (JSON lines, a
     mermaid chart), so verification problems and chain heads must go to stderr instead;
     a renderer for people (table, markdown) shows them itself.
@@ -102,6 +106,7 @@ class Renderer(Protocol):
         *,
         verified: bool,
         chains: Sequence[ChainHead] = (),
+        across: bool = False,
     ) -> None: ...
 
     def close(self) -> None: ...
@@ -118,8 +123,9 @@ class ShowsNoProblems:
         *,
         verified: bool,
         chains: Sequence[ChainHead] = (),
+        across: bool = False,
     ) -> None:
-        del path, problems, verified, chains
+        del path, problems, verified, chains, across
 
 
 class Timeline:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO, assert_never
 
 from agentundo.errors import InputError, UsageError
 from agentundo.evidence.events import Event
+from agentundo.evidence.problems import Problem
 from agentundo.evidence.reader import Record, expand_paths, first_record, last_record, read_path
 from agentundo.evidence.tally import RunTally
-from agentundo.evidence.verify import Verifier
+from agentundo.evidence.verify import AcrossFiles, Verifier
 from agentundo.timeline.core import Streams, TimelineOutcome
 from agentundo.timeline.entries import SHOWN_AS_GOOD, value_text
 from agentundo.timeline.feed import feed, print_problems
@@ -190,7 +191,13 @@ def _quick_row(path: str) -> SummaryRow | None:
 
 
 def _read_rows(
-    path: str, key: bytes | None, *, verify: bool, stderr: TextIO
+    path: str,
+    key: bytes | None,
+    *,
+    verify: bool,
+    stderr: TextIO,
+    require_key: bool = False,
+    across: AcrossFiles | None = None,
 ) -> tuple[list[SummaryRow], bool | None]:
     """Every run of one file, read whole, and whether it verified (None: not verified).
 
@@ -198,7 +205,11 @@ def _read_rows(
     """
     collect = _Collect()
     view = Timeline(Query(), collect)
-    verifier = Verifier(path, key=key) if verify else None
+    verifier = None
+    if verify:
+        if across is not None:
+            across.begin_source()
+        verifier = Verifier(path, key=key, require_key=require_key, across=across)
     view.begin_source(path)
     feed(read_path(path, blanks=verify), view, verifier, stderr=stderr)
     view.end_run()
@@ -206,6 +217,8 @@ def _read_rows(
     if verifier is not None:
         problems = verifier.finish()
         ok = not problems
+        if across is not None:
+            across.end_source(passed=ok)
         print_problems(path, problems, verifier.chains, stderr)
     return [summary_row(path, run.tally, verified=ok) for run in collect.runs], ok
 
@@ -233,29 +246,50 @@ def run_history(
     *,
     verify: bool,
     key: bytes | None,
+    require_key: bool = False,
 ) -> TimelineOutcome:
     """``--summary``: one row per run of every file, filtered, sorted by start, rendered.
 
     Without verification, a file whose last record is its run_summary is read at both
-    ends only; otherwise it is read whole (and verified when asked).
+    ends only; otherwise it is read whole (and verified when asked, its name and run ids
+    checked against the other files' too: :class:`~agentundo.evidence.verify.AcrossFiles`).
     """
     rows: list[SummaryRow] = []
     checked = failed = unreadable = 0
+    across = AcrossFiles() if verify else None
     for path in expand_paths(paths):
         quick = None if verify else _quick_row(path)
         if quick is not None:
             rows.append(quick)
             continue
         try:
-            found, ok = _read_rows(path, key, verify=verify, stderr=streams.stderr)
+            found, ok = _read_rows(
+                path,
+                key,
+                verify=verify,
+                stderr=streams.stderr,
+                require_key=require_key,
+                across=across,
+            )
         except InputError as error:
             print(error.describe(), file=streams.stderr)
             unreadable += 1
+            if across is not None:
+                across.end_source(passed=False)
             continue
         if ok is not None:
             checked += 1
             failed += not ok
         rows.extend(found)
+    if across is not None:
+        late: dict[str, list[Problem]] = {}
+        for problem, passed in across.finish():
+            if problem.path not in late:
+                failed += passed
+            late.setdefault(problem.path, []).append(problem)
+        for path, problems in late.items():
+            print_problems(path, problems, (), streams.stderr)
+        rows = [replace(r, verified=False) if r.path in late else r for r in rows]
     shown = sorted((r for r in rows if _wanted(query, r)), key=lambda r: (r.started, r.path))
     render_summary(shown, fmt, text=streams.stdout, console=streams.console)
     return TimelineOutcome(checked=checked, failed=failed, unreadable=unreadable)
