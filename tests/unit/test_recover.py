@@ -208,3 +208,42 @@ def test_a_run_killed_after_its_last_compensation_is_closed_without_a_call(
     assert "compensation_dispatched" not in events[events.index("recovery_started") :]
     assert events[-1] == "run_summary"
     assert _verify(path) == []
+
+
+def test_a_compensation_needing_a_redacted_secret_param_goes_to_a_human(
+    tmp_path: Path,
+) -> None:
+    from agentundo.saga.drills import secret_param_values
+
+    text = CATALOG.replace(
+        '      idempotency_key: "{run_id}:{step_id}:refund"',
+        '      idempotency_key: "{run_id}:{step_id}:refund"\n      params: {card: "{params.card}"}',
+    )
+    cat = catalog(text)
+    wf = workflow(
+        WORKFLOW.replace(
+            "params: {amount: 10}}", "params: {amount: 10, card: 4242-4242}, secret_params: [card]}"
+        )
+    )
+    setup = DrillSetup(workflow=wf, catalog=cat, policy=policy())
+    path = tmp_path / "run_t.jsonl"
+    secrets = secret_param_values(wf, cat)
+    assert secrets == frozenset({"4242-4242"})
+    with EvidenceWriter(path, sync="never", secrets=secrets) as writer:
+        drill(setup, run_id="run_t", sink=writer.write, clock=VirtualClock())
+    assert "4242-4242" not in path.read_text(encoding="utf-8")
+    _cut_after(path, "step_succeeded", "charge")
+    plan = read_plan(str(path), _records(path), cat)
+    assert [o.step.step_id for o in plan.owed] == ["reserve", "charge"]
+    result = recover(
+        plan,
+        catalog=cat,
+        policy=policy(),
+        executor=SimulatedExecutor(cat),
+        lock_store=MemoryLockStore(),
+        sink=[].append,
+        clock=VirtualClock(),
+    )
+    assert result.owed == ["charge"]  # never sent with "[REDACTED]" as the card
+    assert "secret param(s) card" in {s: r for s, _c, r in result.manual}["charge"]
+    assert result.compensated == ["reserve"]

@@ -30,13 +30,18 @@ from agentundo.evidence.events import (
     Verdict,
 )
 from agentundo.evidence.reader import Record
+from agentundo.evidence.redact import REDACTED
 from agentundo.evidence.summary import RunSummary
 from agentundo.evidence.tally import RunTally
 from agentundo.model.catalog import Catalog, Topic
 from agentundo.model.policy import Policy
 from agentundo.model.templates import (
+    ENV_REFERENCE,
+    PARAMS_PREFIX,
+    compensation_templates,
     derived_compensation_key,
     render_key,
+    template_fields,
 )
 from agentundo.model.workflow import Workflow
 from agentundo.saga.clock import Clock, rfc3339
@@ -122,6 +127,9 @@ class RecoveryPlan:
     summary: dict[str, Any] | None
     records: list[Record]
     next_job: int
+    hidden: dict[str, list[str]] = field(default_factory=dict)
+    """Owed steps whose compensation needs a param the evidence holds redacted (a secret):
+    recovery cannot rebuild their call, and hands them to a human."""
 
     @property
     def nothing_owed(self) -> bool:
@@ -217,6 +225,20 @@ def _compensation_key(started: dict[str, Any], step: StepSeen, spec: Topic | Non
         topic=comp.topic,
         step_index=step.index,
     )
+
+
+def _redacted_params(params: dict[str, Any], spec: Topic | None) -> list[str]:
+    """The params a topic's compensation uses whose value the evidence redacted."""
+    if spec is None or spec.compensation is None:
+        return []
+    used: set[str] = set()
+    for _place, text in compensation_templates(spec):
+        try:
+            names = template_fields(ENV_REFERENCE.sub("", text))
+        except ValueError:
+            continue
+        used.update(n.removeprefix(PARAMS_PREFIX) for n in names if n.startswith(PARAMS_PREFIX))
+    return sorted(n for n in used if REDACTED in str(params.get(n, "")))
 
 
 def _job_number(value: object) -> int:
@@ -371,6 +393,16 @@ def recover(
             signal="lost",
             reason="the run ended without a run_summary (killed, or the machine went away)",
         )
+    for step_id, names in plan.hidden.items():
+        hidden_step = next(s for s in ctx.setup.workflow.steps if s.id == step_id)
+        ctx.followup(
+            hidden_step,
+            hidden_step.topic,
+            FollowUp.NO_COMPENSATION,
+            f"its compensation needs the secret param(s) {', '.join(names)}, which the "
+            "evidence holds redacted: recovery cannot rebuild the call, a human must undo it",
+            None,
+        )
     rollback = Rollback(ctx, gate=PolicyGate(ctx), executor=executor, locks=lock_store)
     ctx.in_rollback = True
     if plan.has_rollback:
@@ -439,6 +471,10 @@ def _context(
     for owed in plan.owed:
         index = next(i for i, s in enumerate(plan.steps) if s is owed.step)
         step = workflow.steps[index]
+        hidden = _redacted_params(step.params, catalog.topics.get(step.topic))
+        if hidden:
+            plan.hidden[step.id] = hidden
+            continue
         ctx.stack.append(
             StackEntry(
                 step,
