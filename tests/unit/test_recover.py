@@ -247,3 +247,15 @@ def test_a_compensation_needing_a_redacted_secret_param_goes_to_a_human(
     assert result.owed == ["charge"]  # never sent with "[REDACTED]" as the card
     assert "secret param(s) card" in {s: r for s, _c, r in result.manual}["charge"]
     assert result.compensated == ["reserve"]
+
+
+@pytest.mark.parametrize("content", [b"", b'{"seq":0,"ts":"2026-'], ids=["empty", "cut"])
+def test_a_run_killed_before_its_first_record_owes_nothing(tmp_path: Path, content: bytes) -> None:
+    from agentundo.saga.recover_file import NothingRecorded
+
+    path = tmp_path / "run_x.jsonl"
+    path.write_bytes(content)
+    cat, pol = _files(tmp_path)
+    with pytest.raises(NothingRecorded):
+        run(RecoverRequest(evidence=path, catalog=cat, policy=pol, lock="memory"))
+    assert path.read_bytes() == content

@@ -64,7 +64,7 @@ def recover(
     import signal
 
     from agentundo.errors import UsageError
-    from agentundo.saga.recover_file import RecoverRequest, run
+    from agentundo.saga.recover_file import NothingRecorded, RecoverRequest, run
     from agentundo.saga.setup import Stop
 
     if output_format not in ("text", "json"):
@@ -92,6 +92,12 @@ def recover(
     previous = {sig: signal.signal(sig, on_signal) for sig in handled}
     try:
         outcome = run(request, stop=stop)
+    except NothingRecorded as nothing:
+        typer.echo(
+            f"nothing to recover in {nothing.path}: the run was stopped before its first "
+            "record, and every call is recorded before it is made, so it made none"
+        )
+        raise typer.Exit(0) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -57,6 +57,8 @@ def load(request: RecoverRequest) -> tuple[RecoveryPlan, Catalog, Policy, int]:
 
     catalog, policy = load_contract(request.catalog, request.policy)
     path = str(request.evidence)
+    if _never_wrote(request.evidence):
+        raise NothingRecorded(path)
     items = list(read_path(path))
     records = [i for i in items if isinstance(i, Record)]
     tail = 0
@@ -70,6 +72,24 @@ def load(request: RecoverRequest) -> tuple[RecoveryPlan, Catalog, Policy, int]:
             )
     _check_chain(path, items)
     return read_plan(path, records, catalog), catalog, policy, tail
+
+
+class NothingRecorded(Exception):
+    """The run's file holds no complete record: it was killed before its first one, and
+    since every call is announced first, it made no call and nothing is owed."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def _never_wrote(path: Path) -> bool:
+    """Whether a file holds no complete line (empty, or one line cut off mid-write)."""
+    try:
+        with path.open("rb") as handle:
+            return b"\n" not in handle.read(1 << 20)
+    except OSError:
+        return False  # the reader reports it
 
 
 def _check_chain(path: str, items: list[Record | BadLine]) -> None:
