@@ -206,6 +206,25 @@ def render_key(template: str, fields: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
+def compensation_key(
+    template: str | None, fields: Mapping[str, Any], *, derive: bool
+) -> str | None:
+    """The idempotency key of a compensation: its template rendered with ``fields`` (those
+    of :meth:`key_fields`: run, workflow, step, index, topic, params, response), else, with
+    ``derive``, :func:`derived_compensation_key`; else None."""
+    if template:
+        return render_key(template, fields)
+    if not derive:
+        return None
+    return derived_compensation_key(
+        run_id=str(fields["run_id"]),
+        workflow_id=str(fields["workflow_id"]),
+        step_id=str(fields["step_id"]),
+        topic=str(fields["topic"]),
+        step_index=int(fields["step_index"]),
+    )
+
+
 def derived_compensation_key(
     *, run_id: str, workflow_id: str, step_id: str, topic: str, step_index: int
 ) -> str:

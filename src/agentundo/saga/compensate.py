@@ -15,7 +15,7 @@ from agentundo.model.catalog import Compensation, Topic
 from agentundo.model.common import Rollback
 from agentundo.model.scenario import Phase
 from agentundo.model.templates import (
-    derived_compensation_key,
+    compensation_key,
     lookup_response,
     pick_response,
     render_key,
@@ -216,18 +216,8 @@ class Compensator:
             return self._resumed(entry, spec, comp, entry.resume)
         job = ctx.new_job()
         key_fields = ctx.key_fields(step, entry.index, job, comp.topic, entry.response)
-        if comp.idempotency_key:
-            key: str | None = render_key(comp.idempotency_key, key_fields)
-        elif ctx.settings.derive_compensation_keys:
-            key = derived_compensation_key(
-                run_id=ctx.run_id,
-                workflow_id=ctx.workflow_id,
-                step_id=step.id,
-                topic=comp.topic,
-                step_index=entry.index,
-            )
-        else:
-            key = None
+        derive = ctx.settings.derive_compensation_keys
+        key = compensation_key(comp.idempotency_key, key_fields, derive=derive)
         report = CompensationReport(
             step.id, step.topic, comp.topic, job, key, outcome=CompensationOutcome.PENDING
         )

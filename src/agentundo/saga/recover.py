@@ -38,9 +38,8 @@ from agentundo.model.policy import Policy
 from agentundo.model.templates import (
     ENV_REFERENCE,
     PARAMS_PREFIX,
+    compensation_key,
     compensation_templates,
-    derived_compensation_key,
-    render_key,
     template_fields,
 )
 from agentundo.model.workflow import Workflow
@@ -202,29 +201,22 @@ def _compensation_key(started: dict[str, Any], step: StepSeen, spec: Topic | Non
     comp = spec.compensation if spec is not None else None
     if comp is None:
         return None
-    if comp.idempotency_key:
-        fields = {
-            "run_id": started.get("run_id"),
-            "workflow_id": started.get("workflow_id"),
-            "step_id": step.step_id,
-            "step_index": step.index,
-            "topic": comp.topic,
-            "env": started.get("env"),
-            "job_id": "",
-            "params": step.params,
-            "response": step.response,
-        }
-        try:
-            return render_key(comp.idempotency_key, fields)
-        except (KeyError, ValueError, IndexError):
-            return None
-    return derived_compensation_key(
-        run_id=str(started.get("run_id")),
-        workflow_id=str(started.get("workflow_id")),
-        step_id=step.step_id,
-        topic=comp.topic,
-        step_index=step.index,
-    )
+    fields = {
+        "run_id": started.get("run_id"),
+        "workflow_id": started.get("workflow_id"),
+        "step_id": step.step_id,
+        "step_index": step.index,
+        "topic": comp.topic,
+        "env": started.get("env"),
+        "job_id": "",
+        "params": step.params,
+        "response": step.response,
+    }
+    derive = settings_of(started, RECOVERY_SETTINGS).derive_compensation_keys
+    try:
+        return compensation_key(comp.idempotency_key, fields, derive=derive)
+    except (KeyError, ValueError, IndexError):
+        return None
 
 
 def _redacted_params(params: dict[str, Any], spec: Topic | None) -> list[str]:
@@ -339,8 +331,13 @@ def settings_of(started: dict[str, Any], base: Settings) -> Settings:
     changes: dict[str, Any] = {}
     for name, default in base.as_dict().items():
         text = recorded.get(name)
+        if name == "lock_wait_s" or not isinstance(text, str):
+            continue
+        if name == "derive_compensation_keys" and text in ("True", "False"):
+            changes[name] = text == "True"  # the keys must be the run's own
+            continue
         numeric = isinstance(default, int | float) and not isinstance(default, bool)
-        if name == "lock_wait_s" or not numeric or not isinstance(text, str):
+        if not numeric:
             continue
         try:
             value = float(text)
