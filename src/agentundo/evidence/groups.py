@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from agentundo.evidence.chain import GENESIS
+from agentundo.evidence.chain import starts_chain
 from agentundo.evidence.events import Event
 
 
@@ -118,7 +118,7 @@ def starts_run(data: dict[str, Any], run_id: str | None, *, chained: bool = True
 
     A run starts at a ``run_started`` record with ``seq`` 0 whose ``run_id`` differs from
     the current run's, so that concatenated files (``cat *.jsonl``) split into their runs.
-    ``chained`` (the verifier) also requires ``prev_hash`` to be GENESIS: a seq-0 record
+    ``chained`` also requires ``prev_hash`` to be a genesis (:func:`starts_chain`): a seq-0 record
     that does not start a chain is a problem of the current run, not a new one. The
     timeline (``chained=False``) splits at any seq-0 ``run_started``; a new file starts a
     run too, which the callers handle.
@@ -126,6 +126,6 @@ def starts_run(data: dict[str, Any], run_id: str | None, *, chained: bool = True
     return (
         data.get("seq") == 0
         and data.get("event") == Event.RUN_STARTED
-        and (not chained or data.get("prev_hash") == GENESIS)
+        and (not chained or starts_chain(data))
         and data.get("run_id") != run_id
     )
