@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
 
 
 def drill(
+    ctx: typer.Context,
     workflow: Annotated[
         str | None,
         typer.Argument(
@@ -177,11 +178,10 @@ def drill(
     catalog = catalog or settings.catalog
     policy = policy or settings.policy
     if catalog is None or policy is None:
+        # as Click says it of a missing option, when nothing is configured either
+        usage: Any = {c.__name__: c for c in typer.BadParameter.__mro__}["UsageError"]
         missing = "--catalog" if catalog is None else "--policy"
-        raise UsageError(
-            f"{missing} is missing: give it, or set it in [drill] of pyproject.toml "
-            "([tool.agentundo.drill]) or agentundo.toml"
-        )
+        raise usage(f"Missing option '{missing}'.", ctx=ctx)
     lock = lock or settings.lock or "file"
     options = Options(
         fail_at=fail_at or (),
