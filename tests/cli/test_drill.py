@@ -1223,3 +1223,204 @@ def test_a_sweep_on_a_full_disk_stops_cleanly_with_exit_3(files: dict[str, Path]
         done.stderr
     )
     assert len(list(files["evidence"].glob("*.jsonl"))) == 1
+
+
+# -- weekly drills as CI jobs: [drill] configuration, scenario directories, JUnit ----------
+
+JUNIT_SCHEMA = Path(__file__).parents[1] / "fixtures" / "junit" / "junit-10.xsd"
+
+GOOD_SCENARIO = """
+version: v1
+scenario: weekly
+workflow: order
+faults:
+  - {type: partial, step: ship}
+expect: {status: FAILED_FATAL}
+"""
+
+LEFT_BEHIND_SCENARIO = """
+version: v1
+kind: scenario
+scenario: left-behind
+workflow: order
+settings: {compensate_failed_step: false}
+faults:
+  - {type: partial, step: ship}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A repository with a [tool.agentundo.drill] table, its contract and two scenarios."""
+    root = tmp_path / "repo"
+    (root / "policies").mkdir(parents=True)
+    (root / "workflows").mkdir()
+    (root / "drills").mkdir()
+    write(root / "policies", "catalog.yaml", CATALOG)
+    write(root / "policies", "policy.yaml", POLICY)
+    write(root / "workflows", "order.yaml", WORKFLOW)
+    write(root / "drills", "a-weekly.yaml", GOOD_SCENARIO)
+    write(root / "drills", "b-left-behind.yaml", LEFT_BEHIND_SCENARIO)
+    write(root / "drills", "compose.yaml", "services:\n  web: {image: nginx}\n")
+    write(
+        root,
+        "pyproject.toml",
+        """
+        [project]
+        name = "shop"
+
+        [tool.agentundo.drill]
+        catalog = "policies/catalog.yaml"
+        policy = "policies/policy.yaml"
+        scenarios = ["drills/"]
+        workflows = ["workflows/"]
+        evidence = "evidence"
+        """,
+    )
+    return root
+
+
+def test_drill_without_a_workflow_runs_every_configured_scenario(project: Path) -> None:
+    done = invoke("drill", cwd=project)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("recovered order weekly: evidence: ")
+    assert lines[1].startswith("failed order left-behind: ")
+    assert len(list((project / "evidence").glob("run_*.jsonl"))) == 2
+
+
+def test_drill_of_a_directory_with_json_lists_every_drill(project: Path) -> None:
+    (project / "drills" / "b-left-behind.yaml").unlink()
+    done = invoke("drill", "drills", "-f", "json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert [d["summary"]["scenario"] for d in out] == ["weekly"]
+    assert out[0]["verdict"] == "recovered"
+    assert out[0]["workflow_file"].endswith("order.yaml")
+    records = evidence(Path(out[0]["evidence"]))
+    assert records[-1]["event"] == "run_summary"
+
+
+def test_the_command_line_wins_over_the_configuration(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    done = invoke("drill", "--evidence", elsewhere, "-f", "json", cwd=project)
+    assert done.returncode == 1
+    assert all(d["evidence"].startswith(str(elsewhere)) for d in json.loads(done.stdout))
+    assert not (project / "evidence").exists()
+
+
+def test_a_workflow_next_to_its_scenario_is_found_without_workflows(tmp_path: Path) -> None:
+    write(tmp_path, "order.yaml", WORKFLOW)
+    write(tmp_path, "weekly.yaml", GOOD_SCENARIO)
+    write(tmp_path, "catalog.yaml", CATALOG)
+    write(tmp_path, "policy.yaml", POLICY)
+    done = invoke(
+        "drill",
+        tmp_path,
+        "--catalog",
+        tmp_path / "catalog.yaml",
+        "--policy",
+        tmp_path / "policy.yaml",
+        "--evidence",
+        tmp_path / "ev",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("recovered order weekly")
+
+
+def test_junit_has_one_case_per_drill_and_is_valid(project: Path) -> None:
+    xmlschema = pytest.importorskip("xmlschema")
+    import xml.etree.ElementTree as ET
+
+    done = invoke("drill", "--format", "junit", "-o", "report.xml", cwd=project)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    report = project / "report.xml"
+    xmlschema.XMLSchema(str(JUNIT_SCHEMA)).validate(str(report))
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "0")
+    good, bad = suite.findall("testcase")
+    assert (good.get("classname"), good.get("name")) == ("order", "weekly")
+    assert good.find("failure") is None
+    assert (good.findtext("system-out") or "").startswith("evidence: ")
+    failure = bad.find("failure")
+    assert failure is not None and bad.get("name") == "left-behind"
+    assert "ship" in (failure.get("message") or "")
+
+
+def test_junit_of_a_sweep_has_one_case_per_step(files: dict[str, Path], tmp_path: Path) -> None:
+    xmlschema = pytest.importorskip("xmlschema")
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "sweep.xml"
+    done = drill(files, "--sweep", "-j", "1", "--format", "junit", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    xmlschema.XMLSchema(str(JUNIT_SCHEMA)).validate(str(out))
+    cases = ET.parse(out).getroot().iter("testcase")
+    assert [(c.get("classname"), c.get("name")) for c in cases] == [
+        ("order", step) for step in ("lookup", "reserve", "charge", "notify", "ship")
+    ]
+
+
+def test_junit_of_one_drill_fails_with_its_problems(files: dict[str, Path]) -> None:
+    done = drill(files, "--partial", "ship", "--no-compensate-failed-step", "-f", "junit")
+    assert done.returncode == 1
+    assert '<failure type="failed"' in done.stdout
+    assert "<system-out>evidence: " in done.stdout
+
+
+def test_output_never_overwrites_an_input(files: dict[str, Path]) -> None:
+    before = files["policy"].read_text(encoding="utf-8")
+    done = drill(files, "-f", "junit", "-o", str(files["policy"]))
+    assert done.returncode == 2
+    assert "would overwrite the input file" in done.stderr
+    assert files["policy"].read_text(encoding="utf-8") == before
+
+
+def test_a_bad_scenario_is_exit_2_and_the_others_still_run(project: Path) -> None:
+    (project / "drills" / "b-left-behind.yaml").unlink()
+    write(
+        project / "drills",
+        "c-lost.yaml",
+        "version: v1\nscenario: lost\nworkflow: nope\nfaults: []\n",
+    )
+    done = invoke("drill", "-f", "junit", cwd=project)
+    assert done.returncode == 2
+    assert "c-lost.yaml:3:" in done.stderr and "'workflow: nope'" in done.stderr
+    assert done.stdout.count("<testcase") == 2
+    assert '<error type="input-error"' in done.stdout
+
+
+def test_a_failed_drill_outranks_bad_input(project: Path) -> None:
+    write(project / "drills", "c-lost.yaml", "version: v1\nscenario: lost\nfaults: []\n")
+    done = invoke("drill", cwd=project)
+    assert done.returncode == 1
+    assert "does not name its workflow" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('catalogue = "c.yaml"', "unknown key 'catalogue' in [tool.agentundo.drill]"),
+        ("scenarios = 3", "'scenarios' in [tool.agentundo.drill] must be a list"),
+        ('executor = "ssh"', "'executor' in [tool.agentundo.drill] is 'ssh'"),
+        ("evidence = 1", "'evidence' in [tool.agentundo.drill] must be a non-empty string"),
+    ],
+)
+def test_a_bad_drill_configuration_is_exit_2_naming_file_and_key(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    config = write(tmp_path, "pyproject.toml", f"[tool.agentundo.drill]\n{table}\n")
+    done = invoke("drill", cwd=tmp_path)
+    assert done.returncode == 2
+    assert str(config) in done.stderr and message in done.stderr
+
+
+def test_no_workflow_and_nothing_configured_is_exit_2(tmp_path: Path) -> None:
+    write(tmp_path, "agentundo.toml", '[drill]\ncatalog = "c.yaml"\npolicy = "p.yaml"\n')
+    done = invoke("drill", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "no scenarios configured" in done.stderr

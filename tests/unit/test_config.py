@@ -141,3 +141,32 @@ def test_an_empty_env_in_the_configuration_is_an_error(tmp_path: Path) -> None:
     path = _write(tmp_path / "agentundo.toml", 'envs = ["production", " "]\n')
     with pytest.raises(ConfigError, match="'envs' has an empty string"):
         load(path)
+
+
+def test_lint_passes_over_the_drill_table(tmp_path: Path) -> None:
+    from agentundo.lint.config import discover_drill, load
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[tool.agentundo]\nfail-on = "warning"\n[tool.agentundo.drill]\n'
+        'catalog = "c.yaml"\nscenarios = ["drills/"]\nlock = "memory"\n',
+        encoding="utf-8",
+    )
+    assert load(path).fail_on is not None
+    drill = discover_drill(path)
+    assert drill.catalog == str(tmp_path / "c.yaml")
+    assert drill.scenarios == (str(tmp_path / "drills/"),)
+    assert (drill.policy, drill.lock) == (None, "memory")
+
+
+def test_the_drill_table_of_agentundo_toml(tmp_path: Path) -> None:
+    from agentundo.errors import ConfigError
+    from agentundo.lint.config import discover_drill
+
+    path = tmp_path / "agentundo.toml"
+    path.write_text('[drill]\nexecutor = "http"\nworkflows = "wf"\n', encoding="utf-8")
+    drill = discover_drill(path)
+    assert (drill.executor, drill.workflows) == ("http", (str(tmp_path / "wf"),))
+    path.write_text('[drill]\nlocks = "memory"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown key 'locks' in \[drill\].*did you mean 'lock'"):
+        discover_drill(path)

@@ -440,3 +440,34 @@ def test_every_ledger_state_has_a_colour() -> None:
 
     assert set(_LEDGER_STYLE) == set(LedgerState)
     assert all(_LEDGER_STYLE.values())
+
+
+def test_junit_escapes_control_characters_and_counts_each_outcome() -> None:
+    from pathlib import Path
+    from xml.etree import ElementTree as ET
+
+    from agentundo.report.drill import ERROR, DrillCase, render_junit
+
+    xmlschema = pytest.importorskip("xmlschema")
+    cases = [
+        DrillCase("order", "ok", "recovered", (), "ev/run_1.jsonl"),
+        DrillCase("order", "bad\x07", "failed", ("left behind: <ship> & \x01",), "ev/run_2.jsonl"),
+        DrillCase("order", "lost", ERROR, ("drills/x.yaml:3:1: no workflow",)),
+        DrillCase("order", "stopped", "interrupted", (), "ev/run_3.jsonl"),
+        DrillCase("order", "ship", NOT_REACHED, ("not reached",), "ev"),
+    ]
+    out = io.StringIO()
+    render_junit(cases, out)
+    schema = Path(__file__).parents[1] / "fixtures" / "junit" / "junit-10.xsd"
+    xmlschema.XMLSchema(str(schema)).validate(io.StringIO(out.getvalue()))
+    suite = ET.fromstring(out.getvalue()).find("testsuite")
+    assert suite is not None
+    assert [suite.get(k) for k in ("tests", "failures", "errors", "skipped")] == [
+        "5",
+        "2",
+        "1",
+        "1",
+    ]
+    failure = suite.findall("testcase")[1].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "left behind: <ship> & \ufffd"

@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
     from agentundo.saga.drills import Options
     from agentundo.saga.result import DrillResult
     from agentundo.saga.setup import DrillSetup, Stop
+    from agentundo.saga.sweep import SweepRow
 
 EVIDENCE_INCOMPLETE = 3
 """Exit code when the evidence could not be written in full (the run and its rollback went
@@ -29,9 +32,22 @@ def register(app: typer.Typer) -> None:
 
 
 def drill(
-    workflow: Annotated[str, typer.Argument(help="The workflow file to drill.")],
-    catalog: Annotated[str, typer.Option("--catalog", help="The action catalog file.")],
-    policy: Annotated[str, typer.Option("--policy", help="The policy file.")],
+    ctx: typer.Context,
+    workflow: Annotated[
+        str | None,
+        typer.Argument(
+            help="The workflow file to drill, or a directory of scenarios to run "
+            "[default: the configured scenarios].",
+            show_default=False,
+        ),
+    ] = None,
+    catalog: Annotated[
+        str | None,
+        typer.Option("--catalog", help="The action catalog file [default: configured]."),
+    ] = None,
+    policy: Annotated[
+        str | None, typer.Option("--policy", help="The policy file [default: configured].")
+    ] = None,
     scenario: Annotated[
         str | None, typer.Option("--scenario", help="A scenario file (faults, expectations).")
     ] = None,
@@ -74,8 +90,28 @@ def drill(
         typer.Option("--evidence", help="Evidence directory [default: ./agentundo-evidence]."),
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", "-f", help="Output: text or json.")
+        str, typer.Option("--format", "-f", help="Output: text, json or junit.")
     ] = "text",
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the report to FILE."),
+    ] = None,
+    workflows: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--workflows",
+            metavar="DIR",
+            help="Where the scenarios' workflows are found by id, after the scenario's own "
+            "directory (repeatable) [default: configured].",
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="pyproject.toml or agentundo.toml to read [drill] from [default: found].",
+        ),
+    ] = None,
     policy_fail_mode: Annotated[
         str | None,
         typer.Option("--policy-fail-mode", help="closed (default) or open when policy is down."),
@@ -88,12 +124,12 @@ def drill(
         ),
     ] = None,
     executor_name: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--executor",
             help="simulated (default) or http: call the endpoints the catalog declares.",
         ),
-    ] = "simulated",
+    ] = None,
     derive_keys: Annotated[
         bool | None,
         typer.Option(
@@ -102,13 +138,13 @@ def drill(
         ),
     ] = None,
     lock: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--lock",
             help="The run's rollback lock: file (default, under the evidence directory), "
             "memory, or redis://HOST:PORT/DB (shared by every runner).",
         ),
-    ] = "file",
+    ] = None,
     deadline: Annotated[
         str | None,
         typer.Option(
@@ -121,14 +157,32 @@ def drill(
 ) -> None:
     """Drill a workflow's rollback: inject faults, run the saga, check the ledger.
 
+    With a directory, or no workflow at all (the scenarios of [drill] in pyproject.toml or
+    agentundo.toml), run every scenario found, one drill each, with the workflow it names.
+    Options on the command line win over the configuration.
+
     Exit 0 when it recovered as expected, 1 when an effect was left behind silently or
     undone twice, a compensation failed, timed out, was denied or fenced out for real,
     an expectation failed, an endpoint was unreachable or the deadline passed (with
     --sweep: also when a run never reached its step), 2 for bad input, 130 when
-    interrupted.
+    interrupted. Several drills: 1 if any failed, else 2 if any input was bad, else 3,
+    130, 0 in that order.
     """
-    from agentundo.saga.drills import Options, load_drill
+    from pathlib import Path
 
+    from agentundo.errors import UsageError
+    from agentundo.lint.config import discover_drill
+    from agentundo.saga.drills import Options, check_output, load_drill
+
+    settings = discover_drill(config)
+    catalog = catalog or settings.catalog
+    policy = policy or settings.policy
+    if catalog is None or policy is None:
+        # as Click says it of a missing option, when nothing is configured either
+        usage: Any = {c.__name__: c for c in typer.BadParameter.__mro__}["UsageError"]
+        missing = "--catalog" if catalog is None else "--policy"
+        raise usage(f"Missing option '{missing}'.", ctx=ctx)
+    lock = lock or settings.lock or "file"
     options = Options(
         fail_at=fail_at or (),
         partial=partial or (),
@@ -140,24 +194,178 @@ def drill(
         derive_compensation_keys=derive_keys,
         policy_fail_mode=policy_fail_mode,
         deadline=deadline,
-        executor=executor_name,
+        executor=executor_name or settings.executor or "simulated",
         sweep=sweep,
         jobs=jobs,
-        evidence=evidence,
+        evidence=evidence if evidence is not None else settings.evidence,
         output_format=output_format,
         lock=lock,
+        output=output,
     )
     options.check()
+    recover = ["--catalog", catalog, "--policy", policy, "--lock", lock]
+    if options.executor == "http":
+        recover += ["--executor", "http"]
+    inputs: list[str | Path] = [catalog, policy]
+    if settings.source is not None:
+        inputs.append(settings.source)
+    if workflow is None or Path(workflow).is_dir():
+        if scenario is not None:
+            raise UsageError(
+                "--scenario drills one workflow file; with a directory or the configured "
+                "scenarios, each scenario names its workflow"
+            )
+        paths = [workflow] if workflow is not None else list(settings.scenarios)
+        if not paths:
+            raise UsageError(
+                "no workflow given and no scenarios configured: give a workflow file or a "
+                "directory of scenarios, or set 'scenarios' in [drill] of the configuration"
+            )
+        where = list(workflows) if workflows else list(settings.workflows)
+        code = _many(paths, where, catalog, policy, options, inputs, recover)
+        raise typer.Exit(code)
+    inputs += [workflow, *([scenario] if scenario else [])]
+    check_output(options.output, inputs)
     loaded = load_drill(workflow, catalog, policy, scenario, options)
     with _stop_on_signals() as stop:
         if options.sweep:
             code = _sweep(loaded.setup, options, stop)
         else:
-            recover = ["--catalog", catalog, "--policy", policy, "--lock", lock]
-            if options.executor == "http":
-                recover += ["--executor", "http"]
             code = _single(loaded.setup, options, stop, recover)
     raise typer.Exit(code)
+
+
+PRIORITY = (1, 2, EVIDENCE_INCOMPLETE, 130)
+"""The exit code of several drills: the first of these that any drill had, else 0."""
+
+
+def _combined(codes: list[int]) -> int:
+    return next((code for code in PRIORITY if code in codes), 0)
+
+
+@contextlib.contextmanager
+def _report_stream(options: Options) -> Iterator[TextIO]:
+    """Where the report goes: ``-o FILE`` (written in full at the end) or stdout."""
+    import io
+    import sys
+
+    if options.output is None:
+        yield sys.stdout
+        return
+    buffer = io.StringIO()
+    yield buffer
+    from pathlib import Path
+
+    Path(options.output).write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def _many(
+    paths: list[str],
+    workflow_dirs: list[str],
+    catalog: str,
+    policy: str,
+    options: Options,
+    inputs: list[str | Path],
+    recover: list[str],
+) -> int:
+    """One drill per scenario found under ``paths``; the combined exit code."""
+    import sys
+
+    from agentundo.errors import InputError, InputErrors
+    from agentundo.report import drill as report
+    from agentundo.saga.drill_jobs import find_jobs
+    from agentundo.saga.drills import check_output, load_drill
+
+    found = find_jobs(paths, workflow_dirs)
+    check_output(
+        options.output,
+        [
+            *inputs,
+            *(j.scenario for j in found.jobs),
+            *(j.workflow for j in found.jobs if j.workflow),
+        ],
+    )
+    codes: list[int] = []
+    cases: list[report.DrillCase] = []
+    docs: list[dict[str, object]] = []
+    lines: list[report.DrillCase] = []
+
+    def bad(scenario: str, name: str, workflow_id: str, errors: list[InputError]) -> None:
+        for error in errors:
+            print(f"agentundo: {error}", file=sys.stderr)
+        codes.append(2)
+        case = report.DrillCase(
+            workflow_id or scenario, name, report.ERROR, tuple(str(e) for e in errors)
+        )
+        cases.append(case)
+        lines.append(case)
+        docs.append({"scenario_file": scenario, "errors": [str(e) for e in errors], "exit_code": 2})
+
+    for error in found.errors:
+        bad(error.position.path, error.position.path, "", [error])
+    with _stop_on_signals() as stop:
+        for job in found.jobs:
+            if stop.requested:
+                break
+            if job.errors or job.workflow is None:
+                bad(job.scenario, job.name, job.workflow_id, job.errors)
+                continue
+            try:
+                loaded = load_drill(job.workflow, catalog, policy, job.scenario, options)
+            except InputErrors as exc:
+                bad(job.scenario, job.name, job.workflow_id, exc.errors)
+                continue
+            except InputError as exc:
+                bad(job.scenario, job.name, job.workflow_id, [exc])
+                continue
+            files = {"scenario_file": job.scenario, "workflow_file": job.workflow}
+            if options.sweep:
+                rows, code = _sweep_rows(loaded.setup, options, stop)
+                codes.append(code)
+                these = report.cases_of_sweep(rows, job.workflow_id, f"{job.name}: ")
+                cases.extend(these)
+                failed = [c for c in these if c.verdict not in ("completed", "recovered")]
+                lines.append(
+                    report.DrillCase(
+                        job.workflow_id,
+                        job.name,
+                        "recovered" if code == 0 else "failed" if code == 1 else str(code),
+                        tuple(f"{c.name}: {c.verdict}" for c in failed)
+                        or (f"sweep of {len(rows)} runs",),
+                        str(options.evidence_dir),
+                    )
+                )
+                docs.append(
+                    {
+                        **files,
+                        **report.sweep_dict(rows, str(options.evidence_dir)),
+                        "exit_code": code,
+                    }
+                )
+                continue
+            result, path, lost = _execute(loaded.setup, options, stop)
+            _warn_owed(result, path, recover)
+            code = EVIDENCE_INCOMPLETE if lost is not None else result.verdict.exit_code
+            if lost is not None:
+                _report_evidence_lost(lost, result)
+            codes.append(code)
+            case = report.case_of(result, job.name, str(path), lost)
+            cases.append(case)
+            lines.append(case)
+            docs.append({**files, **report.as_dict(result, str(path))})
+    with _report_stream(options) as stream:
+        if options.output_format == "junit":
+            report.render_junit(cases, stream)
+        elif options.output_format == "json":
+            import json
+
+            json.dump(docs, stream, indent=2)
+            stream.write("\n")
+        else:
+            console = _console(stream)
+            for line in lines:
+                report.render_case_line(line, console)
+    return _combined(codes)
 
 
 @contextlib.contextmanager
@@ -186,9 +394,28 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
     """One run with its evidence file, reported; the verdict's exit code. When a halted
     run leaves something owed, stderr says what and how to finish it (``recover``: the
     options that ``agentundo recover`` needs besides the evidence file)."""
-    import sys
-
     from agentundo.report import drill as report
+
+    result, path, lost = _execute(setup, options, stop)
+    with _report_stream(options) as stream:
+        if options.output_format == "json":
+            report.render_json(result, stream, str(path))
+        elif options.output_format == "junit":
+            name = setup.scenario or "drill"
+            report.render_junit([report.case_of(result, name, str(path), lost)], stream)
+        else:
+            report.render_text(result, _console(stream), str(path))
+    _warn_owed(result, path, recover)
+    if lost is not None:
+        _report_evidence_lost(lost, result)
+        return EVIDENCE_INCOMPLETE
+    return result.verdict.exit_code
+
+
+def _execute(
+    setup: DrillSetup, options: Options, stop: Stop
+) -> tuple[DrillResult, Path, str | None]:
+    """One run with its evidence file: the result, the file, why the evidence is lost."""
     from agentundo.saga.clock import clock_factory
     from agentundo.saga.drills import run_with_evidence, secret_param_values
 
@@ -203,7 +430,7 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
             )
             check_endpoints(executor, setup.workflow, setup.catalog)
             secrets |= executor.secrets
-        result, path, lost = run_with_evidence(
+        return run_with_evidence(
             setup,
             evidence_dir=options.evidence_dir,
             clock=clock_factory(setup.clock_name)(),
@@ -213,10 +440,12 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
             on_evidence_failure=_warn_evidence_lost,
             locks=functools.partial(options.lock_store, setup.plan),
         )
-    if options.output_format == "json":
-        report.render_json(result, sys.stdout, str(path))
-    else:
-        report.render_text(result, _console(), str(path))
+
+
+def _warn_owed(result: DrillResult, path: Path, recover: list[str]) -> None:
+    """When a halted run leaves something owed: what, and how to finish it (stderr)."""
+    import sys
+
     owed = result.summary.get("owed") or []
     if owed:
         import shlex
@@ -224,10 +453,6 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
         command = shlex.join(["agentundo", "recover", str(path), *recover])
         print(f"agentundo: still owed: {', '.join(owed)}", file=sys.stderr)
         print(f"agentundo: finish the rollback with: {command}", file=sys.stderr)
-    if lost is not None:
-        _report_evidence_lost(lost, result)
-        return EVIDENCE_INCOMPLETE
-    return result.verdict.exit_code
 
 
 def _warn_evidence_lost(message: str) -> None:
@@ -257,14 +482,34 @@ def _report_evidence_lost(message: str, result: DrillResult) -> None:
         )
 
 
-def _console() -> Console:
+def _console(stream: TextIO | None = None) -> Console:
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False, emoji=False)
+    if stream is None or stream is sys.stdout:
+        return Console(highlight=False, emoji=False)
+    return Console(file=stream, highlight=False, emoji=False, width=200, no_color=True)
 
 
 def _sweep(setup: DrillSetup, options: Options, stop: Stop) -> int:
-    """One run per step; 0 when every run passed."""
+    """One run per step, reported; 0 when every run passed."""
+    from agentundo.report import drill as report
+
+    rows, code = _sweep_rows(setup, options, stop)
+    where = str(options.evidence_dir)
+    with _report_stream(options) as stream:
+        if options.output_format == "json":
+            report.render_sweep_json(rows, stream, where)
+        elif options.output_format == "junit":
+            report.render_junit(report.cases_of_sweep(rows, setup.workflow.workflow), stream)
+        else:
+            report.render_sweep_text(rows, _console(stream), where)
+    return code
+
+
+def _sweep_rows(setup: DrillSetup, options: Options, stop: Stop) -> tuple[list[SweepRow], int]:
+    """One run per step: the rows and the sweep's exit code (0 when every run passed)."""
     import sys
 
     from rich.console import Console
@@ -287,14 +532,9 @@ def _sweep(setup: DrillSetup, options: Options, stop: Stop) -> int:
     err = Console(stderr=True)
     if total >= SWEEP_PROGRESS_MIN and err.is_terminal:
         with report.progress(err, total) as update:
-            rows = run(on_run=update)
+            rows = list(run(on_run=update))
     else:
-        rows = run()
-    where = str(options.evidence_dir)
-    if options.output_format == "json":
-        report.render_sweep_json(rows, sys.stdout, where)
-    else:
-        report.render_sweep_text(rows, _console(), where)
+        rows = list(run())
     lost = next((r.evidence_failure for r in rows if r.evidence_failure), None)
     if lost is not None:
         print(
@@ -302,7 +542,8 @@ def _sweep(setup: DrillSetup, options: Options, stop: Stop) -> int:
             f"stopped after {len(rows)} of {total} runs",
             file=sys.stderr,
         )
-        return EVIDENCE_INCOMPLETE
+        return rows, EVIDENCE_INCOMPLETE
     if stop.requested:
-        return Verdict.INTERRUPTED.exit_code
-    return 0 if all(r.verdict in (Verdict.RECOVERED, Verdict.COMPLETED) for r in rows) else 1
+        return rows, Verdict.INTERRUPTED.exit_code
+    good = all(r.verdict in (Verdict.RECOVERED, Verdict.COMPLETED) for r in rows)
+    return rows, 0 if good else 1

@@ -15,6 +15,18 @@ the same)::
 
 Paths and per-file globs are relative to the file's directory. Problems raise
 :class:`~agentundo.errors.ConfigError` naming the file (exit 2).
+
+``agentundo drill`` reads its own table, ``[drill]`` (``[tool.agentundo.drill]`` in
+pyproject.toml), which lint passes over (:func:`discover_drill`)::
+
+    [drill]
+    catalog = "policies/catalog.yaml"
+    policy = "policies/policy.yaml"
+    scenarios = ["drills/"]        # scenario files or directories
+    workflows = ["workflows/"]     # where the scenarios' workflows are found by id
+    executor = "simulated"         # or http
+    evidence = "agentundo-evidence"
+    lock = "file"                  # file, memory or redis://HOST:PORT/DB
 """
 
 from __future__ import annotations
@@ -31,6 +43,10 @@ from agentundo.lint.finding import Severity
 CONFIG_FILE = "agentundo.toml"
 PYPROJECT = "pyproject.toml"
 KEYS = ("paths", "envs", "select", "ignore", "fail-on", "per-file-ignores")
+DRILL = "drill"
+"""The table of ``agentundo drill``'s settings (lint passes over it)."""
+DRILL_KEYS = ("catalog", "policy", "scenarios", "workflows", "executor", "evidence", "lock")
+EXECUTORS = ("simulated", "http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +179,8 @@ def parse(table: Any, path: Path, where: str = "the file") -> Config:
     spelled: dict[str, str] = {}
     for raw, value in table.items():
         key = _key(raw)
+        if key == DRILL:
+            continue  # agentundo drill's settings (discover_drill)
         if key not in KEYS:
             close = difflib.get_close_matches(key, KEYS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(KEYS)}"
@@ -198,4 +216,115 @@ def parse(table: Any, path: Path, where: str = "the file") -> Config:
         ignore=_codes(path, "ignore", values.get("ignore", [])),
         fail_on=fail_on,
         per_file_ignores=tuple(per_file),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DrillConfig:
+    """``agentundo drill``'s settings from one configuration file (or none: all unset).
+
+    Paths (catalog, policy, scenarios, workflows, evidence) are made relative to the
+    file's directory; ``lock`` is not a path and is kept as written.
+    """
+
+    source: Path | None = None
+    catalog: str | None = None
+    policy: str | None = None
+    scenarios: tuple[str, ...] = ()
+    workflows: tuple[str, ...] = ()
+    executor: str | None = None
+    evidence: str | None = None
+    lock: str | None = None
+
+
+def discover_drill(explicit: str | os.PathLike[str] | None = None) -> DrillConfig:
+    """The drill settings of ``--config``, else of the file found, else empty ones."""
+    if explicit is not None:
+        path = Path(explicit)
+        if path.is_dir():
+            raise ConfigError(
+                f"{path}: is a directory; --config takes a pyproject.toml or agentundo.toml file"
+            )
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such configuration file")
+    else:
+        found = find()
+        if found is None:
+            return DrillConfig()
+        path = found
+    data = _read(path)
+    if path.name == PYPROJECT:
+        outer = _tool_table(data)
+        if outer is None:
+            raise ConfigError(f"{path}: has no [tool.agentundo] table")
+        where = "[tool.agentundo.drill]"
+    else:
+        outer, where = data, "[drill]"
+    if not isinstance(outer, dict):
+        return DrillConfig(source=path)
+    tables = [v for k, v in outer.items() if _key(k) == DRILL]
+    if not tables:
+        return DrillConfig(source=path)
+    return parse_drill(tables[0], path, where)
+
+
+def _drill_string(path: Path, where: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(path, f"'{key}' in {where} must be a non-empty string")
+    return value
+
+
+def _drill_strings(path: Path, where: str, key: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise _fail(path, f"'{key}' in {where} must be a list of non-empty strings")
+    return value
+
+
+def parse_drill(table: Any, path: Path, where: str = "[drill]") -> DrillConfig:
+    """Validate the drill settings ``table`` read from ``path``."""
+    if not isinstance(table, dict):
+        raise _fail(path, f"{where} must be a table")
+    values: dict[str, Any] = {}
+    for raw, value in table.items():
+        key = _key(raw)
+        if key not in DRILL_KEYS:
+            close = difflib.get_close_matches(key, DRILL_KEYS, n=1)
+            hint = (
+                f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(DRILL_KEYS)}"
+            )
+            raise _fail(path, f"unknown key '{raw}' in {where}", hint)
+        if key in values:
+            raise _fail(path, f"'{raw}' in {where} is given twice", "keep one of them")
+        values[key] = value
+    root = path.parent
+
+    def at(value: str) -> str:
+        return str(root / value)
+
+    strings = {
+        k: _drill_string(path, where, k, values[k])
+        for k in ("catalog", "policy", "executor", "evidence", "lock")
+        if k in values
+    }
+    lists = {
+        k: tuple(at(v) for v in _drill_strings(path, where, k, values[k]))
+        for k in ("scenarios", "workflows")
+        if k in values
+    }
+    executor = strings.get("executor")
+    if executor is not None and executor not in EXECUTORS:
+        raise _fail(
+            path, f"'executor' in {where} is {executor!r}", "expected one of: simulated, http"
+        )
+    return DrillConfig(
+        source=path,
+        catalog=at(strings["catalog"]) if "catalog" in strings else None,
+        policy=at(strings["policy"]) if "policy" in strings else None,
+        scenarios=lists.get("scenarios", ()),
+        workflows=lists.get("workflows", ()),
+        executor=executor,
+        evidence=at(strings["evidence"]) if "evidence" in strings else None,
+        lock=strings.get("lock"),
     )

@@ -1,10 +1,12 @@
-"""Drill reports: a rich summary, JSON, and the sweep table (with its progress bar)."""
+"""Drill reports: a rich summary, JSON, the sweep table (with its progress bar), JUnit."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -289,3 +291,114 @@ def progress(console: Console, total: int) -> Iterator[Callable[[int, int], None
             bar.update(task, completed=done, refresh=True)
 
         yield update
+
+
+@dataclass(frozen=True, slots=True)
+class DrillCase:
+    """One drill (or one run of a sweep) as a JUnit test case.
+
+    ``verdict`` is the run's, :data:`~agentundo.saga.sweep.NOT_REACHED`, :data:`ERROR`
+    (bad input: nothing ran) or :data:`EVIDENCE_LOST`.
+    """
+
+    workflow: str  # the classname: the workflow id
+    name: str  # the scenario (or the step of a sweep)
+    verdict: str
+    problems: tuple[str, ...] = ()
+    evidence: str | None = None
+
+
+ERROR = "error"
+EVIDENCE_LOST = "evidence_incomplete"
+_PASSING = {Verdict.COMPLETED.value, Verdict.RECOVERED.value}
+
+
+def case_of(result: DrillResult, name: str, evidence: str | None, lost: str | None) -> DrillCase:
+    """The case of one drill run (``lost``: why its evidence is incomplete)."""
+    if lost is not None:
+        return DrillCase(
+            result.workflow_id,
+            name,
+            EVIDENCE_LOST,
+            (f"evidence incomplete: {lost}", *result.problems),
+            evidence,
+        )
+    return DrillCase(
+        result.workflow_id, name, result.verdict.value, tuple(result.problems), evidence
+    )
+
+
+def cases_of_sweep(rows: Sequence[SweepRow], workflow: str, prefix: str = "") -> list[DrillCase]:
+    """One case per sweep run, named after the step that was failed."""
+    cases: list[DrillCase] = []
+    for r in rows:
+        problems = r.problems
+        if r.verdict == NOT_REACHED:
+            problems = (f"not reached: {_not_reached(r)}", *problems)
+        if r.evidence_failure:
+            problems = (f"evidence incomplete: {r.evidence_failure}", *problems)
+        verdict = EVIDENCE_LOST if r.evidence_failure else r.verdict
+        name = f"{prefix}{r.step_id}"
+        cases.append(DrillCase(workflow, name, verdict, tuple(problems), r.evidence))
+    return cases
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def junit_document(cases: Sequence[DrillCase]) -> Any:
+    """The ``<testsuites>`` element: a ``<failure>`` for a failed or unreached drill (and
+    lost evidence), an ``<error>`` for bad input, ``<skipped>`` for an interrupted one;
+    ``<system-out>`` names the evidence."""
+    from xml.etree import ElementTree as ET
+
+    suites = ET.Element("testsuites", name="agentundo drill")
+    suite = ET.SubElement(suites, "testsuite", name="agentundo drill")
+    failures = errors = skipped = 0
+    for c in cases:
+        case = ET.SubElement(suite, "testcase", classname=_clean(c.workflow), name=_clean(c.name))
+        first = c.problems[0] if c.problems else f"verdict: {c.verdict}"
+        if c.verdict == ERROR:
+            errors += 1
+            element = ET.SubElement(case, "error", type="input-error", message=_clean(first))
+            element.text = _clean("\n".join(c.problems))
+        elif c.verdict == Verdict.INTERRUPTED.value:
+            skipped += 1
+            ET.SubElement(case, "skipped", message="interrupted: the drill did not finish")
+        elif c.verdict not in _PASSING:
+            failures += 1
+            element = ET.SubElement(case, "failure", type=c.verdict, message=_clean(first))
+            element.text = _clean("\n".join([f"verdict: {c.verdict}", *c.problems]))
+        if c.evidence:
+            out = ET.SubElement(case, "system-out")
+            out.text = _clean(f"evidence: {c.evidence}")
+    for element in (suites, suite):
+        element.set("tests", str(len(cases)))
+        element.set("failures", str(failures))
+        element.set("errors", str(errors))
+    suite.set("skipped", str(skipped))
+    return suites
+
+
+def render_junit(cases: Sequence[DrillCase], stream: TextIO) -> None:
+    from xml.etree import ElementTree as ET
+
+    tree = ET.ElementTree(junit_document(cases))
+    ET.indent(tree)
+    stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    tree.write(stream, encoding="unicode")
+    stream.write("\n")
+
+
+def render_case_line(case: DrillCase, console: Console) -> None:
+    """One line of ``agentundo drill DIR`` in text mode."""
+    style = "green" if case.verdict in _PASSING else _ROW_STYLE.get(case.verdict, "red")
+    note = case.problems[0] if case.problems else f"evidence: {case.evidence or '-'}"
+    console.print(
+        f"[{style}]{case.verdict}[/] {escape(case.workflow)} {escape(case.name)}: {escape(note)}",
+        soft_wrap=True,
+    )

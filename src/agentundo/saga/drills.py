@@ -73,11 +73,12 @@ class Options:
     evidence: str | None = None  # the evidence directory (None: the default)
     output_format: str = "text"
     lock: str = "file"  # the run's rollback lock: memory, file or a Redis URL
+    output: str | None = None  # -o: the report's file (None: stdout)
 
     def check(self) -> None:
         """Refuse (exit 2) options that cannot go together, before anything is read."""
-        if self.output_format not in ("text", "json"):
-            raise UsageError(f"unknown format {self.output_format!r}; expected text or json")
+        if self.output_format not in ("text", "json", "junit"):
+            raise UsageError(f"unknown format {self.output_format!r}; expected text, json or junit")
         if self.executor not in ("simulated", "http"):
             raise UsageError(f"unknown executor {self.executor!r}; expected simulated or http")
         if self.jobs is not None and self.jobs < 1:
@@ -614,3 +615,19 @@ def run_with_evidence(
             lock_store=None if locks is None else locks(),
         )
     return result, path, writer.failure
+
+
+def check_output(output: str | None, inputs: Sequence[str | Path]) -> None:
+    """Refuse (exit 2) a report file (``-o``) that is a directory or one of the inputs."""
+    import os
+
+    if output is None:
+        return
+    if not output.strip():
+        raise UsageError("-o needs a file name, not an empty string")
+    if Path(output).is_dir():
+        raise UsageError(f"-o {output}: is a directory, not a file")
+    real = os.path.realpath(output)
+    for path in inputs:
+        if os.path.realpath(path) == real:
+            raise UsageError(f"-o {output} would overwrite the input file {path}")
