@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
 
 
 def recover(
-    evidence: Annotated[str, typer.Argument(help="The interrupted run's evidence file.")],
+    evidence: Annotated[
+        str, typer.Argument(metavar="EVIDENCE_FILE", help="The interrupted run's evidence file.")
+    ],
     catalog: Annotated[str, typer.Option("--catalog", help="The action catalog file.")],
     policy: Annotated[str, typer.Option("--policy", help="The policy file.")],
     executor: Annotated[
