@@ -87,6 +87,7 @@ TALLIED = (
 FAILURES = _names(
     {
         Event.STEP_FAILED,
+        Event.STEP_OUTCOME_UNKNOWN,
         Event.STEP_FAILED_FATAL,
         Event.STEP_DENIED,
         Event.APPROVAL_TIMEOUT,
