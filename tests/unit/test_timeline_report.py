@@ -180,3 +180,13 @@ def test_time_bound_instant() -> None:
     start = datetime(2024, 1, 1, tzinfo=UTC)
     assert bound.instant(start) == start + timedelta(minutes=2)
     assert bound.instant(None) is None
+
+
+def test_an_unknown_outcome_is_a_failure_and_a_problem() -> None:
+    from agentundo.timeline.entries import tone
+    from agentundo.timeline.query import is_problem
+
+    record = {"event": "step_outcome_unknown", "step_id": "charge", "reason": "killed"}
+    assert tone(record) is Tone.FAILURE
+    assert is_problem(record)
+    assert not is_problem({"event": "compensation_not_needed", "step_id": "charge"})
