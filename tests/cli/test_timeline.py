@@ -1273,3 +1273,36 @@ def test_an_unkeyed_file_from_the_legacy_genesis_still_verifies(tmp_path: Path) 
     required = timeline_env("--verify", "--require-key", "-q", "old.jsonl", cwd=tmp_path, **KEYED)
     assert required.returncode == 1
     assert "old.jsonl:1: EV110 " in required.stdout
+
+
+def test_follow_a_directory_tails_the_run_being_written(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
+
+    evidence = tmp_path / "ev"
+    evidence.mkdir()
+    old = evidence / "run_done.jsonl"
+    drill = [
+        sys.executable, "-m", "agentundo", "drill", str(write(tmp_path, "wf.yaml", WORKFLOW)),
+        "--catalog", str(write(tmp_path, "catalog.yaml", CATALOG)),
+        "--policy", str(write(tmp_path, "policy.yaml", POLICY)), "--evidence", str(evidence),
+        "--lock", "memory",
+    ]  # fmt: skip
+    subprocess.run([*drill, "--fail-at", "ship"], check=False, capture_output=True, timeout=60)
+    finished = max(evidence.glob("run_*.jsonl"), key=lambda p: p.stat().st_mtime)
+    finished.rename(old)  # a run that has ended is not followed
+    proc = subprocess.Popen(
+        [*drill, "--transient", "charge=2", "--clock", "real"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        done = invoke("timeline", str(evidence), "--follow", "--timeout", "30", "--format", "json")
+    finally:
+        proc.communicate(timeout=60)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert records[-1]["event"] == "run_summary"
+    assert records[-1]["run_id"] != json.loads(old.read_text().splitlines()[-1])["run_id"]
+    assert any(r["event"] == "retry_scheduled" for r in records)  # it was followed live

@@ -81,7 +81,9 @@ def timeline(
     follow: Annotated[
         bool,
         typer.Option(
-            "--follow", help="Tail a file a drill is writing; stop at run_summary or --timeout."
+            "--follow",
+            help="Tail a file a drill is writing (for a directory: its newest run still being "
+            "written); stop at run_summary or --timeout.",
         ),
     ] = False,
     timeout: Annotated[

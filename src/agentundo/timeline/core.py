@@ -184,7 +184,10 @@ def _timeline(request: TimelineRequest, streams: Streams) -> TimelineOutcome:
     from agentundo.evidence.verify import AcrossFiles
     from agentundo.timeline.runs import Timeline
 
-    sources = list(request.paths) if request.follow else expand_paths(request.paths)
+    if request.follow:
+        sources = [_followed(request.paths[0], request.timeout)]
+    else:
+        sources = expand_paths(request.paths)
     out = _renderer(request, streams)
     keep = request.query.prefilter() if request.fmt is Format.JSON and not request.verify else None
     key, required = request.key()
@@ -205,6 +208,32 @@ def _timeline(request: TimelineRequest, streams: Streams) -> TimelineOutcome:
         unreadable=counts.unreadable,
         reports_verdict=request.verify,
     )
+
+
+def _followed(path: str, timeout: float | None) -> str:
+    """What ``--follow PATH`` tails: the file, or in a directory the newest run still being
+    written (no ``run_summary`` yet), waiting for one to appear (up to ``timeout``)."""
+    import time
+    from pathlib import Path
+
+    from agentundo.evidence.events import Event
+    from agentundo.evidence.reader import last_record
+
+    folder = Path(path)
+    if not folder.is_dir():
+        return path
+    give_up = None if timeout is None else time.monotonic() + timeout
+    while True:
+        runs = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for run_file in runs:
+            last = last_record(str(run_file))
+            if last is None or last.event != Event.RUN_SUMMARY:
+                return str(run_file)
+        if give_up is not None and time.monotonic() >= give_up:
+            raise UsageError(
+                f"--follow {path}: no run is being written there (every run in it has ended)"
+            )
+        time.sleep(0.1)
 
 
 @dataclass(frozen=True, slots=True)
