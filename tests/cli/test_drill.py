@@ -202,6 +202,7 @@ def test_a_stop_ends_forward_work_the_rollback_still_runs_a_second_stop_halts(
         time.sleep(0.1)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == code, err
+    assert f"agentundo: drill {found[0].stem} started; evidence: {found[0]}" in err  # real clock
     records = evidence(found[0])
     names = [r["event"] for r in records]
     summary = json.loads(out)["summary"]

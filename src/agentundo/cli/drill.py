@@ -416,8 +416,10 @@ def _execute(
     setup: DrillSetup, options: Options, stop: Stop
 ) -> tuple[DrillResult, Path, str | None]:
     """One run with its evidence file: the result, the file, why the evidence is lost."""
+    import sys
+
     from agentundo.saga.clock import clock_factory
-    from agentundo.saga.drills import run_with_evidence, secret_param_values
+    from agentundo.saga.drills import new_run_id, run_with_evidence, secret_param_values
 
     with contextlib.ExitStack() as resources:
         executor = None
@@ -430,8 +432,18 @@ def _execute(
             )
             check_endpoints(executor, setup.workflow, setup.catalog)
             secrets |= executor.secrets
+        run_id = new_run_id()
+        if setup.clock_name == "real":  # a run that takes real time: say where to watch it
+            where = options.evidence_dir / f"{run_id}.jsonl"
+            print(
+                f"agentundo: drill {run_id} started; evidence: {where} "
+                f"(watch it: agentundo timeline --follow {options.evidence_dir})",
+                file=sys.stderr,
+                flush=True,
+            )
         return run_with_evidence(
             setup,
+            run_id=run_id,
             evidence_dir=options.evidence_dir,
             clock=clock_factory(setup.clock_name)(),
             stop=stop,
