@@ -109,18 +109,12 @@ class Compensator:
             replay="its answer never came: the same key asks for the first answer",
         )
         result = self.executor.execute(
-            Call(
-                kind=CallKind.FORWARD,
-                run_id=ctx.run_id,
-                workflow_id=ctx.workflow_id,
+            ctx.forward_call(
+                step,
+                entry.index,
                 job_id=forward.job_id,
-                step_id=step.id,
-                step_index=entry.index,
-                topic=step.topic,
-                params=step.params,
-                idempotency_key=forward.idempotency_key,
+                key=forward.idempotency_key,
                 attempt=forward.attempts,
-                env=ctx.env,
                 rollback=True,
             )
         )

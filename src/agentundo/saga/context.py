@@ -16,6 +16,7 @@ from agentundo.evidence.events import Event, FollowUp
 from agentundo.model.catalog import Catalog, Topic
 from agentundo.model.workflow import Step
 from agentundo.saga.clock import Clock, rfc3339
+from agentundo.saga.executor import Call, CallKind
 from agentundo.saga.result import CompensationReport, FollowUpReport, StepReport
 from agentundo.saga.setup import DrillSetup, Settings, Stop
 
@@ -251,6 +252,32 @@ class RunContext:
             "job_id": job,
             "params": step.params,
         }
+
+    def forward_call(
+        self,
+        step: Step,
+        index: int,
+        *,
+        job_id: str,
+        key: str | None,
+        attempt: int,
+        rollback: bool = False,
+    ) -> Call:
+        """One attempt at ``step``'s forward call (``rollback``: asked again by the rollback)."""
+        return Call(
+            kind=CallKind.FORWARD,
+            run_id=self.run_id,
+            workflow_id=self.workflow_id,
+            job_id=job_id,
+            step_id=step.id,
+            step_index=index,
+            topic=step.topic,
+            params=step.params,
+            idempotency_key=key,
+            attempt=attempt,
+            env=self.env,
+            rollback=rollback,
+        )
 
     def stopped_step(self) -> StepReport | None:
         """The step the run stopped at (it ran and did not succeed), if any."""

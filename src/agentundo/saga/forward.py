@@ -16,7 +16,7 @@ from agentundo.model.templates import pick_response, render_key, response_fields
 from agentundo.model.workflow import Step
 from agentundo.saga.clock import bounded_wait
 from agentundo.saga.context import ForwardCall, Interrupted, RunContext, StackEntry
-from agentundo.saga.executor import Call, CallKind, Executor, Outcome, Result
+from agentundo.saga.executor import Call, Executor, Outcome, Result
 from agentundo.saga.gate import Gate, GateRequest
 from agentundo.saga.result import StepReport
 
@@ -200,19 +200,8 @@ class Forward:
         return intent
 
     def _call(self, one: _Dispatch, attempt: int) -> Call:
-        ctx = self.ctx
-        return Call(
-            kind=CallKind.FORWARD,
-            run_id=ctx.run_id,
-            workflow_id=ctx.workflow_id,
-            job_id=one.ids["job_id"],
-            step_id=one.step.id,
-            step_index=one.index,
-            topic=one.step.topic,
-            params=one.step.params,
-            idempotency_key=one.key,
-            attempt=attempt,
-            env=ctx.env,
+        return self.ctx.forward_call(
+            one.step, one.index, job_id=one.ids["job_id"], key=one.key, attempt=attempt
         )
 
     def _next_attempt(self, result: Result, attempt: int) -> _Retry | None:
