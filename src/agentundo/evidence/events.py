@@ -47,6 +47,7 @@ class Event(StrEnum):
     LOCK_TAKEN_OVER = "lock_taken_over"  # lock_key, owner, previous_owner, epoch
     LOCK_EXPIRED = "lock_expired"  # lock_key, owner, epoch
     LOCK_RELEASED = "lock_released"  # lock_key, owner, released (bool)
+    LOCK_STORE_FAILED = "lock_store_failed"  # lock_key, operation, error
     COMPENSATION_DISPATCHED = "compensation_dispatched"  # job_id, step_id, topic, for_topic, attempt, idempotency_key, epoch
     COMPENSATION_SUCCEEDED = "compensation_succeeded"  # job_id, step_id, topic, applied (bool)
     COMPENSATION_FAILED = "compensation_failed"  # job_id, step_id, topic, attempt, transient, error
@@ -73,6 +74,7 @@ class FollowUp(StrEnum):
     IRREVERSIBLE = "irreversible"
     NO_COMPENSATION = "no_compensation"
     LOCK_HELD = "lock_held"
+    LOCK_UNAVAILABLE = "lock_unavailable"  # the lock store failed: still owed to recover
     INTERRUPTED = "interrupted"
 
 
@@ -159,4 +161,5 @@ class RollbackOutcome(StrEnum):
     COMPLETE = "complete"
     ESCALATED = "escalated"  # finished, with manual follow-ups
     LOCK_HELD = "lock_held"  # another runner held the lock: nothing was compensated
+    LOCK_UNAVAILABLE = "lock_unavailable"  # the lock store failed before the lock was taken
     INTERRUPTED = "interrupted"

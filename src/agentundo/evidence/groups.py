@@ -94,6 +94,7 @@ FAILURES = _names(
         Event.POLICY_UNAVAILABLE,
         Event.LOCK_BUSY,
         Event.LOCK_EXPIRED,
+        Event.LOCK_STORE_FAILED,
         Event.COMPENSATION_FAILED,
         Event.COMPENSATION_TIMED_OUT,
         Event.COMPENSATION_REJECTED,

@@ -296,11 +296,18 @@ class Compensator:
         )
 
     def _lock_lost(self, job: _Job, reason: str | None = None) -> None:
+        store_error = self.rollback.store_error
+        if reason is None and store_error is not None:
+            # nobody else took the lock: the entry stays owed to ``agentundo recover``
+            category = FollowUp.LOCK_UNAVAILABLE
+            reason = f"not compensated: the lock store failed ({store_error})"
+        else:
+            category = FollowUp.COMPENSATION_REJECTED
         self._escalate(
             job,
             Event.COMPENSATION_REJECTED,
             CompensationOutcome.REJECTED,
-            FollowUp.COMPENSATION_REJECTED,
+            category,
             reason or f"lock lost: fencing token epoch {self.rollback.epoch} is no longer valid",
             injected=self.rollback.lock_fault_fired,
         )

@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from agentundo.errors import UsageError
+
+
+class LockStoreError(UsageError):
+    """The lock service failed to answer (unreachable, refused, a damaged entry).
+
+    Before a run it is a usage error (exit 2). During a rollback it means the rollback
+    cannot know that it holds its lock: nothing more is compensated without it, and what
+    is left stays owed to ``agentundo recover`` (``lock_unavailable``).
+    """
+
 
 def lock_key(workflow_id: str, run_id: str) -> str:
     """The lock a rollback of one run must hold: ``saga:<workflow_id>:<run_id>:lock``.

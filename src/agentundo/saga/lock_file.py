@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentundo.errors import UsageError
-from agentundo.saga.lock import Acquisition, LockState
+from agentundo.saga.lock import Acquisition, LockState, LockStoreError
 
 GUARD = ".guard"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -184,19 +184,19 @@ class FileLockStore:
         except FileNotFoundError:
             return _Record(0, None)
         except OSError as error:
-            raise UsageError(f"cannot read the lock file {path}: {error}") from error
+            raise LockStoreError(f"cannot read the lock file {path}: {error}") from error
         try:
             data = json.loads(text)
             epoch, owner = data["epoch"], data["owner"]
         except (ValueError, TypeError, KeyError) as error:
-            raise UsageError(
+            raise LockStoreError(
                 f"the lock file {path} is damaged ({text[:60]!r}); "
                 "remove it only if no rollback of that run is in progress"
             ) from error
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-            raise UsageError(f"the lock file {path} has no valid epoch: {epoch!r}")
+            raise LockStoreError(f"the lock file {path} has no valid epoch: {epoch!r}")
         if owner is not None and not isinstance(owner, str):
-            raise UsageError(f"the lock file {path} has no valid owner: {owner!r}")
+            raise LockStoreError(f"the lock file {path} has no valid owner: {owner!r}")
         return _Record(epoch, owner)
 
     def _write(self, path: Path, record: _Record) -> None:
@@ -217,11 +217,11 @@ class FileLockStore:
         except OSError as error:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            raise UsageError(f"cannot write the lock file {path}: {error}") from error
+            raise LockStoreError(f"cannot write the lock file {path}: {error}") from error
 
     @staticmethod
     def _os(call: Callable[[], int], path: Path) -> int:
         try:
             return call()
         except OSError as error:
-            raise UsageError(f"cannot open the lock file {path}: {error}") from error
+            raise LockStoreError(f"cannot open the lock file {path}: {error}") from error

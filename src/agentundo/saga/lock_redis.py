@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from agentundo.errors import UsageError
-from agentundo.saga.lock import Acquisition, LockState
+from agentundo.saga.lock import Acquisition, LockState, LockStoreError
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -174,7 +174,7 @@ class RedisLockStore:
         try:
             return command(*args, **kwargs)
         except self._errors as error:
-            raise UsageError(
+            raise LockStoreError(
                 f"the Redis lock store at {self.shown} failed: {error or type(error).__name__}"
             ) from error
 

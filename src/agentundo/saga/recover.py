@@ -59,7 +59,7 @@ from agentundo.saga.rollback import Rollback
 from agentundo.saga.setup import DrillSetup, Settings, Stop
 from agentundo.saga.verdict import planned
 
-_STILL_OWED = frozenset({FollowUp.INTERRUPTED, FollowUp.LOCK_HELD})
+_STILL_OWED = frozenset({FollowUp.INTERRUPTED, FollowUp.LOCK_HELD, FollowUp.LOCK_UNAVAILABLE})
 """Follow-ups that leave the entry owed to ``recover`` rather than settled by a human."""
 
 _JOB_NUMBER = re.compile(r"^job_(\d+)$")

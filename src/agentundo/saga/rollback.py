@@ -22,7 +22,7 @@ from agentundo.saga.context import ROLLBACK_MODE, RunContext
 from agentundo.saga.executor import Executor
 from agentundo.saga.faults import OTHER_RUNNER
 from agentundo.saga.gate import Gate
-from agentundo.saga.lock import Acquisition, LockStore, holds, lock_key
+from agentundo.saga.lock import Acquisition, LockStore, LockStoreError, holds, lock_key
 from agentundo.saga.result import CompensationReport
 
 _CAUSES = {
@@ -60,6 +60,8 @@ class Rollback:
         self.epoch = 0
         self.deadline = 0.0
         self.expired_reported = False
+        self.store_error: str | None = None
+        """Why the lock store failed during this rollback (it is not asked again)."""
         self.finished_at: str | None = None
         self.done = 0
         self.injected_delay = False
@@ -99,7 +101,11 @@ class Rollback:
     def unwind(self) -> None:
         """Take the lock and compensate the stack, last entry first; release the lock."""
         ctx = self.ctx
-        got = self._acquire()
+        try:
+            got = self._acquire()
+        except LockStoreError as error:
+            self._unavailable(error)
+            return
         now = ctx.clock.now()
         if not got.acquired:
             self._busy(got)
@@ -148,6 +154,29 @@ class Rollback:
         )
         self.finish(RollbackOutcome.LOCK_HELD)
 
+    def _store_failed(self, operation: str, error: LockStoreError) -> None:
+        """Record the lock store's failure once; the rollback no longer trusts the lock."""
+        if self.store_error is not None:
+            return
+        self.store_error = str(error)
+        self.ctx.emit(
+            Event.LOCK_STORE_FAILED,
+            self.ctx.rollback_actor,
+            lock_key=self.key,
+            operation=operation,
+            error=self.store_error,
+        )
+
+    def _unavailable(self, error: LockStoreError) -> None:
+        """The lock could not be taken: nothing is compensated, everything stays owed."""
+        self._store_failed("acquire", error)
+        self.escalate_rest(
+            FollowUp.LOCK_UNAVAILABLE,
+            f"the rollback lock {self.key} could not be taken ({self.store_error}); "
+            "nothing was compensated without it: finish with agentundo recover",
+        )
+        self.finish(RollbackOutcome.LOCK_UNAVAILABLE)
+
     def _took(self, got: Acquisition, now: float) -> None:
         ctx = self.ctx
         self.epoch = got.epoch
@@ -164,16 +193,22 @@ class Rollback:
 
     def release(self) -> None:
         ctx = self.ctx
-        released = self.locks.release(self.key, ctx.owner)
-        state = self.locks.state(self.key)
         fields: dict[str, Any] = {}
-        if not released:
-            holder = state.owner if state is not None else None
-            fields["reason"] = (
-                f"lock is held by {holder}; only its owner may release it"
-                if holder
-                else "lock no longer exists"
-            )
+        try:
+            released = self.locks.release(self.key, ctx.owner)
+            state = None if released else self.locks.state(self.key)
+        except LockStoreError as error:
+            self._store_failed("release", error)
+            released = False
+            fields["reason"] = f"the lock store failed: {self.store_error}"
+        else:
+            if not released:
+                holder = state.owner if state is not None else None
+                fields["reason"] = (
+                    f"lock is held by {holder}; only its owner may release it"
+                    if holder
+                    else "lock no longer exists"
+                )
         ctx.emit(
             Event.LOCK_RELEASED,
             ctx.rollback_actor,
@@ -228,8 +263,14 @@ class Rollback:
         """Whether this rollback still holds its lock; reports the loss once."""
         ctx = self.ctx
         now = ctx.clock.now()
-        if holds(self.locks, self.key, ctx.owner, self.epoch, now):
-            return True
+        if self.store_error is not None:
+            return False
+        try:
+            if holds(self.locks, self.key, ctx.owner, self.epoch, now):
+                return True
+        except LockStoreError as error:
+            self._store_failed("check", error)
+            return False
         if not self.expired_reported:
             self.expired_reported = True
             state = self.locks.state(self.key)

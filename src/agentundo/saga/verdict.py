@@ -182,6 +182,9 @@ _BROKEN_UNDO = frozenset(
 )
 """Follow-ups of a compensation that ran into trouble: unplanned, each fails the drill."""
 
+_STILL_OWED = frozenset({FollowUp.INTERRUPTED, FollowUp.LOCK_UNAVAILABLE})
+"""Follow-ups whose entry is left for ``agentundo recover`` to finish (``owed``)."""
+
 _OWED = frozenset({LedgerState.ESCALATED, LedgerState.LEFT_BEHIND})
 """Ledger states of an effect that landed and was not undone."""
 
@@ -281,7 +284,7 @@ def finish(
         manual=[f.step_id for f in ctx.followups],
         left_behind=_in(rows, LedgerState.LEFT_BEHIND),
         read=_in(rows, LedgerState.READ),
-        owed=[f.step_id for f in ctx.followups if f.category is FollowUp.INTERRUPTED],
+        owed=[f.step_id for f in ctx.followups if f.category in _STILL_OWED],
         undone_twice=_in(rows, LedgerState.UNDONE_TWICE),
         lock_expired=lock_expired,
         problems=problems,
