@@ -954,3 +954,47 @@ def test_compensation_sites_are_the_models_compensation_templates() -> None:
     for topic in model.topics.values():
         sites = [(site.place, site.text) for site in compensation_sites(topic)]
         assert sites == list(compensation_templates(topic))
+
+
+def test_template_param_missing_covers_the_forward_http_call(tmp_path: Path) -> None:
+    catalog_text = """
+    version: v1
+    topics:
+      tickets.close:
+        side_effect: true
+        rollback: irreversible
+        no_rollback_reason: closed tickets stay closed
+        idempotency_key: "{run_id}:{step_id}:{params.ticket}"
+        http:
+          method: POST
+          url: "http://tickets.internal/tickets/{params.ticket}/close?team={params.team}"
+          headers: {X-Reason: "{params.reason}"}
+          body: {note: "{params.note}", who: "{params.team}"}
+    """
+    workflow = """
+    version: v1
+    workflow: w
+    env: production
+    steps:
+      - {id: close, topic: tickets.close, params: {note: done}}
+      - {id: close-all, topic: tickets.close, params: {ticket: T-1, team: ops, reason: x, note: y}}
+    """
+    findings = lint_texts(
+        tmp_path, catalog=textwrap.dedent(catalog_text), workflow=textwrap.dedent(workflow)
+    )
+    found = sorted((f.line, f.message) for f in findings if f.code == "AU405")
+    assert found == [
+        (
+            5,
+            "step 'close' has no param 'reason', which http.headers.X-Reason of 'tickets.close' uses",
+        ),
+        (
+            5,
+            "step 'close' has no param 'team', which http.url, http.body.who of 'tickets.close' uses",
+        ),
+        (
+            5,
+            "step 'close' has no param 'ticket', which the idempotency key, http.url of "
+            "'tickets.close' uses",
+        ),
+    ]

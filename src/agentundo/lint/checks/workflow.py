@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Iterator
 
@@ -166,13 +167,26 @@ def _param(field: str) -> str | None:
     return field[len(PARAMS_PREFIX) :] if field.startswith(PARAMS_PREFIX) else None
 
 
+def _forward_fields(topic: Topic) -> Iterator[tuple[list[str], str]]:
+    """The fields of each template the forward call of ``topic`` renders, with where it
+    is: its idempotency key, its ``http`` URL, header values and body strings. A
+    malformed template is skipped (AU205 and AU501 report it)."""
+    if topic.idempotency_key is not None:
+        with contextlib.suppress(ValueError):
+            yield template_fields(topic.idempotency_key), "the idempotency key"
+    if topic.http is not None:
+        for site in http_sites(topic.http, ("http",), TemplatePlace.HTTP):
+            with contextlib.suppress(ValueError):
+                yield site.fields(), site.where
+
+
 @check("AU405", "template-param-missing", Severity.ERROR, "workflow")
 def template_param_missing(project: Project) -> Iterator[Problem]:
-    """A step lacks a parameter that its topic's idempotency key template uses.
+    """A step lacks a parameter that its topic's idempotency key or `http` call uses.
 
     A key such as `{run_id}:{params.order_id}` cannot be rendered without `order_id`,
-    so the dispatch would fail before it starts. (AU407 checks the compensation's
-    templates.)
+    and neither can an `http` URL, header value or body string that uses it, so the
+    dispatch would fail before it starts. (AU407 checks the compensation's templates.)
 
     Bad:
         # catalog: payments.charge {idempotency_key: "{run_id}:{step_id}:{params.order_id}"}
@@ -184,17 +198,17 @@ def template_param_missing(project: Project) -> Iterator[Problem]:
     """
     for file, _workflow, index, step in _steps(project):
         topic = project.topic(step.topic)
-        if topic is None or topic.idempotency_key is None:
+        if topic is None:
             continue  # the compensation's templates are AU407's
-        try:
-            fields = template_fields(topic.idempotency_key)
-        except ValueError:
-            continue
-        needed = (_param(f) for f in fields)
-        for name in dict.fromkeys(n for n in needed if n and n not in step.params):
+        missing: dict[str, list[str]] = {}  # name -> where it is used
+        for fields, where in _forward_fields(topic):
+            for name in filter(None, map(_param, fields)):
+                if name not in step.params and where not in missing.get(name, []):
+                    missing.setdefault(name, []).append(where)
+        for name, places in missing.items():
             yield Problem(
                 file.position("steps", index),
-                f"step '{step.id}' has no param '{name}', which the idempotency key of "
+                f"step '{step.id}' has no param '{name}', which {', '.join(places)} of "
                 f"'{step.topic}' uses",
                 f"add '{name}' under the step's params",
             )
