@@ -95,3 +95,23 @@ def test_sample_fields_give_exactly_what_the_place_allows(place: TemplatePlace) 
     assert values["topic"] == "payments.charge" and values["env"] == "staging"
     assert values["params"] == {"order_id": "A-1"}
     assert render_key("{workflow_id}:{step_id}:{params.order_id}", values) == "checkout:pay:A-1"
+
+
+def test_compensation_params_are_rendered_at_every_depth() -> None:
+    """Lint checks nested strings of a compensation's params as templates (AU407), so the
+    engine fills them at every depth too, and leaves non-strings alone."""
+    from agentundo.saga.compensate import _render_params
+
+    fields = {"run_id": "run_1", "step_id": "charge", "params": {"order_id": "A-1", "n": 2}}
+    params = {
+        "reason": "undo {params.order_id}",
+        "meta": {"order": "{params.order_id}", "deep": [{"step": "{run_id}:{step_id}"}]},
+        "tags": ["{step_id}", 3, None, True],
+        "count": 7,
+    }
+    assert _render_params(params, fields) == {
+        "reason": "undo A-1",
+        "meta": {"order": "A-1", "deep": [{"step": "run_1:charge"}]},
+        "tags": ["charge", 3, None, True],
+        "count": 7,
+    }

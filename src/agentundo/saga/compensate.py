@@ -520,13 +520,19 @@ def _missing_response(spec: Topic, entry: StackEntry) -> list[str]:
 
 
 def _render_params(params: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in params.items():
-        if isinstance(value, str) and "{" in value:
-            try:
-                out[name] = render_key(value, fields)
-            except (KeyError, ValueError, IndexError):
-                out[name] = value
-        else:
-            out[name] = value
-    return out
+    """The compensation's ``params`` with every template string filled, at any depth
+    (lint checks nested strings as templates, so the engine renders them too)."""
+    return {name: _render_value(value, fields) for name, value in params.items()}
+
+
+def _render_value(value: Any, fields: dict[str, Any]) -> Any:
+    if isinstance(value, str) and "{" in value:
+        try:
+            return render_key(value, fields)
+        except (KeyError, ValueError, IndexError):
+            return value
+    if isinstance(value, dict):
+        return {key: _render_value(item, fields) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_value(item, fields) for item in value]
+    return value
