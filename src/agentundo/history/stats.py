@@ -29,19 +29,20 @@ def mark_of(run: RunEntry) -> Mark:
     return Mark.FAIL
 
 
-UNICODE_MARKS = {Mark.PASS: "✓", Mark.FAIL: "✗", Mark.INCOMPLETE: "…"}
+UNICODE_MARKS = {Mark.PASS: "✓", Mark.FAIL: "✗", Mark.INCOMPLETE: "?"}
 ASCII_MARKS = {Mark.PASS: "+", Mark.FAIL: "x", Mark.INCOMPLETE: "?"}
-_MORE = {True: "⋯ ", False: ".. "}
 
 
 def trend_text(marks: Sequence[Mark], *, unicode: bool) -> str:
-    """The newest :data:`TREND_RUNS` marks, oldest first: ``✓✓✗✓`` (ASCII ``++x+``)."""
+    """The newest :data:`TREND_RUNS` marks, oldest first: ``✓✓✗✓`` (ASCII ``++x+``), after
+    ``(N older)`` when there are more."""
     table = UNICODE_MARKS if unicode else ASCII_MARKS
     shown = "".join(table[m] for m in marks[-TREND_RUNS:])
-    return _MORE[unicode] + shown if len(marks) > TREND_RUNS else shown
+    older = len(marks) - TREND_RUNS
+    return f"({older} older) {shown}" if older > 0 else shown
 
 
-def can_encode(encoding: str | None, text: str = "✓✗…⋯") -> bool:
+def can_encode(encoding: str | None, text: str = "✓✗·") -> bool:
     """Whether a stream of ``encoding`` can write the trend's marks."""
     if not encoding:
         return False

@@ -216,14 +216,10 @@ def _whole(out: Console, text: str, style: str = "") -> None:
     out.print(Text(text, style=style), no_wrap=True, overflow="ignore", crop=False)
 
 
-def _details(out: Console, parts: Sequence[str]) -> None:
+def _details(out: Console, parts: Sequence[str], cells: _Cells) -> None:
     from rich.text import Text
 
-    out.print(
-        Text(
-            "  " + " · ".join(parts) if out.encoding.startswith("utf") else "  " + " | ".join(parts)
-        )
-    )
+    out.print(Text("  " + (" · " if cells.unicode else " | ").join(parts)))
 
 
 def _stacked_runs(out: Console, runs: Sequence[RunEntry], cells: _Cells) -> None:
@@ -235,10 +231,10 @@ def _stacked_runs(out: Console, runs: Sequence[RunEntry], cells: _Cells) -> None
             cells.run(run)
         )
         _whole(out, run_id, _style(run))
-        _details(out, [date, workflow, env])
-        _details(out, [f"status {status}", f"verdict {verdict}", f"rollback {rollback}"])
+        _details(out, [date, workflow, env], cells)
+        _details(out, [f"status {status}", f"verdict {verdict}", f"rollback {rollback}"], cells)
         last = [f"skipped {skipped}", f"follow-ups {followups}"]
-        _details(out, [*last, *(f"verified {v}" for v in more)])
+        _details(out, [*last, *(f"verified {v}" for v in more)], cells)
 
 
 def _stacked_workflows(out: Console, workflows: Sequence[WorkflowStats], cells: _Cells) -> None:
@@ -248,9 +244,9 @@ def _stacked_workflows(out: Console, workflows: Sequence[WorkflowStats], cells: 
     for stats in workflows:
         name, runs, passed, last, mean, longest, followups, trend = cells.workflow(stats)
         _whole(out, name, "bold")
-        _details(out, [f"runs {runs}", f"passed {passed}", f"last verdict {last}"])
-        _details(out, [f"rollback mean {mean}", f"max {longest}", f"follow-ups {followups}"])
-        _details(out, [f"trend {trend}"])
+        _details(out, [f"runs {runs}", f"passed {passed}", f"last verdict {last}"], cells)
+        _details(out, [f"rollback mean {mean}", f"max {longest}", f"follow-ups {followups}"], cells)
+        _details(out, [f"trend {trend}"], cells)
 
 
 # --- the command --------------------------------------------------------------------------
