@@ -286,6 +286,7 @@ def collect(
     *,
     verification: Verification | None,
     stderr: TextIO,
+    chains: bool = True,
 ) -> History:
     """Read every run of every file (directories searched for evidence files).
 
@@ -293,7 +294,7 @@ def collect(
     a file that cannot be read as evidence is printed to ``stderr`` and listed in
     :attr:`History.unreadable`, and the others are read. With ``verification``, each
     file's problems and chain heads are printed to ``stderr`` too, and each entry says
-    whether its run verified.
+    whether its run verified (``chains``: print each run's chain head too).
     """
     from agentundo.timeline.feed import print_problems
 
@@ -318,7 +319,8 @@ def collect(
             history.checked += 1
             history.failed += bool(problems)
             across.end_source(passed=not problems)
-            print_problems(display_path(path), problems, verifier.chains, stderr)
+            heads = verifier.chains if chains else ()
+            print_problems(display_path(path), problems, heads, stderr)
             entries = _with_problems(entries, problems)
         history.runs.extend(entries)
     if across is not None:
