@@ -107,21 +107,21 @@ def drill_run(
     start: datetime,
     outcome: str,
     retry_s: float = 0.0,
+    steps: tuple[str, ...] = ("reserve", "charge", "ship"),
 ) -> Path:
     """One run: ``clean``, ``recovered``, ``planned`` (an irreversible step's follow-up),
     ``unplanned`` (a compensation denied: failed) or ``cut`` (killed before its summary)."""
     with EvidenceWriter(path) as writer:
         run = RunBuilder(writer, run_id=run_id, workflow_id=workflow, start=start)
         run.event("run_started", env="staging", scenario=f"{outcome}-drill", seed=1)
-        steps = ["reserve", "charge", "ship"]
         if outcome == "clean":
             for step in steps:
                 run.forward_ok(step, f"svc.{step}")
             run.summary(status="SUCCEEDED", verdict="completed")
             return path
-        settle = {"planned": {"ship": "irreversible"}, "unplanned": {"charge": "denied"}}
+        settle = {"planned": {steps[-1]: "irreversible"}, "unplanned": {steps[1]: "denied"}}
         compensated, followups, skipped, finished = _rollback(
-            run, steps, failing="notify", settle=settle.get(outcome, {}), retry_s=retry_s
+            run, list(steps), failing="notify", settle=settle.get(outcome, {}), retry_s=retry_s
         )
         if outcome == "cut":
             return path

@@ -62,10 +62,13 @@ def report(
         version=__version__,
     )
     _write(output, render_page(history, page))
+    from agentundo.evidence.problems import plural
+
     workflows = len({r.workflow for r in history.runs})
+    failing = sum(r.verified is False for r in history.runs)
     print(
-        f"agentundo: wrote {output}: {len(history.runs)} runs of {workflows} workflows, "
-        f"{sum(r.verified is False for r in history.runs)} failing verification",
+        f"agentundo: wrote {output}: {plural(len(history.runs), 'run')} of "
+        f"{plural(workflows, 'workflow')}, {failing} failing verification",
         file=sys.stderr,
     )
     raise typer.Exit(2 if history.unreadable else 0)
