@@ -39,6 +39,7 @@ th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line
   vertical-align: top; }
 th { background: var(--band); }
 td.id, .mono { font-family: ui-monospace, monospace; word-break: break-all; }
+td.id { white-space: nowrap; word-break: normal; }
 tr.fail td.verdict, .fail-text { color: var(--fail); font-weight: 600; }
 tr.pass td.verdict { color: var(--pass); }
 tr.incomplete td.verdict { color: var(--incomplete); }

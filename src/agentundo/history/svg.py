@@ -100,7 +100,7 @@ def duration_plot(runs: Sequence[RunEntry]) -> str:
         f'<text class="axis" x="{LEFT - 6}" y="{base + 4}" text-anchor="end">0</text>',
     ]
     for index, (run, seconds) in enumerate(timed):
-        tall = (base - top) * seconds / longest
+        tall = max(1.5, (base - top) * seconds / longest)  # a run of 0s still shows
         x = LEFT + slot * index + (slot - bar) / 2
         mark = mark_of(run)
         parts.append(
