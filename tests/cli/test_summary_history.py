@@ -181,3 +181,26 @@ def test_collect_streams_every_record_in_flat_memory(tmp_path: Path) -> None:
     assert run.rollback_s is not None
     assert records > 40_000
     assert peak < 2 << 20, f"peak {peak} bytes for a {path.stat().st_size}-byte file"
+
+
+def test_hostile_names_are_shown_as_text(tmp_path: Path) -> None:
+    from tests.evidence_factory import START
+    from tests.history_factory import drill_run
+
+    evil = "[bold red]fake[/] \x1b]0;owned\x07\x1b[2J<script>"
+    drill_run(
+        tmp_path / "ev" / "run_evil.jsonl",
+        run_id="run_evil",
+        workflow=evil,
+        start=START,
+        outcome="clean",
+    )
+    for columns in (80, 200):
+        done = summary("ev", cwd=tmp_path, columns=columns)
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+        assert "[bold red]fake[/] \\x1b]0;owned\\x07\\x1b[2J<script>" in done.stdout
+    data = json.loads(summary("-f", "json", "ev", cwd=tmp_path).stdout)
+    assert data["workflows"][0]["workflow"] == evil
+    markdown = summary("-f", "markdown", "ev", cwd=tmp_path).stdout
+    assert "\x1b" not in markdown and "&lt;script>" in markdown

@@ -9,6 +9,7 @@ its own, so that no id is ever cut.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, assert_never
@@ -46,6 +47,15 @@ WORKFLOW_COLUMNS = (
     "Follow-ups",
     "Trend",
 )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from evidence made safe for a terminal: control characters (an escape sequence
+    that would clear the screen or retitle the window) shown as ``\\x1b``."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 def duration_text(seconds: float | None) -> str:
@@ -89,15 +99,18 @@ class _Cells:
 
     def run(self, run: RunEntry) -> list[str]:
         cells = [
-            date_text(run),
-            run.workflow,
-            run.run_id,
-            run.env,
-            run.status,
-            run.verdict,
-            rollback_text(run),
-            _value(run.skipped),
-            followups_text(run.manual_followups, run.unplanned_count),
+            printable(cell)
+            for cell in (
+                date_text(run),
+                run.workflow,
+                run.run_id,
+                run.env,
+                run.status,
+                run.verdict,
+                rollback_text(run),
+                _value(run.skipped),
+                followups_text(run.manual_followups, run.unplanned_count),
+            )
         ]
         if self.verified:
             cells.append("yes" if run.verified else "NO")
@@ -105,10 +118,10 @@ class _Cells:
 
     def workflow(self, stats: WorkflowStats) -> list[str]:
         return [
-            stats.workflow,
+            printable(stats.workflow),
             str(stats.runs),
             passed_text(stats),
-            stats.last_verdict,
+            printable(stats.last_verdict),
             duration_text(stats.rollback_mean_s),
             duration_text(stats.rollback_max_s),
             followups_text(stats.followups, stats.unplanned_followups),
