@@ -296,7 +296,7 @@ def test_summary_of_the_drill_history(tmp_path: Path) -> None:
         "--summary", "--verify", "-f", "json", "--only-problems", "history", cwd=tmp_path
     )
     assert verified.returncode == 1
-    rows = [json.loads(line) for line in verified.stdout.splitlines()]
+    rows = json.loads(verified.stdout)["runs"]
     assert [(r["run_id"], r["verified"]) for r in rows] == [
         ("run-w0", True),
         ("run-w2", True),
@@ -701,7 +701,7 @@ def test_real_drills_verify_and_render(project_drilled: Path) -> None:
         assert shown.returncode == 0, shown.stderr
         assert "Traceback" not in shown.stderr
     history = agentundo_drilled("timeline", "--summary", "-f", "json", "ev", cwd=project_drilled)
-    rows = [json.loads(line) for line in history.stdout.splitlines()]
+    rows = json.loads(history.stdout)["runs"]
     assert {r["verdict"] for r in rows} <= {"completed", "recovered", "failed", "interrupted"}
     assert len(rows) == len(files)
 
@@ -1199,7 +1199,7 @@ def test_one_run_id_in_two_files_fails_both(tmp_path: Path) -> None:
         if "--summary" not in args:
             assert done.stderr.endswith("2 files checked, 2 of 2 failed verification\n")
     history = timeline_env("--summary", "--verify", "-f", "json", "ev", cwd=tmp_path)
-    assert [json.loads(line)["verified"] for line in history.stdout.splitlines()] == [False] * 2
+    assert [r["verified"] for r in json.loads(history.stdout)["runs"]] == [False] * 2
     # the same file named twice is not a copy of itself
     twice = timeline_env("--verify", "-q", "ev/monday.jsonl", "ev/monday.jsonl", cwd=tmp_path)
     assert twice.returncode == 0

@@ -6,7 +6,7 @@ import sys
 
 from agentundo import __version__
 
-COMMANDS = ("lint", "rules", "explain", "drill", "recover", "timeline", "catalog")
+COMMANDS = ("lint", "rules", "explain", "drill", "recover", "timeline", "catalog", "report_html")
 """Modules of :mod:`agentundo.cli` that each add their command(s) with ``register(app)``."""
 
 

@@ -1,94 +1,32 @@
-"""The run history (``--summary``): one row per run, from its first record and its run_summary."""
+"""The run history (``--summary``): one row per run, then the runs grouped by workflow.
+
+Every record of every file is read (:func:`agentundo.history.collect.collect`, the reader
+``agentundo report`` uses too), so a file holding several runs gives one row per run.
+The table is drawn wide when it fits the terminal, else stacked: each run id on a line of
+its own, so that no id is ever cut.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, assert_never
 
-from agentundo.errors import InputError, UsageError
-from agentundo.evidence.events import Event
-from agentundo.evidence.problems import Problem
-from agentundo.evidence.reader import Record, expand_paths, first_record, last_record, read_path
-from agentundo.evidence.tally import RunTally
-from agentundo.evidence.verify import AcrossFiles, Verifier
+from agentundo.errors import UsageError
+from agentundo.history.collect import RunEntry, Verification, collect
+from agentundo.history.stats import WorkflowStats, by_workflow, can_encode, trend_text
 from agentundo.timeline.core import Streams, TimelineOutcome
-from agentundo.timeline.entries import SHOWN_AS_GOOD, value_text
-from agentundo.timeline.feed import feed, print_problems
 from agentundo.timeline.formats import Format
 from agentundo.timeline.query import Query
 from agentundo.timeline.render_markdown import md_cell
-from agentundo.timeline.runs import Run, ShowsNoProblems, Timeline
-from agentundo.timeline.times import parse_ts
+from agentundo.timeline.times import format_duration
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-
-@dataclass(frozen=True, slots=True)
-class SummaryRow:
-    """One run of the history: from its first record and its run_summary (or a full count)."""
-
-    path: str
-    started: str
-    workflow: str
-    run_id: str
-    env: str
-    status: str
-    verdict: str
-    rollback: bool
-    skipped: int | str
-    manual_followups: int | str
-    verified: bool | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "path": self.path,
-            "started": self.started,
-            "workflow": self.workflow,
-            "run_id": self.run_id,
-            "env": self.env,
-            "status": self.status,
-            "verdict": self.verdict,
-            "rollback": self.rollback,
-            "compensations_skipped": self.skipped,
-            "manual_followups": self.manual_followups,
-        }
-        if self.verified is not None:
-            data["verified"] = self.verified
-        return data
-
-    @property
-    def has_problems(self) -> bool:
-        return (
-            self.verdict not in SHOWN_AS_GOOD
-            or self.skipped not in (0, "0")
-            or self.manual_followups not in (0, "0")
-            or self.verified is False
-        )
-
-
-def summary_row(path: str, tally: RunTally, *, verified: bool | None = None) -> SummaryRow:
-    summary = tally.summary or {}
-    counted = tally.counts()
-    rollback = summary.get("rollback_triggered", tally.rollback_triggered)
-    return SummaryRow(
-        path=path,
-        started=value_text(summary.get("started_at") or tally.first_ts or "?"),
-        workflow=tally.workflow_id or "?",
-        run_id=tally.run_id or "?",
-        env=value_text(summary.get("env") or tally.env or "?"),
-        status=value_text(summary.get("status", "incomplete")),
-        verdict=value_text(summary.get("verdict", "?")),
-        rollback=rollback is True,
-        skipped=summary.get("compensation_jobs_skipped", counted["compensation_jobs_skipped"]),
-        manual_followups=summary.get("manual_followups", counted["manual_followups"]),
-        verified=verified,
-    )
-
-
-SUMMARY_COLUMNS = (
+RUN_COLUMNS = (
     "Date",
     "Workflow",
     "Run",
@@ -99,136 +37,239 @@ SUMMARY_COLUMNS = (
     "Skipped",
     "Follow-ups",
 )
+WORKFLOW_COLUMNS = (
+    "Workflow",
+    "Runs",
+    "Passed",
+    "Last verdict",
+    "Rollback mean",
+    "Rollback max",
+    "Follow-ups",
+    "Trend",
+)
 
 
-def _summary_cells(row: SummaryRow) -> list[str]:
-    moment = parse_ts(row.started)
-    date = moment.strftime("%Y-%m-%d %H:%M") if moment else row.started
-    return [
-        date,
-        row.workflow,
-        row.run_id,
-        row.env,
-        row.status,
-        row.verdict,
-        "yes" if row.rollback else "no",
-        value_text(row.skipped),
-        value_text(row.manual_followups),
-    ]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from evidence made safe for a terminal: control characters (an escape sequence
+    that would clear the screen or retitle the window) shown as ``\\x1b``."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
+def duration_text(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)
+
+
+def date_text(run: RunEntry) -> str:
+    moment = run.moment
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else run.started
+
+
+def rollback_text(run: RunEntry) -> str:
+    """``no``, the rollback's duration, or ``unfinished``."""
+    if not run.rollback:
+        return "no"
+    return "unfinished" if run.rollback_s is None else format_duration(run.rollback_s)
+
+
+def followups_text(count: object, unplanned: int) -> str:
+    text = count if isinstance(count, str) else json.dumps(count)
+    return f"{text} ({unplanned} unplanned)" if unplanned else text
+
+
+def passed_text(stats: WorkflowStats) -> str:
+    return f"{stats.passed}/{stats.runs} ({stats.pass_rate:.0%})"
+
+
+def _value(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    """The history as rows of text, for the table and markdown."""
+
+    verified: bool
+    unicode: bool
+
+    def run_columns(self) -> list[str]:
+        return [*RUN_COLUMNS, *(("Verified",) if self.verified else ())]
+
+    def run(self, run: RunEntry) -> list[str]:
+        cells = [
+            printable(cell)
+            for cell in (
+                date_text(run),
+                run.workflow,
+                run.run_id,
+                run.env,
+                run.status,
+                run.verdict,
+                rollback_text(run),
+                _value(run.skipped),
+                followups_text(run.manual_followups, run.unplanned_count),
+            )
+        ]
+        if self.verified:
+            cells.append("yes" if run.verified else "NO")
+        return cells
+
+    def workflow(self, stats: WorkflowStats) -> list[str]:
+        return [
+            printable(stats.workflow),
+            str(stats.runs),
+            passed_text(stats),
+            printable(stats.last_verdict),
+            duration_text(stats.rollback_mean_s),
+            duration_text(stats.rollback_max_s),
+            followups_text(stats.followups, stats.unplanned_followups),
+            trend_text(stats.marks, unicode=self.unicode),
+        ]
 
 
 def render_summary(
-    rows: Iterable[SummaryRow], fmt: Format, *, text: TextIO, console: Callable[[], Console]
-) -> int:
-    """Write the history in ``fmt`` (not mermaid); the number of rows written."""
-    rows = list(rows)
-    verified = any(r.verified is not None for r in rows)
-    columns = [*SUMMARY_COLUMNS, *(("Verified",) if verified else ())]
-
-    def cells(row: SummaryRow) -> list[str]:
-        extra = ["yes" if row.verified else "NO"] if verified else []
-        return [*_summary_cells(row), *extra]
-
+    runs: Sequence[RunEntry],
+    workflows: Sequence[WorkflowStats],
+    fmt: Format,
+    *,
+    text: TextIO,
+    console: Callable[[], Console],
+) -> None:
+    """Write the history in ``fmt`` (not mermaid): the runs, then the workflows."""
+    verified = any(r.verified is not None for r in runs)
     match fmt:
         case Format.JSON:
-            for row in rows:
-                text.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
+            data = {
+                "runs": [r.as_dict() for r in runs],
+                "workflows": [w.as_dict() for w in workflows],
+            }
+            text.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         case Format.MARKDOWN:
-            text.write("| " + " | ".join(columns) + " |\n")
-            text.write("|" + "---|" * len(columns) + "\n")
-            for row in rows:
-                text.write("| " + " | ".join(md_cell(c) for c in cells(row)) + " |\n")
+            cells = _Cells(verified, can_encode(getattr(text, "encoding", None)))
+            _markdown_table(text, "Run history", cells.run_columns(), map(cells.run, runs))
+            text.write("\n")
+            _markdown_table(
+                text, "Workflows", list(WORKFLOW_COLUMNS), map(cells.workflow, workflows)
+            )
         case Format.TABLE:
-            from rich.table import Table
-
-            table = Table(header_style="bold", title="Run history", title_justify="left")
-            for name in columns:
-                table.add_column(name)
-            for row in rows:
-                style = (
-                    "bold red" if row.verified is False else "yellow" if row.has_problems else None
-                )
-                table.add_row(*cells(row), style=style)
-            console().print(table)
+            out = console()
+            _draw(out, runs, workflows, _Cells(verified, can_encode(out.encoding)))
         case Format.MERMAID:
             raise UsageError("--summary cannot be drawn as mermaid; use table, json or markdown")
         case _:
             assert_never(fmt)
-    return len(rows)
 
 
-# --- collecting the history -------------------------------------------------------------
+def _markdown_table(text: TextIO, title: str, columns: list[str], rows: Any) -> None:
+    text.write(f"## {title}\n\n")
+    text.write("| " + " | ".join(columns) + " |\n")
+    text.write("|" + "---|" * len(columns) + "\n")
+    for row in rows:
+        text.write("| " + " | ".join(md_cell(c) for c in row) + " |\n")
 
 
-class _Collect(ShowsNoProblems):
-    """A renderer that keeps each run (its tally) and shows nothing."""
-
-    writes_data = False
-
-    def __init__(self) -> None:
-        self.runs: list[Run] = []
-
-    def record(self, run: Run, record: Record) -> None:
-        pass
-
-    def end_run(self, run: Run) -> None:
-        self.runs.append(run)
-
-    def close(self) -> None:
-        pass
+# --- the terminal: wide tables when they fit, else stacked -------------------------------
 
 
-def _quick_row(path: str) -> SummaryRow | None:
-    """The row of a file from its first and last record alone, when the last is run_summary."""
-    first = first_record(path)
-    last = last_record(path)
-    if first is None or last is None or last.event != Event.RUN_SUMMARY:
-        return None
-    tally = RunTally()
-    tally.feed(first)
-    tally.feed(last)
-    return summary_row(path, tally)
+def _style(run: RunEntry) -> str:
+    return "bold red" if run.verified is False else "yellow" if run.has_problems else ""
 
 
-def _read_rows(
-    path: str,
-    key: bytes | None,
-    *,
-    verify: bool,
-    stderr: TextIO,
-    require_key: bool = False,
-    across: AcrossFiles | None = None,
-) -> tuple[list[SummaryRow], bool | None]:
-    """Every run of one file, read whole, and whether it verified (None: not verified).
+def _table_width(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
+    """The width of a rich table (one space of padding each side, a border between)."""
+    from rich.cells import cell_len
 
-    An InputError is raised as met; verification problems are printed to ``stderr``.
-    """
-    collect = _Collect()
-    view = Timeline(Query(), collect)
-    verifier = None
-    if verify:
-        if across is not None:
-            across.begin_source()
-        verifier = Verifier(path, key=key, require_key=require_key, across=across)
-    view.begin_source(path)
-    feed(read_path(path, blanks=verify), view, verifier, stderr=stderr)
-    view.end_run()
-    ok = None
-    if verifier is not None:
-        problems = verifier.finish()
-        ok = not problems
-        if across is not None:
-            across.end_source(passed=ok)
-        print_problems(path, problems, verifier.chains, stderr)
-    return [summary_row(path, run.tally, verified=ok) for run in collect.runs], ok
+    widths = [cell_len(c) for c in columns]
+    for row in rows:
+        widths = [
+            max(w, max(map(cell_len, cell.splitlines() or [""])))
+            for w, cell in zip(widths, row, strict=True)
+        ]
+    return sum(widths) + 3 * len(widths) + 1
 
 
-def _wanted(query: Query, row: SummaryRow) -> bool:
-    if not query.wants_run(row.run_id):
+def _table(title: str, columns: Sequence[str], rows: Sequence[tuple[list[str], str]]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(header_style="bold", title=title, title_justify="left")
+    for name in columns:
+        table.add_column(name, no_wrap=True)
+    for cells, style in rows:
+        table.add_row(*(Text(c) for c in cells), style=style or None)
+    return table
+
+
+def _draw(
+    out: Console, runs: Sequence[RunEntry], workflows: Sequence[WorkflowStats], cells: _Cells
+) -> None:
+    if not runs:
+        out.print("Run history: no runs", highlight=False)
+        return
+    run_rows = [(cells.run(r), _style(r)) for r in runs]
+    columns = cells.run_columns()
+    if _table_width(columns, [c for c, _ in run_rows]) <= out.width:
+        out.print(_table("Run history", columns, run_rows))
+    else:
+        _stacked_runs(out, runs, cells)
+    out.print()
+    flow_rows = [(cells.workflow(w), "") for w in workflows]
+    if _table_width(WORKFLOW_COLUMNS, [c for c, _ in flow_rows]) <= out.width:
+        out.print(_table("Workflows (trend: oldest to newest)", WORKFLOW_COLUMNS, flow_rows))
+    else:
+        _stacked_workflows(out, workflows, cells)
+
+
+def _whole(out: Console, text: str, style: str = "") -> None:
+    """One line never wrapped nor cut (an id): a narrow terminal folds it itself."""
+    from rich.text import Text
+
+    out.print(Text(text, style=style), no_wrap=True, overflow="ignore", crop=False)
+
+
+def _details(out: Console, parts: Sequence[str], cells: _Cells) -> None:
+    from rich.text import Text
+
+    out.print(Text("  " + (" · " if cells.unicode else " | ").join(parts)))
+
+
+def _stacked_runs(out: Console, runs: Sequence[RunEntry], cells: _Cells) -> None:
+    from rich.text import Text
+
+    out.print(Text("Run history", style="italic"))
+    for run in runs:
+        date, workflow, run_id, env, status, verdict, rollback, skipped, followups, *more = (
+            cells.run(run)
+        )
+        _whole(out, run_id, _style(run))
+        _details(out, [date, workflow, env], cells)
+        _details(out, [f"status {status}", f"verdict {verdict}", f"rollback {rollback}"], cells)
+        last = [f"skipped {skipped}", f"follow-ups {followups}"]
+        _details(out, [*last, *(f"verified {v}" for v in more)], cells)
+
+
+def _stacked_workflows(out: Console, workflows: Sequence[WorkflowStats], cells: _Cells) -> None:
+    from rich.text import Text
+
+    out.print(Text("Workflows (trend: oldest to newest)", style="italic"))
+    for stats in workflows:
+        name, runs, passed, last, mean, longest, followups, trend = cells.workflow(stats)
+        _whole(out, name, "bold")
+        _details(out, [f"runs {runs}", f"passed {passed}", f"last verdict {last}"], cells)
+        _details(out, [f"rollback mean {mean}", f"max {longest}", f"follow-ups {followups}"], cells)
+        _details(out, [f"trend {trend}"], cells)
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+def _in_window(query: Query, run: RunEntry) -> bool:
+    """``--run``, ``--since`` and ``--until`` (``--only-problems`` chooses rows only)."""
+    if not query.wants_run(run.run_id):
         return False
-    if query.only_problems and not row.has_problems:
-        return False
-    moment = parse_ts(row.started)
+    moment = run.moment
     since = query.since.at if query.since is not None else None
     until = query.until.at if query.until is not None else None
     if (since or until) and moment is None:
@@ -248,48 +289,22 @@ def run_history(
     key: bytes | None,
     require_key: bool = False,
 ) -> TimelineOutcome:
-    """``--summary``: one row per run of every file, filtered, sorted by start, rendered.
+    """``--summary``: one row per run of every file, sorted by start, then per workflow.
 
-    Without verification, a file whose last record is its run_summary is read at both
-    ends only; otherwise it is read whole (and verified when asked, its name and run ids
-    checked against the other files' too: :class:`~agentundo.evidence.verify.AcrossFiles`).
+    Every file is read whole (and verified when asked, its name and run ids checked
+    against the other files' too). The workflow groups sum up the runs that ``--run``,
+    ``--since`` and ``--until`` choose; ``--only-problems`` leaves out rows, not runs
+    from the groups (a pass rate of the failures alone would say nothing).
     """
-    rows: list[SummaryRow] = []
-    checked = failed = unreadable = 0
-    across = AcrossFiles() if verify else None
-    for path in expand_paths(paths):
-        quick = None if verify else _quick_row(path)
-        if quick is not None:
-            rows.append(quick)
-            continue
-        try:
-            found, ok = _read_rows(
-                path,
-                key,
-                verify=verify,
-                stderr=streams.stderr,
-                require_key=require_key,
-                across=across,
-            )
-        except InputError as error:
-            print(error.describe(), file=streams.stderr)
-            unreadable += 1
-            if across is not None:
-                across.end_source(passed=False)
-            continue
-        if ok is not None:
-            checked += 1
-            failed += not ok
-        rows.extend(found)
-    if across is not None:
-        late: dict[str, list[Problem]] = {}
-        for problem, passed in across.finish():
-            if problem.path not in late:
-                failed += passed
-            late.setdefault(problem.path, []).append(problem)
-        for path, problems in late.items():
-            print_problems(path, problems, (), streams.stderr)
-        rows = [replace(r, verified=False) if r.path in late else r for r in rows]
-    shown = sorted((r for r in rows if _wanted(query, r)), key=lambda r: (r.started, r.path))
-    render_summary(shown, fmt, text=streams.stdout, console=streams.console)
-    return TimelineOutcome(checked=checked, failed=failed, unreadable=unreadable)
+    verification = Verification(key=key, require_key=require_key) if verify else None
+    history = collect(paths, verification=verification, stderr=streams.stderr)
+    window = [r for r in history.runs if _in_window(query, r)]
+    shown = [r for r in window if r.has_problems] if query.only_problems else window
+    workflows = by_workflow(window)
+    if query.only_problems:
+        problem_flows = {r.workflow for r in shown}
+        workflows = [w for w in workflows if w.workflow in problem_flows]
+    render_summary(shown, workflows, fmt, text=streams.stdout, console=streams.console)
+    return TimelineOutcome(
+        checked=history.checked, failed=history.failed, unreadable=len(history.unreadable)
+    )
