@@ -81,6 +81,8 @@ def test_planned_followups_are_the_ones_the_catalog_declares() -> None:
         note = FollowUpNote(step="s", category=str(category), reason="")
         expected = category in (FollowUp.IRREVERSIBLE, FollowUp.NO_COMPENSATION)
         assert note.planned is expected, category
+        # a follow-up a fault the drill injected caused was rehearsed: planned
+        assert FollowUpNote(step="s", category=str(category), reason="", injected=True).planned
     assert {"irreversible", "no_compensation"} == PLANNED_FOLLOWUPS
 
 

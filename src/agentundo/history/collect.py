@@ -35,7 +35,8 @@ MAX_NOTES = 20
 PLANNED_FOLLOWUPS = frozenset(str(c) for c in (FollowUp.IRREVERSIBLE, FollowUp.NO_COMPENSATION))
 """Follow-up categories the catalog declares up front (an irreversible step, a topic with
 no compensation): a human was always going to act. Every other category means something
-went wrong during the rollback (denied, failed, timed out, fenced, the lock held, ...)."""
+went wrong during the rollback (denied, failed, timed out, fenced, the lock held, ...),
+unless a fault the drill injected caused it (``injected: true``): that was rehearsed."""
 
 GOOD = frozenset(str(v) for v in GOOD_VERDICTS)
 
@@ -55,10 +56,11 @@ class FollowUpNote:
     step: str
     category: str
     reason: str
+    injected: bool = False
 
     @property
     def planned(self) -> bool:
-        return self.category in PLANNED_FOLLOWUPS
+        return self.injected or self.category in PLANNED_FOLLOWUPS
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +170,7 @@ class _RunReader:
                 step=_text(record.get("step_id", "?")),
                 category=_text(record.get("category", "?")),
                 reason=_text(record.get("reason", "")),
+                injected=record.get("injected") is True,
             )
             self.unplanned += not note.planned
             if len(self.notes) < MAX_NOTES:
