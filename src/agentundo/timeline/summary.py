@@ -152,6 +152,8 @@ def render_summary(
             console().print(table)
         case Format.MERMAID:
             raise UsageError("--summary cannot be drawn as mermaid; use table, json or markdown")
+        case Format.OTLP:
+            raise UsageError("--summary cannot be written as otlp; use table, json or markdown")
         case _:
             assert_never(fmt)
     return len(rows)
