@@ -464,6 +464,16 @@ def _event(record: dict[str, Any], fallback_ns: str) -> dict[str, Any]:
 # --- the renderer -------------------------------------------------------------------------
 
 
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+"""Characters that JSON leaves raw but many line readers (``str.splitlines``) split on."""
+
+
+def dumps_line(document: Any) -> str:
+    """``document`` as one line of compact JSON that every line reader keeps whole."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return text.translate(_LINE_BREAKS)
+
+
 def request_of(spans: list[dict[str, Any]]) -> dict[str, Any]:
     """An OTLP ``ExportTraceServiceRequest`` (JSON) holding one run's spans."""
     resource = attributes([("service.name", "agentundo"), ("service.version", __version__)])
@@ -502,7 +512,7 @@ class OtlpRenderer(ShowsNoProblems):
         self._current = None
         self._run = None
         document = request_of(current.spans(run))
-        self.stream.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.stream.write(dumps_line(document) + "\n")
 
     def close(self) -> None:
         self.stream.flush()
