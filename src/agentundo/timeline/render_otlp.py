@@ -27,9 +27,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TextIO
 
 from agentundo import __version__
@@ -113,8 +114,8 @@ ROOT = "\x00run"
 """The root span's name in :func:`span_id` (a job id never holds a NUL)."""
 
 
-def unix_nanos(value: object) -> str | None:
-    """An evidence timestamp as unix nanoseconds in a string (OTLP JSON's int64), or None."""
+@lru_cache(maxsize=4096)
+def _nanos(value: str) -> str | None:
     moment = parse_ts(value)
     if moment is None:
         return None
@@ -122,11 +123,18 @@ def unix_nanos(value: object) -> str | None:
     return str((delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000)
 
 
+def unix_nanos(value: object) -> str | None:
+    """An evidence timestamp as unix nanoseconds in a string (OTLP JSON's int64), or None."""
+    return _nanos(value) if isinstance(value, str) else None
+
+
 # --- attribute values -------------------------------------------------------------------
 
 
 def any_value(value: Any, depth: int = 0) -> dict[str, Any] | None:
     """A JSON value as an OTLP ``AnyValue``; None for JSON null (an attribute left out)."""
+    if type(value) is str:  # the common case first
+        return {"stringValue": value}
     if value is None:
         return None
     if isinstance(value, bool):
@@ -159,122 +167,135 @@ def attributes(pairs: Iterable[tuple[str, Any]], depth: int = 0) -> list[dict[st
     return found
 
 
-def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+# --- one run's jobs, gathered record by record ----------------------------------------------
 
 
-# --- one run's spans ----------------------------------------------------------------------
+def _message(data: Mapping[str, Any]) -> str:
+    """Why a record ended its job badly: its error, else its reason, else its event."""
+    return str(data.get("error") or data.get("reason") or data.get("event"))
 
 
 @dataclass(slots=True)
 class _Job:
-    """One job's records: a forward step (with its retries) or a compensation."""
+    """One job (a forward step with its retries, or a compensation): the fields its span
+    needs, taken as its records pass, and the records' lines for its events."""
 
     job_id: str
-    records: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
     compensation: bool = False
+    first_ts: Any = None
+    last_ts: Any = None
+    step_id: Any = None
+    topic: Any = None
+    for_topic: Any = None
+    idempotency_key: Any = None
+    params: Any = None
+    decision: Any = None
+    rule_id: Any = None
+    response: Any = None
+    epoch: Any = None
+    attempts: int = 0
+    step_end: tuple[str, str] | None = None
+    """The first forward outcome: (event, message)."""
+    compensation_end: tuple[str, str] | None = None
+    """The first compensation outcome: (event, message)."""
+    last: tuple[str, str] = ("", "")
+    """The last record's (event, message)."""
 
-    def add(self, data: dict[str, Any]) -> None:
-        self.records.append(data)
-        event = data.get("event")
-        if (isinstance(event, str) and event.startswith("compensation_")) or (
-            data.get("is_compensation") is True
-        ):
+    def add(self, data: Mapping[str, Any], line: bytes) -> None:
+        self.lines.append(line)
+        event = str(data.get("event"))
+        if event.startswith("compensation_") or data.get("is_compensation") is True:
             self.compensation = True
+        ts = data.get("ts")
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.last_ts = ts if ts is not None else self.last_ts
+        for name in ("step_id", "topic", "for_topic", "idempotency_key", "params"):
+            if getattr(self, name) is None and data.get(name) is not None:
+                setattr(self, name, data[name])
+        for name in ("rule_id", "response", "epoch"):
+            if data.get(name) is not None:
+                setattr(self, name, data[name])
+        if event == Event.POLICY_DECISION and isinstance(data.get("decision"), str):
+            self.decision = data["decision"]
+        if event in (Event.STEP_DISPATCHED, Event.COMPENSATION_DISPATCHED):
+            self.attempts += 1
+        ended = (event, _message(data))
+        if self.step_end is None and event in _STEP_OUTCOMES:
+            self.step_end = ended
+        if self.compensation_end is None and event in _COMPENSATION_OUTCOMES:
+            self.compensation_end = ended
+        self.last = ended
 
-    def first(self, name: str) -> Any:
-        """The first value of field ``name`` among the job's records, or None."""
-        return next((r[name] for r in self.records if r.get(name) is not None), None)
-
-    def last(self, name: str) -> Any:
-        """The last value of field ``name`` among the job's records, or None."""
-        return next((r[name] for r in reversed(self.records) if r.get(name) is not None), None)
-
-    def outcome(self) -> dict[str, Any] | None:
-        """The record that ended the job: its first outcome, else a last failed attempt."""
-        ends = _COMPENSATION_OUTCOMES if self.compensation else _STEP_OUTCOMES
-        found = next((r for r in self.records if r.get("event") in ends), None)
-        if found is None and self.records:
-            last = self.records[-1]
-            if last.get("event") in (Event.STEP_FAILED, Event.COMPENSATION_FAILED):
-                return last
+    def outcome(self) -> tuple[str, str] | None:
+        """The (event, message) that ended the job: its first outcome, else a failed last
+        attempt; None when no outcome is among the records shown."""
+        found = self.compensation_end if self.compensation else self.step_end
+        if found is None and self.last[0] in (Event.STEP_FAILED, Event.COMPENSATION_FAILED):
+            return self.last
         return found
+
+    def status(self) -> dict[str, Any]:
+        """ERROR when the job ended badly (message: its error or reason); UNSET otherwise."""
+        outcome = self.outcome()
+        if outcome is None or outcome[0] in _GOOD_OUTCOMES:
+            return {"code": STATUS_UNSET}
+        return {"code": STATUS_ERROR, "message": outcome[1]}
 
 
 @dataclass(slots=True)
 class _RunSpans:
-    """What one run's spans are built from, gathered record by record."""
+    """One run's jobs and run-level records, gathered until the run ends."""
 
     run_id: str
-    root_records: list[dict[str, Any]] = field(default_factory=list)
+    root_lines: list[bytes] = field(default_factory=list)
     jobs: dict[str, _Job] = field(default_factory=dict)
-    step_classes: dict[str, str] = field(default_factory=dict)
-    """step_id → what the evidence says of its rollback (see :func:`_rollback_class`)."""
+    followups: dict[str, str] = field(default_factory=dict)
+    """step_id → ``irreversible`` or ``no_compensation``, when a manual follow-up says so."""
     forward: dict[str, _Job] = field(default_factory=dict)
     """step_id → its last forward job (a compensation and a follow-up find their step)."""
 
-    def add(self, data: dict[str, Any]) -> None:
+    def add(self, data: Mapping[str, Any], line: bytes) -> None:
         event = data.get("event")
         job_id = data.get("job_id")
-        if event == Event.MANUAL_FOLLOWUP:
-            self._note_followup(data)
+        step_id = data.get("step_id")
+        if event == Event.MANUAL_FOLLOWUP and isinstance(step_id, str):
+            category = data.get("category")
+            if category in (FollowUp.IRREVERSIBLE, FollowUp.NO_COMPENSATION):
+                self.followups[step_id] = str(category)
         if isinstance(job_id, str) and job_id and event not in _RUN_EVENTS:
             job = self.jobs.get(job_id)
             if job is None:
                 job = self.jobs[job_id] = _Job(job_id)
-            job.add(data)
-            self._index(job)
+            job.add(data, line)
+            if isinstance(job.step_id, str):
+                if not job.compensation:
+                    self.forward[job.step_id] = job
+                elif self.forward.get(job.step_id) is job:
+                    del self.forward[job.step_id]
             return
-        if event == Event.MANUAL_FOLLOWUP and isinstance(data.get("step_id"), str):
-            step = self._forward_job(data["step_id"])
-            if step is not None:
-                step.add(data)
-                return
-        self.root_records.append(data)
-
-    def _note_followup(self, data: dict[str, Any]) -> None:
-        category = data.get("category")
-        step_id = data.get("step_id")
-        if isinstance(step_id, str) and category in (
-            FollowUp.IRREVERSIBLE,
-            FollowUp.NO_COMPENSATION,
-        ):
-            self.step_classes[step_id] = str(category)
-
-    def _index(self, job: _Job) -> None:
-        step_id = job.first("step_id")
-        if not isinstance(step_id, str):
+        if event == Event.MANUAL_FOLLOWUP and isinstance(step_id, str) and step_id in self.forward:
+            self.forward[step_id].add(data, line)  # an irreversible step's follow-up
             return
-        if not job.compensation:
-            self.forward[step_id] = job
-        elif self.forward.get(step_id) is job:
-            del self.forward[step_id]
+        self.root_lines.append(line)
 
-    def _forward_job(self, step_id: str) -> _Job | None:
-        """The last forward job of ``step_id``."""
-        return self.forward.get(step_id)
-
-    def spans(self, run: Run) -> list[dict[str, Any]]:
-        """The root span, then one span per job in the order the jobs began."""
+    def spans(self, run: Run) -> Iterator[dict[str, Any]]:
+        """The root span, then one span per job in the order the jobs began; one at a time."""
         summary = run.tally.summary or {}
         read = summary.get("read")
         read_steps = {s for s in read if isinstance(s, str)} if isinstance(read, list) else set()
-        compensated_steps = {job.first("step_id") for job in self.jobs.values() if job.compensation}
+        undone = {job.step_id for job in self.jobs.values() if job.compensation}
         root = self._root_span(run)
-        spans = [root]
+        yield root
         for job in self.jobs.values():
             if job.compensation:
-                spans.append(self._compensation_span(job, root))
-                continue
-            step_id = job.first("step_id")
-            known = _rollback_class(
-                step_id,
-                read=read_steps,
-                compensated=compensated_steps,
-                followups=self.step_classes,
-            )
-            spans.append(self._step_span(job, root, rollback_class=known))
-        return spans
+                yield self._compensation_span(job, root["spanId"])
+            else:
+                known = _rollback_class(
+                    job.step_id, read=read_steps, undone=undone, followups=self.followups
+                )
+                yield self._step_span(job, root["spanId"], rollback_class=known)
 
     def _root_span(self, run: Run) -> dict[str, Any]:
         tally = run.tally
@@ -289,12 +310,11 @@ class _RunSpans:
             state = {"code": STATUS_ERROR, "message": "incomplete: no run_summary"}
         else:
             state = {"code": STATUS_ERROR, "message": f"status {status}, verdict {verdict}"}
-        workflow = tally.workflow_id or "?"
-        span = _span(
+        return _span(
             run_id=self.run_id,
             span=span_id(self.run_id, ROOT),
             parent=None,
-            name=f"run {workflow}",
+            name=f"run {tally.workflow_id or '?'}",
             start=tally.first_ts,
             end=tally.last_ts,
             attrs=[
@@ -308,71 +328,51 @@ class _RunSpans:
                 ("agentundo.verdict", verdict),
                 ("agentundo.rollback_triggered", tally.rollback_triggered),
             ],
-            records=self.root_records,
+            lines=self.root_lines,
             status=state,
         )
-        return span
 
-    def _job_attributes(self, job: _Job) -> list[tuple[str, Any]]:
-        outcome = job.outcome()
-        decision = job.last("decision")
-        return [
-            ("agentundo.job_id", job.job_id),
-            ("agentundo.step_id", job.first("step_id")),
-            ("agentundo.topic", job.first("topic")),
-            ("agentundo.decision", decision if isinstance(decision, str) else None),
-            ("agentundo.rule_id", job.last("rule_id")),
-            ("agentundo.idempotency_key", job.first("idempotency_key")),
-            ("agentundo.outcome", outcome.get("event") if outcome else None),
-            ("agentundo.attempts", _attempts(job)),
-        ]
-
-    def _step_span(
-        self, job: _Job, root: dict[str, Any], *, rollback_class: str | None
-    ) -> dict[str, Any]:
-        topic = job.first("topic")
-        params = job.first("params")
-        response = job.last("response")
+    def _step_span(self, job: _Job, parent: str, *, rollback_class: str | None) -> dict[str, Any]:
+        topic = job.topic if isinstance(job.topic, str) else "?"
         return _span(
             run_id=self.run_id,
             span=span_id(self.run_id, job.job_id),
-            parent=root["spanId"],
-            name=f"execute_tool {topic if isinstance(topic, str) else '?'}",
-            start=job.records[0].get("ts"),
-            end=job.records[-1].get("ts"),
+            parent=parent,
+            name=f"execute_tool {topic}",
+            start=job.first_ts,
+            end=job.last_ts,
             attrs=[
                 ("gen_ai.operation.name", "execute_tool"),
-                ("gen_ai.tool.name", topic),
+                ("gen_ai.tool.name", job.topic),
                 ("gen_ai.tool.call.id", job.job_id),
-                ("gen_ai.tool.call.arguments", _json_text(params) if params is not None else None),
-                ("gen_ai.tool.call.result", _json_text(response) if response is not None else None),
-                *self._job_attributes(job),
+                ("gen_ai.tool.call.arguments", _json_text(job.params)),
+                ("gen_ai.tool.call.result", _json_text(job.response)),
+                *_job_attributes(job),
                 ("agentundo.rollback_class", rollback_class),
             ],
-            records=job.records,
-            status=_job_status(job),
+            lines=job.lines,
+            status=job.status(),
         )
 
-    def _compensation_span(self, job: _Job, root: dict[str, Any]) -> dict[str, Any]:
-        topic = job.first("topic")
-        step_id = job.first("step_id")
-        undone = self._forward_job(step_id) if isinstance(step_id, str) else None
+    def _compensation_span(self, job: _Job, parent: str) -> dict[str, Any]:
+        topic = job.topic if isinstance(job.topic, str) else "?"
         span = _span(
             run_id=self.run_id,
             span=span_id(self.run_id, job.job_id),
-            parent=root["spanId"],
-            name=f"compensate {topic if isinstance(topic, str) else '?'}",
-            start=job.records[0].get("ts"),
-            end=job.records[-1].get("ts"),
+            parent=parent,
+            name=f"compensate {topic}",
+            start=job.first_ts,
+            end=job.last_ts,
             attrs=[
-                *self._job_attributes(job),
+                *_job_attributes(job),
                 ("agentundo.compensation", True),
-                ("agentundo.for_topic", job.first("for_topic")),
-                ("agentundo.epoch", job.last("epoch")),
+                ("agentundo.for_topic", job.for_topic),
+                ("agentundo.epoch", job.epoch),
             ],
-            records=job.records,
-            status=_job_status(job),
+            lines=job.lines,
+            status=job.status(),
         )
+        undone = self.forward.get(job.step_id) if isinstance(job.step_id, str) else None
         if undone is not None:
             span["links"] = [
                 {
@@ -384,15 +384,36 @@ class _RunSpans:
         return span
 
 
+def _json_text(value: Any) -> str | None:
+    """A value as compact JSON text (a GenAI arguments or result attribute); None stays None."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _job_attributes(job: _Job) -> list[tuple[str, Any]]:
+    outcome = job.outcome()
+    return [
+        ("agentundo.job_id", job.job_id),
+        ("agentundo.step_id", job.step_id),
+        ("agentundo.topic", job.topic),
+        ("agentundo.decision", job.decision),
+        ("agentundo.rule_id", job.rule_id),
+        ("agentundo.idempotency_key", job.idempotency_key),
+        ("agentundo.outcome", outcome[0] if outcome else None),
+        ("agentundo.attempts", job.attempts or None),
+    ]
+
+
 def _rollback_class(
     step_id: Any,
     *,
     read: set[str],
-    compensated: set[Any],
+    undone: set[Any],
     followups: Mapping[str, str],
 ) -> str | None:
-    """What the evidence says of a step's rollback: ``read_only`` (the summary lists it as
-    read), ``irreversible`` or ``no_compensation`` (a manual follow-up says so),
+    """What the evidence says of a step's rollback: ``irreversible`` or ``no_compensation``
+    (a manual follow-up says so), ``read_only`` (the summary lists it as read),
     ``has_compensation`` (a compensation job names it; the catalog calls such a topic
     reversible or compensatable, which the evidence does not tell apart); else None."""
     if not isinstance(step_id, str):
@@ -401,25 +422,9 @@ def _rollback_class(
         return followups[step_id]
     if step_id in read:
         return "read_only"
-    if step_id in compensated:
+    if step_id in undone:
         return "has_compensation"
     return None
-
-
-def _attempts(job: _Job) -> int | None:
-    dispatched = (Event.STEP_DISPATCHED, Event.COMPENSATION_DISPATCHED)
-    count = sum(1 for r in job.records if r.get("event") in dispatched)
-    return count or None
-
-
-def _job_status(job: _Job) -> dict[str, Any]:
-    """ERROR when the job ended badly (message: its error or reason); UNSET otherwise,
-    and when no outcome is among the records shown."""
-    outcome = job.outcome()
-    if outcome is None or outcome.get("event") in _GOOD_OUTCOMES:
-        return {"code": STATUS_UNSET}
-    message = outcome.get("error") or outcome.get("reason") or outcome.get("event")
-    return {"code": STATUS_ERROR, "message": str(message)}
 
 
 def _span(
@@ -431,7 +436,7 @@ def _span(
     start: object,
     end: object,
     attrs: Sequence[tuple[str, Any]],
-    records: Sequence[dict[str, Any]],
+    lines: Sequence[bytes],
     status: dict[str, Any],
 ) -> dict[str, Any]:
     start_ns = unix_nanos(start) or "0"
@@ -445,13 +450,13 @@ def _span(
         "startTimeUnixNano": start_ns,
         "endTimeUnixNano": max(end_ns, start_ns, key=int),
         "attributes": attributes(attrs),
-        "events": [_event(record, start_ns) for record in records],
+        "events": [_event(json.loads(line), start_ns) for line in lines],
         "status": status,
     }
     return body
 
 
-def _event(record: dict[str, Any], fallback_ns: str) -> dict[str, Any]:
+def _event(record: Mapping[str, Any], fallback_ns: str) -> dict[str, Any]:
     """A record as a span event: named for its event type, at its time, its fields kept."""
     fields = ((k, v) for k, v in record.items() if k not in _NOT_ATTRIBUTES)
     return {
@@ -463,39 +468,48 @@ def _event(record: dict[str, Any], fallback_ns: str) -> dict[str, Any]:
 
 # --- the renderer -------------------------------------------------------------------------
 
-
 _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 """Characters that JSON leaves raw but many line readers (``str.splitlines``) split on."""
 
 
 def dumps_line(document: Any) -> str:
-    """``document`` as one line of compact JSON that every line reader keeps whole."""
+    """``document`` as compact JSON that every line reader keeps on one line."""
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return text.translate(_LINE_BREAKS)
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:
+        return text.translate(_LINE_BREAKS)
+    return text
 
 
-def request_of(spans: list[dict[str, Any]]) -> dict[str, Any]:
-    """An OTLP ``ExportTraceServiceRequest`` (JSON) holding one run's spans."""
+def _envelope() -> tuple[str, str]:
+    """The text before and after the spans of one ``ExportTraceServiceRequest``."""
     resource = attributes([("service.name", "agentundo"), ("service.version", __version__)])
-    return {
+    marker = "\x00spans\x00"
+    document = {
         "resourceSpans": [
             {
                 "resource": {"attributes": resource},
                 "scopeSpans": [
-                    {"scope": {"name": "agentundo", "version": __version__}, "spans": spans}
+                    {"scope": {"name": "agentundo", "version": __version__}, "spans": marker}
                 ],
             }
         ]
     }
+    before, after = dumps_line(document).split(json.dumps(marker))
+    return before + "[", "]" + after
 
 
 class OtlpRenderer(ShowsNoProblems):
-    """Per run, one line of OTLP JSON (``{"resourceSpans": [...]}``): see the module."""
+    """Per run, one line of OTLP JSON (``{"resourceSpans": [...]}``): see the module.
+
+    A run's records are kept as their lines (bytes) and a few fields per job until the run
+    ends; then its spans are built and written one at a time.
+    """
 
     writes_data = True
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self._before, self._after = _envelope()
         self._current: _RunSpans | None = None
         self._run: Run | None = None
 
@@ -503,7 +517,7 @@ class OtlpRenderer(ShowsNoProblems):
         if self._run is not run or self._current is None:
             self._run = run
             self._current = _RunSpans(run.tally.run_id or run.path)
-        self._current.add(record.data)
+        self._current.add(record.data, record.raw)
 
     def end_run(self, run: Run) -> None:
         current = self._current if self._run is run else None
@@ -511,8 +525,11 @@ class OtlpRenderer(ShowsNoProblems):
             current = _RunSpans(run.tally.run_id or run.path)
         self._current = None
         self._run = None
-        document = request_of(current.spans(run))
-        self.stream.write(dumps_line(document) + "\n")
+        write = self.stream.write
+        write(self._before)
+        for index, span in enumerate(current.spans(run)):
+            write(("," if index else "") + dumps_line(span))
+        write(self._after + "\n")
 
     def close(self) -> None:
         self.stream.flush()
