@@ -137,6 +137,11 @@ def check_against_evidence(requests: list[ExportTraceServiceRequest], path: Path
     assert root.end_time_unix_nano == nanos(evidence[-1]["ts"])
     summary = evidence[-1]
     assert summary["event"] == "run_summary"
+    (request,) = requests
+    (resource_spans,) = request.resource_spans
+    resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert resource["service.name"] == "agentundo"
+    assert resource["deployment.environment.name"] == summary["env"]
     root_attributes = attributes(root)
     assert root_attributes["agentundo.status"] == summary["status"]
     assert root_attributes["agentundo.verdict"] == summary["verdict"]
@@ -167,6 +172,8 @@ def check_against_evidence(requests: list[ExportTraceServiceRequest], path: Path
             assert got["gen_ai.operation.name"] == "execute_tool"
             assert got["gen_ai.tool.name"] == job[0]["topic"]
             assert got["gen_ai.tool.call.id"] == job_id
+            sent = [r["sent"] for r in job if "sent" in r]
+            assert got.get("agentundo.sent") == (sent[-1] if sent else None)
             params = [r["params"] for r in job if "params" in r]
             if params:
                 assert json.loads(got["gen_ai.tool.call.arguments"]) == params[0]
@@ -218,6 +225,7 @@ def test_a_recovered_sample_drill_exports_as_spans(tmp_path: Path) -> None:
     assert notify.status.code == ERROR
     assert notify.status.message == "injected failure after the effect landed"
     assert attributes(notify)["agentundo.outcome"] == "step_failed_fatal"
+    assert attributes(notify)["agentundo.sent"] is True  # it landed before it failed
     undo = by_step["notify-finance", True]
     assert attributes(undo)["agentundo.outcome"] == "compensation_succeeded"
     assert attributes(undo)["agentundo.for_topic"] == "slack.post_message"

@@ -194,6 +194,7 @@ class _Job:
     rule_id: Any = None
     response: Any = None
     epoch: Any = None
+    sent: Any = None
     attempts: int = 0
     step_end: tuple[str, str] | None = None
     """The first forward outcome: (event, message)."""
@@ -214,7 +215,7 @@ class _Job:
         for name in ("step_id", "topic", "for_topic", "idempotency_key", "params"):
             if getattr(self, name) is None and data.get(name) is not None:
                 setattr(self, name, data[name])
-        for name in ("rule_id", "response", "epoch"):
+        for name in ("rule_id", "response", "epoch", "sent"):
             if data.get(name) is not None:
                 setattr(self, name, data[name])
         if event == Event.POLICY_DECISION and isinstance(data.get("decision"), str):
@@ -348,6 +349,7 @@ class _RunSpans:
                 ("gen_ai.tool.call.arguments", _json_text(job.params)),
                 ("gen_ai.tool.call.result", _json_text(job.response)),
                 *_job_attributes(job),
+                ("agentundo.sent", job.sent if isinstance(job.sent, bool) else None),
                 ("agentundo.rollback_class", rollback_class),
             ],
             lines=job.lines,
@@ -480,9 +482,15 @@ def dumps_line(document: Any) -> str:
     return text
 
 
-def _envelope() -> tuple[str, str]:
-    """The text before and after the spans of one ``ExportTraceServiceRequest``."""
-    resource = attributes([("service.name", "agentundo"), ("service.version", __version__)])
+def _envelope(env: object) -> tuple[str, str]:
+    """The text before and after the spans of one run's ``ExportTraceServiceRequest``."""
+    resource = attributes(
+        [
+            ("service.name", "agentundo"),
+            ("service.version", __version__),
+            ("deployment.environment.name", env if isinstance(env, str) else None),
+        ]
+    )
     marker = "\x00spans\x00"
     document = {
         "resourceSpans": [
@@ -509,7 +517,6 @@ class OtlpRenderer(ShowsNoProblems):
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self._before, self._after = _envelope()
         self._current: _RunSpans | None = None
         self._run: Run | None = None
 
@@ -525,11 +532,13 @@ class OtlpRenderer(ShowsNoProblems):
             current = _RunSpans(run.tally.run_id or run.path)
         self._current = None
         self._run = None
+        summary = run.tally.summary or {}
+        before, after = _envelope(summary.get("env", run.tally.env))
         write = self.stream.write
-        write(self._before)
+        write(before)
         for index, span in enumerate(current.spans(run)):
             write(("," if index else "") + dumps_line(span))
-        write(self._after + "\n")
+        write(after + "\n")
 
     def close(self) -> None:
         self.stream.flush()
