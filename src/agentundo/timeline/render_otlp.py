@@ -17,9 +17,9 @@ retries and their errors are all there. Trace and span ids are derived from the 
 and the job id (sha256), so exporting the same evidence twice gives the same spans.
 
 Nothing is added that the evidence does not hold: the evidence is already redacted, and
-no opentelemetry package is imported (plain dicts written with :mod:`json`). The spans of
-a run are kept until its last record: memory grows with one run's records, like
-``--verify``; ``--limit`` does not apply.
+no opentelemetry package is imported (plain dicts written with :mod:`json`). A run's
+records are kept, as their lines, until the run ends, and its spans are then written one
+at a time: memory grows with the size of one run; ``--limit`` does not apply.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 SPAN_KIND_INTERNAL = 1
 STATUS_UNSET = 0
-STATUS_OK = 1
 STATUS_ERROR = 2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
