@@ -30,7 +30,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from tests.cli_runner import CLEAN_ENV
+from tests.cli_runner import CLEAN_ENV, invoke
+from tests.evidence_factory import standard_run
 from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
 from tests.traces.otlp import attributes, parse_request, spans
 
@@ -393,17 +394,23 @@ def test_verify_problems_go_to_stderr_and_stdout_stays_otlp(tmp_path: Path) -> N
     ],
 )
 def test_misuse_is_a_usage_error(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
-    path = drill_sample(tmp_path)
-    done = agentundo("timeline", "-f", "otlp", *args, path)
+    path = standard_run(tmp_path / "run-1.jsonl")
+    done = invoke("timeline", "-f", "otlp", *args, path, clean_env=True, env=CLEAN_ENV)
     assert done.returncode == 2
     assert message in done.stderr
     assert done.stdout == ""
 
 
-def test_not_evidence_is_an_input_error(tmp_path: Path) -> None:
-    junk = tmp_path / "junk.jsonl"
-    junk.write_bytes(b"\x00\xff\xfe binary junk\n" * 10)
-    done = agentundo("timeline", "-f", "otlp", junk)
+@pytest.mark.parametrize(
+    "junk",
+    [b"\x00\xff\xfe binary junk\n" * 10, b"not: evidence\n", b"[1, 2]\n"],
+    ids=["binary", "yaml", "json-array"],
+)
+def test_not_evidence_is_an_input_error(tmp_path: Path, junk: bytes) -> None:
+    path = tmp_path / "junk.jsonl"
+    path.write_bytes(junk)
+    done = invoke("timeline", "-f", "otlp", path, clean_env=True, env=CLEAN_ENV)
     assert done.returncode == 2
-    assert str(junk) in done.stderr
+    assert str(path) in done.stderr
+    assert "Traceback" not in done.stderr
     assert done.stdout == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -43,33 +44,57 @@ def _recorded_versions() -> tuple[str, str]:
     return resource_spans["scopeSpans"][0]["scope"]["version"], sdk
 
 
-@pytest.mark.parametrize("scenario", generate_traces.SCENARIOS, ids=lambda s: s.name)
-def test_a_fresh_generation_equals_the_committed_fixture(
-    scenario: generate_traces.Scenario,
-) -> None:
+@functools.cache
+def _fresh(name: str) -> str:
+    """A fresh generation of the fixture ``name`` (made once per test process)."""
+    (scenario,) = [s for s in generate_traces.SCENARIOS if s.name == name]
+    return generate_traces.render(scenario)
+
+
+def _skip_unless_recorded_versions() -> None:
     recorded = _recorded_versions()
     installed = (version("pydantic-ai-slim"), version("opentelemetry-sdk"))
     if installed != recorded:
         pytest.skip(f"fixtures made with pydantic-ai/otel-sdk {recorded}, installed {installed}")
-    assert generate_traces.render(scenario) == (FIXTURES / scenario.name).read_text(
-        encoding="utf-8"
-    )
 
 
-def test_the_script_checks_the_fixtures_as_a_command(tmp_path: Path) -> None:
-    """``--check`` exits 0 on the committed files and 1 (naming the file) on a changed one."""
+@pytest.mark.parametrize("scenario", generate_traces.SCENARIOS, ids=lambda s: s.name)
+def test_a_fresh_generation_equals_the_committed_fixture(
+    scenario: generate_traces.Scenario,
+) -> None:
+    _skip_unless_recorded_versions()
+    assert _fresh(scenario.name) == (FIXTURES / scenario.name).read_text(encoding="utf-8")
+
+
+def test_check_names_a_fixture_that_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--check`` exits 0 on the committed files and 1, naming the file, on a changed one."""
+    _skip_unless_recorded_versions()
+    monkeypatch.setattr(generate_traces, "render", lambda scenario: _fresh(scenario.name))
     for scenario in generate_traces.SCENARIOS:
         (tmp_path / scenario.name).write_bytes((FIXTURES / scenario.name).read_bytes())
-    script = [sys.executable, "tests/traces/generate_traces.py", "--check", "--dir", str(tmp_path)]
-    if (version("pydantic-ai-slim"), version("opentelemetry-sdk")) != _recorded_versions():
-        pytest.skip("fixtures made with other package versions")
-    clean = subprocess.run(script, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert (clean.returncode, clean.stdout) == (0, ""), clean.stderr
+    said: list[str] = []
+    assert generate_traces.main(["--check", "--dir", str(tmp_path)], out=said.append) == 0
+    assert said == []
     changed = tmp_path / "unknown-tool.otlp.jsonl"
     changed.write_text(changed.read_text(encoding="utf-8").replace("SPRING10", "SPRING20"))
-    dirty = subprocess.run(script, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert dirty.returncode == 1
-    assert dirty.stdout == f"{changed}: differs from a fresh generation\n"
+    assert generate_traces.main(["--check", "--dir", str(tmp_path)], out=said.append) == 1
+    assert said == [f"{changed}: differs from a fresh generation"]
+
+
+def test_the_script_runs_as_a_command(tmp_path: Path) -> None:
+    """Run as the README says, it writes the four files, equal to the committed ones."""
+    _skip_unless_recorded_versions()
+    script = [sys.executable, "tests/traces/generate_traces.py", "--dir", str(tmp_path)]
+    first = subprocess.run(script, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        f"{tmp_path / s.name}: written" for s in generate_traces.SCENARIOS
+    ]
+    for scenario in generate_traces.SCENARIOS:
+        written = (tmp_path / scenario.name).read_bytes()
+        assert written == (FIXTURES / scenario.name).read_bytes()
 
 
 def test_the_failed_run_is_one_trace_of_five_tool_calls_the_last_failing() -> None:
