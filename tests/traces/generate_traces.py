@@ -20,6 +20,12 @@ OTLP JSON differs from protobuf's canonical JSON in two ways, applied here as th
 OpenTelemetry Collector's file exporter writes it: trace and span ids are hex (not base64),
 and enums (span kind, status code) are integers.
 
+The packages are in the ``test`` extra of pyproject.toml, pinned to a minor (pydantic-ai-slim
+2.68, opentelemetry-sdk, -exporter-otlp-proto-common and -proto 1.45): pydantic-ai-slim 2.68
+needs ``pydantic`` 2 and ``httpx2`` (not ``httpx``), so it resolves next to agentundo's
+``pydantic<3`` and ``httpx<1`` (``pip check`` finds no conflict). Only the tests use them:
+reading OTLP JSON needs none of them.
+
 Run from the repository root::
 
     python tests/traces/generate_traces.py            # (re)write tests/fixtures/otlp/
