@@ -137,3 +137,84 @@ def test_any_record_content_parses_as_otlp(extra: Any, ts: str | None) -> None:
     assert attributes(step)["agentundo.job_id"] == "j1"
     assert step.parent_span_id == root.span_id
     assert [e.name for e in step.events] == ["step_dispatched", "new_kind"]
+
+
+def _run(*events: dict[str, Any]) -> list[Any]:
+    """The spans of a run made of ``events`` (each gets the common fields and a time)."""
+    base = {"run_id": "r", "workflow_id": "w", "actor": "a"}
+    records = [
+        record({**base, "seq": n, "ts": f"2024-05-01T10:00:{n:02d}Z", **data}, line=n + 1)
+        for n, data in enumerate([{"event": "run_started"}, *events])
+    ]
+    (document,) = render(records)
+    return list(spans([parse_request(document)]))
+
+
+def _by_job(found: list[Any]) -> dict[str, dict[str, Any]]:
+    return {
+        attributes(s)["agentundo.job_id"]: {**attributes(s), "status": s.status}
+        for s in found
+        if "agentundo.job_id" in attributes(s)
+    }
+
+
+STEP = {"job_id": "j1", "step_id": "charge", "topic": "payments.charge"}
+UNDO = {"job_id": "j2", "step_id": "charge", "topic": "payments.refund"}
+MAIL = {"job_id": "j3", "step_id": "mail", "topic": "email.send"}
+
+
+def test_a_step_asked_again_for_its_answer_ends_with_the_answer() -> None:
+    found = _run(
+        {"event": "step_dispatched", **STEP, "attempt": 1},
+        {"event": "step_outcome_unknown", **STEP, "reason": "killed in flight"},
+        {"event": "step_dispatched", **STEP, "attempt": 2, "replay": "asked again"},
+        {"event": "step_succeeded", **STEP, "response": {"charge_id": "ch_1"}},
+    )
+    step = _by_job(found)["j1"]
+    assert step["agentundo.outcome"] == "step_succeeded"
+    assert step["status"].code == 0
+    assert step["agentundo.attempts"] == 2
+    assert json.loads(step["gen_ai.tool.call.result"]) == {"charge_id": "ch_1"}
+
+
+def test_a_skipped_compensation_ends_skipped_and_a_failed_one_in_its_follow_up() -> None:
+    skip = {**UNDO, "for_topic": "payments.charge"}
+    found = _run(
+        {"event": "step_dispatched", **STEP, "attempt": 1},
+        {"event": "step_succeeded", **STEP},
+        {"event": "step_dispatched", **MAIL, "attempt": 1},
+        {"event": "step_succeeded", **MAIL},
+        {"event": "policy_decision", **skip, "decision": "deny", "is_compensation": True},
+        {"event": "compensation_skipped", **skip, "reason": "denied by policy"},
+        {"event": "manual_followup", **skip, "category": "compensation_denied", "reason": "r"},
+        {"event": "compensation_dispatched", "job_id": "j4", "step_id": "mail", "topic": "x"},
+        {"event": "compensation_failed", "job_id": "j4", "step_id": "mail", "error": "HTTP 500"},
+        {"event": "manual_followup", "job_id": "j4", "step_id": "mail", "reason": "call a human"},
+    )
+    jobs = _by_job(found)
+    assert (jobs["j2"]["agentundo.outcome"], jobs["j2"]["status"].message) == (
+        "compensation_skipped",
+        "denied by policy",
+    )
+    assert jobs["j2"]["agentundo.decision"] == "deny"
+    assert (jobs["j4"]["agentundo.outcome"], jobs["j4"]["status"].message) == (
+        "manual_followup",
+        "call a human",
+    )
+    assert jobs["j2"]["status"].code == jobs["j4"]["status"].code == 2
+    assert jobs["j1"]["agentundo.rollback_class"] == "has_compensation"
+
+
+def test_an_irreversible_steps_follow_up_is_an_event_of_its_span() -> None:
+    found = _run(
+        {"event": "step_dispatched", **MAIL, "attempt": 1},
+        {"event": "step_succeeded", **MAIL},
+        {"event": "rollback_triggered", "job_id": "j9", "cause": "step_failed_fatal"},
+        {"event": "manual_followup", "step_id": "mail", "category": "irreversible"},
+    )
+    (root,) = [s for s in found if not s.parent_span_id]
+    (mail,) = [s for s in found if s.parent_span_id]
+    assert [e.name for e in mail.events] == ["step_dispatched", "step_succeeded", "manual_followup"]
+    assert attributes(mail)["agentundo.rollback_class"] == "irreversible"
+    assert [e.name for e in root.events] == ["run_started", "rollback_triggered"]
+    assert root.status.message == "incomplete: no run_summary"

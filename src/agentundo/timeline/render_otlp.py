@@ -196,9 +196,11 @@ class _Job:
     sent: Any = None
     attempts: int = 0
     step_end: tuple[str, str] | None = None
-    """The first forward outcome: (event, message)."""
+    """The last forward outcome, (event, message): a step asked again for its answer (a
+    ``replay`` during a rollback) ends again."""
     compensation_end: tuple[str, str] | None = None
-    """The first compensation outcome: (event, message)."""
+    """The last compensation outcome, (event, message); a manual follow-up is one only
+    when nothing else ended the job (after a skip it is the skip's consequence)."""
     last: tuple[str, str] = ("", "")
     """The last record's (event, message)."""
 
@@ -222,14 +224,16 @@ class _Job:
         if event in (Event.STEP_DISPATCHED, Event.COMPENSATION_DISPATCHED):
             self.attempts += 1
         ended = (event, _message(data))
-        if self.step_end is None and event in _STEP_OUTCOMES:
+        if event in _STEP_OUTCOMES:
             self.step_end = ended
-        if self.compensation_end is None and event in _COMPENSATION_OUTCOMES:
+        if event in _COMPENSATION_OUTCOMES and not (
+            event == Event.MANUAL_FOLLOWUP and self.compensation_end is not None
+        ):
             self.compensation_end = ended
         self.last = ended
 
     def outcome(self) -> tuple[str, str] | None:
-        """The (event, message) that ended the job: its first outcome, else a failed last
+        """The (event, message) that ended the job: its last outcome, else a failed last
         attempt; None when no outcome is among the records shown."""
         found = self.compensation_end if self.compensation else self.step_end
         if found is None and self.last[0] in (Event.STEP_FAILED, Event.COMPENSATION_FAILED):
