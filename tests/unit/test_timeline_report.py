@@ -171,6 +171,10 @@ def test_every_format_renders_a_run(tmp_path: Path, fmt: Format) -> None:
     elif fmt is Format.MERMAID:
         assert written.startswith("gantt\n")
         assert "more tasks not shown" in written
+    elif fmt is Format.OTLP:  # never limited: every record is an event of some span
+        (document,) = [json.loads(line) for line in written.splitlines()]
+        (scope,) = document["resourceSpans"][0]["scopeSpans"]
+        assert sum(len(span["events"]) for span in scope["spans"]) == 33
     else:
         assert "28 more matching records not shown" in written
 

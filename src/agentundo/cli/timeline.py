@@ -50,7 +50,7 @@ def timeline(
         ),
     ] = False,
     output_format: Annotated[
-        str, typer.Option("--format", "-f", help="table, json, markdown or mermaid.")
+        str, typer.Option("--format", "-f", help="table, json, markdown, mermaid or otlp.")
     ] = "table",
     limit: Annotated[
         int,

@@ -22,6 +22,7 @@ class Format(StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
     MERMAID = "mermaid"
+    OTLP = "otlp"
 
 
 def renderer(
@@ -54,5 +55,9 @@ def renderer(
             from agentundo.timeline.render_mermaid import MermaidRenderer
 
             return MermaidRenderer(text, limit=limit)
+        case Format.OTLP:
+            from agentundo.timeline.render_otlp import OtlpRenderer
+
+            return OtlpRenderer(text)
         case _:
             assert_never(fmt)

@@ -158,6 +158,8 @@ def render_summary(
             _draw(out, runs, workflows, _Cells(verified, can_encode(out.encoding)))
         case Format.MERMAID:
             raise UsageError("--summary cannot be drawn as mermaid; use table, json or markdown")
+        case Format.OTLP:
+            raise UsageError("--summary cannot be written as otlp; use table, json or markdown")
         case _:
             assert_never(fmt)
 
