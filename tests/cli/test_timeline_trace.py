@@ -34,7 +34,7 @@ def test_the_table_shows_each_call_its_topic_class_status_and_effect() -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.startswith(
-        "agent ledger-agent  trace 1f0cb25e65c45d7a603c1b4abb712fe8  env ?  status failed: "
+        "agent ledger-agent  trace 1f0cb25e65c45d7a603c1b4abb712fe8  env not in the trace  status failed: "
         "RuntimeError: ledger answered 502 Bad Gateway to POST /charges (o-1002)\n"
     )
     assert "  effects: 2 owed, 0 undone, 1 manual, 0 unknown, 0 kept\n" in out

@@ -154,7 +154,7 @@ def header(plan: RunPlan) -> list[tuple[str, str]]:
     return [
         ("agent", run.agent),
         ("trace", run.trace_id),
-        ("env", run.env or "?"),
+        ("env", run.env or "not in the trace"),
         ("status", status),
         ("started", iso(run.start_ns)),
         ("duration", seconds_text((run.end_ns - run.start_ns) / 1e9)),
@@ -311,7 +311,7 @@ def render_summary(plans: list[RunPlan], query: Query, fmt: str, out: TraceOutpu
     columns = ("Started", "Agent", "Trace", "Status", "Calls", "Owed", "Manual", "Unknown")
     cells = [
         [
-            r["started"],
+            r["started"].replace("T", " ")[:19],
             r["agent"],
             r["run_id"],
             "failed" if r["failed"] else "succeeded",
@@ -330,7 +330,7 @@ def render_summary(plans: list[RunPlan], query: Query, fmt: str, out: TraceOutpu
 
     table = Table(header_style="bold")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold", no_wrap=column != "Agent")
     for line in cells:
         table.add_row(*line)
     out.console().print(table)
