@@ -210,3 +210,64 @@ def test_a_broken_trace_is_an_input_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith(f"{bad}:1:1: error: resourceSpans[0].scopeSpans[0].spans[0]")
     assert "Traceback" not in done.stderr
+
+
+def _failing(tmp_path: Path, trace_prefix: str) -> Path:
+    """two-runs.otlp.json with the agent span of run ``trace_prefix`` an ERROR."""
+    document = json.loads(Path(TWO_RUNS).read_text(encoding="utf-8"))
+    for resource in document["resourceSpans"]:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                if span["traceId"].startswith(trace_prefix) and span["name"].startswith(
+                    "invoke_agent"
+                ):
+                    span["status"] = {"code": 2, "message": "boom"}
+    path = tmp_path / "failed-refund.otlp.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_an_effect_the_agent_undid_itself_is_not_undone_again(ledger: Any, tmp_path: Path) -> None:
+    trace = str(_failing(tmp_path, "b896"))
+    done = _recover(ledger.url, tmp_path / "ev", "--run", "b896", "--executor", "http", trace=trace)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "call_1 charge_card (payments.charge): undone by the agent's call call_2" in done.stdout
+    assert "verdict: recovered; still owed: nothing" in done.stdout
+    assert ledger.ledger.requests == 0  # nothing to send
+    verified = invoke("timeline", str(tmp_path / "ev"), "--verify", "-q")
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_with_an_evidence_key_the_recovery_is_sealed(tmp_path: Path) -> None:
+    key = {"AGENTUNDO_EVIDENCE_KEY": "k" * 32}
+    done = invoke(
+        "recover", "--trace", FAILED, "--catalog", CATALOG, "--policy", POLICY,
+        "--evidence", str(tmp_path), env=key,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    again = invoke(
+        "recover", "--trace", FAILED, "--catalog", CATALOG, "--policy", POLICY,
+        "--evidence", str(tmp_path), env=key,
+    )  # fmt: skip
+    assert again.returncode == 0 and "nothing is owed" in again.stdout
+    verified = invoke("timeline", str(tmp_path), "--verify", "--require-key", "-q", env=key)
+    assert verified.returncode == 0, verified.stderr
+    unkeyed = invoke(
+        "timeline", str(tmp_path), "--verify", "-q", env={"AGENTUNDO_EVIDENCE_KEY": None}
+    )
+    assert unkeyed.returncode == 1  # a keyed chain checked without its key is not verified
+
+
+def test_the_grant_endpoints_of_the_ledger(ledger: Any) -> None:
+    grant = _post(ledger.url, "/grants", {"user": "bo@example.com", "role": "admin"}, "g:1")
+    assert _post(ledger.url, "/grants", {"user": "bo@example.com", "role": "admin"}, "g:1") == grant
+    revoke = f"/grants/{grant['grant_id']}/revoke"
+    assert _post(ledger.url, revoke, {}, "r:1")["applied"] is True
+    assert _post(ledger.url, revoke, {}, "r:2")["applied"] is False  # revoked already
+    missing = httpx.post(
+        f"{ledger.url}/grants/gr_9/revoke", json={}, headers={"Idempotency-Key": "r:3"}
+    )
+    assert missing.status_code == 404
+    bad = httpx.post(f"{ledger.url}/grants", json={"user": ""}, headers={"Idempotency-Key": "g:2"})
+    assert bad.status_code == 400
+    assert _state(ledger.url)[1][0]["revokes"] == 1
