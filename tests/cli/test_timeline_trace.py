@@ -172,3 +172,37 @@ def test_a_malformed_trace_line_is_reported_at_its_position(tmp_path: Path) -> N
     done = _timeline(str(broken), "--catalog", CATALOG)
     assert done.returncode == 2
     assert done.stderr.startswith(f"{broken}:2:47: error: not OTLP JSON: Unterminated string")
+
+
+def test_arguments_and_results_are_redacted_as_evidence_is(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(
+        "version: v1\ntopics:\n  vault.login:\n    side_effect: false\n"
+        "    secret_params: [pin]\n    aliases: [login]\n",
+        encoding="utf-8",
+    )
+    arguments = {"user": "ana", "password": "hunter22", "pin": "98765"}
+    result = {"session": "s-123456", "echo": "pin was 98765", "note": "Bearer abcdefgh12345678"}
+    span = {
+        "traceId": "ab" * 16,
+        "spanId": "cd" * 8,
+        "name": "execute_tool login",
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001000000000",
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "execute_tool"}},
+            {"key": "gen_ai.tool.name", "value": {"stringValue": "login"}},
+            {"key": "gen_ai.tool.call.arguments", "value": {"stringValue": json.dumps(arguments)}},
+            {"key": "gen_ai.tool.call.result", "value": {"stringValue": json.dumps(result)}},
+        ],
+    }
+    trace = tmp_path / "login.json"
+    trace.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}))
+    done = _timeline(str(trace), "--catalog", str(catalog), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert row["topic"] == "vault.login"
+    assert row["arguments"] == {"user": "ana", "password": "[REDACTED]", "pin": "[REDACTED]"}
+    assert row["result"]["session"] == "[REDACTED]"
+    assert "98765" not in done.stdout and "hunter22" not in done.stdout
+    assert "abcdefgh12345678" not in done.stdout
