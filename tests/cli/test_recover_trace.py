@@ -271,3 +271,26 @@ def test_the_grant_endpoints_of_the_ledger(ledger: Any) -> None:
     bad = httpx.post(f"{ledger.url}/grants", json={"user": ""}, headers={"Idempotency-Key": "g:2"})
     assert bad.status_code == 400
     assert _state(ledger.url)[1][0]["revokes"] == 1
+
+
+def test_a_call_id_used_twice_in_a_run_undoes_both_effects(ledger: Any, tmp_path: Path) -> None:
+    documents = []
+    for line in Path(FAILED).read_text(encoding="utf-8").splitlines():
+        document = json.loads(line)
+        for resource in document["resourceSpans"]:
+            for scope in resource["scopeSpans"]:
+                for span in scope["spans"]:
+                    for attribute in span["attributes"]:
+                        if attribute["value"] == {"stringValue": "call_3"}:
+                            attribute["value"] = {"stringValue": "call_2"}  # the grant's id
+        documents.append(json.dumps(document))
+    trace = tmp_path / "reused-ids.otlp.jsonl"
+    trace.write_text("\n".join(documents) + "\n", encoding="utf-8")
+    _preload(ledger.url)
+    done = _recover(ledger.url, tmp_path / "ev", "--executor", "http", trace=str(trace))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"key {FAILED_TRACE}:call_2#2:revoke" in done.stdout
+    balance, grants = _state(ledger.url)
+    assert balance["refunds_by_charge"] == {"ch_1": 1} and grants[0]["revokes"] == 1
+    verified = invoke("timeline", str(tmp_path / "ev"), "--verify", "-q")
+    assert verified.returncode == 0, verified.stderr

@@ -237,3 +237,18 @@ def test_any_json_in_a_span_reads_or_fails_as_an_input_error(tmp_path: Path, val
             group_runs(read_spans(str(path)))
         except InputError as error:
             assert error.position.line == 1
+
+
+def test_repeated_call_ids_stay_apart_and_control_characters_go(tmp_path: Path) -> None:
+    def call(span_id: str, start: int, call_id: str) -> dict[str, Any]:
+        attributes = [
+            _attr("gen_ai.tool.name", {"stringValue": "charge\ncard"}),
+            _attr("gen_ai.tool.call.id", {"stringValue": call_id}),
+            _attr("gen_ai.agent.name", {"stringValue": "agent\r1"}),
+        ]
+        return _span(spanId=span_id, startTimeUnixNano=str(start), attributes=attributes)
+
+    spans = [call("01" * 8, 1, "call_1"), call("02" * 8, 2, "call_1"), call("03" * 8, 3, "c\t1")]
+    (run,) = group_runs(read_spans(_write(tmp_path, json.dumps(_document(*spans)))))
+    assert [c.call_id for c in run.calls] == ["call_1", "call_1#2", "c?1"]
+    assert {c.tool for c in run.calls} == {"charge?card"} and run.agent == "agent?1"

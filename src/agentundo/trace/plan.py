@@ -208,7 +208,7 @@ def _scalars(value: Any) -> Iterable[Any]:
         yield value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MissingContent:
     """An owed call whose compensation needs content the trace does not hold."""
 
@@ -233,7 +233,11 @@ def missing_content(plan: RunPlan, catalog: Catalog) -> list[MissingContent]:
             continue
         lacking = [name for name in _needed(item.spec, catalog) if not _held(item.call, name)]
         if lacking:
-            missing.append(MissingContent(item.call.call_id, item.call.tool, tuple(lacking)))
+            missing.append(
+                MissingContent(
+                    call_id=item.call.call_id, tool=item.call.tool, fields=tuple(lacking)
+                )
+            )
     return missing
 
 

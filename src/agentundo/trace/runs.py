@@ -14,7 +14,8 @@ context, never an effect.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -25,6 +26,13 @@ ARGUMENT_KEYS = ("gen_ai.tool.call.arguments", "tool_arguments")
 RESULT_KEYS = ("gen_ai.tool.call.result", "tool_response")
 _AGENT_KEYS = ("gen_ai.agent.name", "agent_name")
 _ENV_KEYS = ("deployment.environment.name", "deployment.environment")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_id(text: str) -> str:
+    """An id or name fit for keys, headers and one-line output: control characters become
+    ``?`` (a line break in a call id would split a header or a report line)."""
+    return _CONTROL.sub("?", text) or "?"
 
 
 class _NotCaptured:
@@ -121,15 +129,31 @@ def _run(trace_id: str, spans: list[Span]) -> AgentRun:
     ordered = sorted(spans, key=lambda s: (s.start_ns, s.end_ns))
     ids = {s.span_id for s in spans}
     roots = [s for s in ordered if s.parent_id is None or s.parent_id not in ids]
+    env = _first(ordered, _ENV_KEYS, resource=True)
     return AgentRun(
         trace_id=trace_id,
-        agent=_agent(ordered, roots),
-        env=_first(ordered, _ENV_KEYS, resource=True),
-        rows=tuple(_row(span) for span in ordered),
+        agent=clean_id(_agent(ordered, roots)),
+        env=clean_id(env) if env else None,
+        rows=_unique_calls([_row(span) for span in ordered]),
         start_ns=ordered[0].start_ns,
         end_ns=max(s.end_ns for s in ordered),
         path=ordered[0].path,
     )
+
+
+def _unique_calls(rows: list[Row]) -> tuple[Row, ...]:
+    """The rows with every call id unique in the run: a repeated id (a framework that
+    counts calls per turn) becomes ``ID#2``, ``ID#3``… in start order, so that no call's
+    effect hides another's."""
+    seen: dict[str, int] = {}
+    unique: list[Row] = []
+    for row in rows:
+        if isinstance(row, ToolCall):
+            count = seen[row.call_id] = seen.get(row.call_id, 0) + 1
+            if count > 1:
+                row = replace(row, call_id=f"{row.call_id}#{count}")
+        unique.append(row)
+    return tuple(unique)
 
 
 def _agent(spans: list[Span], roots: list[Span]) -> str:
@@ -155,12 +179,12 @@ def _row(span: Span) -> Row:
     operation = attributes.get("gen_ai.operation.name")
     tool = attributes.get("gen_ai.tool.name")
     if operation == EXECUTE_TOOL or isinstance(tool, str):
-        name = tool if isinstance(tool, str) and tool else _tool_from_name(span.name)
+        name = clean_id(tool if isinstance(tool, str) and tool else _tool_from_name(span.name))
         call_id = attributes.get("gen_ai.tool.call.id")
         return ToolCall(
             span=span,
             tool=name,
-            call_id=str(call_id) if call_id not in (None, "") else span.span_id,
+            call_id=clean_id(str(call_id)) if call_id not in (None, "") else span.span_id,
             arguments=_content(attributes, ARGUMENT_KEYS),
             result=_content(attributes, RESULT_KEYS),
         )

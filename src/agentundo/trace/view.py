@@ -45,7 +45,7 @@ _STYLES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TraceOutput:
     """Where the view writes: stdout as text, stderr, and a rich console factory."""
 
@@ -72,7 +72,7 @@ def show(request: TimelineRequest, streams: Streams) -> None:
 
     catalog: Catalog = load_file(request.catalog, expect="catalog").model
     plans = load_plans(list(request.paths), catalog, request.evidence_dir)
-    out = TraceOutput(streams.stdout, streams.stderr, streams.console)
+    out = TraceOutput(stdout=streams.stdout, stderr=streams.stderr, console=streams.console)
     if request.summary:
         render_summary(plans, request.query, request.fmt.value, out)
     else:
@@ -189,7 +189,9 @@ def render(plans: list[RunPlan], query: Query, fmt: str, *, limit: int, out: Tra
     elif fmt == "mermaid":
         _mermaid(rows, limit, out.stdout)
     elif fmt != "quiet":
-        raise UsageError(f"--format {fmt} does not apply to a trace; use table, json, markdown")
+        raise UsageError(
+            f"--format {fmt} does not apply to a trace; use table, json, markdown or mermaid"
+        )
 
 
 _COLUMNS = ("Time", "Offset", "Call", "Tool / span", "Topic", "Rollback", "Status", "Effect")
@@ -325,7 +327,9 @@ def render_summary(plans: list[RunPlan], query: Query, fmt: str, out: TraceOutpu
             out.stdout.write("| " + " | ".join(line) + " |\n")
         return
     if fmt != "table":
-        raise UsageError(f"--summary --format {fmt} does not apply to a trace; use table, json")
+        raise UsageError(
+            f"--summary --format {fmt} does not apply to a trace; use table, json or markdown"
+        )
     from rich.table import Table
 
     table = Table(header_style="bold")
