@@ -89,7 +89,7 @@ def row_data(plan: RunPlan, row: CallPlan | ContextRow) -> dict[str, Any]:
         "run_id": plan.run.trace_id,
         "agent": plan.run.agent,
         "span_id": span.span_id,
-        "duration_ms": round((span.end_ns - span.start_ns) / 1e6, 3),
+        "duration_ms": round(max(0, span.end_ns - span.start_ns) / 1e6, 3),
         "status": span.status.value,
     }
     if isinstance(row, ContextRow):
@@ -157,7 +157,7 @@ def header(plan: RunPlan) -> list[tuple[str, str]]:
         ("env", run.env or "not in the trace"),
         ("status", status),
         ("started", iso(run.start_ns)),
-        ("duration", seconds_text((run.end_ns - run.start_ns) / 1e9)),
+        ("duration", seconds_text(max(0, run.end_ns - run.start_ns) / 1e9)),
         ("tool calls", f"{len(plan.calls)} ({landed} landed, {counts['none']} failed)"),
         (
             "effects",
