@@ -26,7 +26,7 @@ def recover(
     evidence: Annotated[
         str | None,
         typer.Argument(
-            metavar="[EVIDENCE_FILE]",
+            metavar="EVIDENCE_FILE",
             help="The interrupted run's evidence file (not with --trace).",
             show_default=False,
         ),
