@@ -26,8 +26,17 @@ Endpoints (JSON in, JSON out):
     ``refunds_by_charge`` counts the refunds by id of every charge (0 when none).
 ``GET /entries``
     Every charge and refund in order (a refund by id carries its ``charge_id``).
+``POST /grants`` ``{"user": "ana@example.com", "role": "premium"}``
+    Grants a role (access that comes with a purchase), answers 201
+    ``{"grant_id", "user", "role"}``.
+``POST /grants/{grant_id}/revoke`` (body optional)
+    Revokes that grant, answers 200 ``{"grant_id", "revoked": true, "applied": true}``, or
+    ``"applied": false`` when it was revoked already; 404 for an unknown grant.
+``GET /grants``
+    ``{"grants": [{"grant_id", "user", "role", "revoked", "revokes"}]}``: ``revokes``
+    counts the revocations applied, so a test can check each grant was revoked once.
 
-Every POST to /charges, /refunds and /charges/{charge_id}/refund needs an
+Every POST to /charges, /refunds, /charges/{charge_id}/refund and /grants… needs an
 ``Idempotency-Key`` header. The same key with the same request replays the first answer
 (header ``Idempotent-Replayed: true``) and applies nothing; the same key with a different
 request answers 422.
@@ -83,8 +92,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-FAULTED_PATHS = {"/charges": "charge", "/refunds": "refund"}
+FAULTED_PATHS = {"/charges": "charge", "/refunds": "refund", "/grants": "grant"}
 CHARGE_REFUND = re.compile(r"/charges/([^/]+)/refund")
+GRANT_REVOKE = re.compile(r"/grants/([^/]+)/revoke")
 ORDER = re.compile(r"/orders/([^/]+)")
 ONLY_KINDS = ("charge", "refund")
 REDIRECT_TO = "/elsewhere"
@@ -94,6 +104,8 @@ def _kind(path: str) -> str | None:
     """``charge`` or ``refund`` for a POST the ledger applies (and faults hit), else None."""
     if path in FAULTED_PATHS:
         return FAULTED_PATHS[path]
+    if GRANT_REVOKE.fullmatch(path):
+        return "revoke"
     return "refund" if CHARGE_REFUND.fullmatch(path) else None
 
 
@@ -145,6 +157,7 @@ class Ledger:
 
     def reset(self) -> None:
         self.entries: list[dict[str, Any]] = []
+        self.grants: list[dict[str, Any]] = []
         self.keys: dict[str, _Stored] = {}
         self.faults = Faults()
         self.requests = 0
@@ -197,6 +210,10 @@ class Ledger:
     def entries_now(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(entry) for entry in self.entries]
+
+    def grants_now(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(grant) for grant in self.grants]
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         """The order's charges and what is left open; None for an order with no entries."""
@@ -274,6 +291,8 @@ class Ledger:
     def _apply(self, path: str, payload: Any) -> Answer:
         if not isinstance(payload, dict):
             return _error(400, "expected a JSON object")
+        if path == "/grants" or GRANT_REVOKE.fullmatch(path):
+            return self._grant(path, payload)
         by_id = CHARGE_REFUND.fullmatch(path)
         if by_id:
             return self._refund_charge(unquote(by_id.group(1)), payload)
@@ -355,6 +374,25 @@ class Ledger:
         }
         return Answer(200, body)
 
+    def _grant(self, path: str, payload: dict[str, Any]) -> Answer:
+        revoke = GRANT_REVOKE.fullmatch(path)
+        if revoke is None:
+            user, role = payload.get("user"), payload.get("role")
+            if not isinstance(user, str) or not user or not isinstance(role, str) or not role:
+                return _error(400, "user and role must be non-empty strings")
+            grant = {"grant_id": f"gr_{len(self.grants) + 1}", "user": user, "role": role}
+            self.grants.append({**grant, "revoked": False, "revokes": 0})
+            return Answer(201, grant)
+        grant_id = unquote(revoke.group(1))
+        found = next((g for g in self.grants if g["grant_id"] == grant_id), None)
+        if found is None:
+            return _error(404, f"no such grant: {grant_id}")
+        applied = not found["revoked"]
+        if applied:
+            found["revoked"] = True
+            found["revokes"] += 1
+        return Answer(200, {"grant_id": grant_id, "revoked": True, "applied": applied})
+
 
 def _flag(value: Any) -> bool:
     if isinstance(value, str):
@@ -400,6 +438,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Answer(200, ledger.balance()))
         elif path == "/entries":
             self._send(Answer(200, {"entries": ledger.entries_now()}))
+        elif path == "/grants":
+            self._send(Answer(200, {"grants": ledger.grants_now()}))
         elif path == "/health":
             self._send(Answer(200, {"ok": True}))
         elif order := ORDER.fullmatch(path):

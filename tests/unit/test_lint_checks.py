@@ -206,6 +206,22 @@ FIRING = [
         [("catalog.yaml", 5, 5)],
     ),
     (
+        "AU110",
+        """
+        version: v1
+        topics:
+          tickets.read:
+            side_effect: false
+            aliases: [read_ticket, tickets.list, read_ticket]
+          tickets.list:
+            side_effect: false
+            aliases: [list_tickets, read_ticket]
+        """,
+        None,
+        None,
+        [("catalog.yaml", 5, 28), ("catalog.yaml", 5, 42), ("catalog.yaml", 8, 29)],
+    ),
+    (
         "AU201",
         """
         version: v1
@@ -591,6 +607,17 @@ SILENT = [
         None,
     ),
     ("AU109", CLEAN_CATALOG, None, None),
+    (
+        "AU110",
+        """
+        version: v1
+        topics:
+          tickets.read: {side_effect: false, aliases: [read_ticket, get_ticket]}
+          tickets.list: {side_effect: false, aliases: [list_tickets]}
+        """,
+        None,
+        None,
+    ),
     ("AU201", CLEAN_CATALOG, None, None),
     ("AU202", CLEAN_CATALOG, None, None),
     ("AU203", CLEAN_CATALOG, None, None),

@@ -28,6 +28,7 @@ SEEDS: dict[str, dict[str, Any]] = {
                 "risk": "high",
                 "idempotency_key": "{run_id}:{step_id}",
                 "compensation": {"topic": "payments.refund", "timeout": "10s", "params": {"a": 1}},
+                "aliases": ["charge_card", "pay:v2/charge"],
             },
             "tickets.read": {"side_effect": False},
         },

@@ -1,4 +1,5 @@
-"""`agentundo recover`: finish the rollback of an interrupted run from its evidence."""
+"""`agentundo recover`: finish the rollback of an interrupted run from its evidence, or
+undo a traced agent run that failed (``--trace``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 
 if TYPE_CHECKING:
     from agentundo.saga.recover_file import RecoverOutcome
+    from agentundo.saga.setup import Stop
 
 EVIDENCE_INCOMPLETE = 3
 """Exit code when the evidence could not be written in full (the undo ran regardless)."""
@@ -19,11 +21,40 @@ def register(app: typer.Typer) -> None:
 
 
 def recover(
-    evidence: Annotated[
-        str, typer.Argument(metavar="EVIDENCE_FILE", help="The interrupted run's evidence file.")
-    ],
     catalog: Annotated[str, typer.Option("--catalog", help="The action catalog file.")],
     policy: Annotated[str, typer.Option("--policy", help="The policy file.")],
+    evidence: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="EVIDENCE_FILE",
+            help="The interrupted run's evidence file (not with --trace).",
+            show_default=False,
+        ),
+    ] = None,
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            "--trace",
+            metavar="TRACE",
+            help="Undo a failed agent run from its OTLP JSON trace instead of evidence.",
+        ),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            metavar="TRACE_ID",
+            help="With --trace: the run (trace id, a unique prefix or a glob) to recover.",
+        ),
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            help="With --trace: the env the policy gate judges the compensations in "
+            "[default: the trace's deployment.environment, else production].",
+        ),
+    ] = None,
     executor: Annotated[
         str, typer.Option("--executor", help="simulated (default) or http: call the endpoints.")
     ] = "simulated",
@@ -32,7 +63,8 @@ def recover(
         typer.Option(
             "--evidence",
             metavar="DIR",
-            help="Evidence directory whose .locks/ holds the run's lock [default: the file's].",
+            help="Evidence directory whose .locks/ holds the run's lock [default: the file's]; "
+            "with --trace, where its evidence is written [default: ./agentundo-evidence].",
         ),
     ] = None,
     lock: Annotated[
@@ -57,11 +89,13 @@ def recover(
     ] = "text",
 ) -> None:
     """Finish an interrupted run's rollback: compensate what is owed, last first, with the
-    run's own idempotency keys, under its lock, continuing its evidence.
+    run's own idempotency keys, under its lock, continuing its evidence. With --trace,
+    undo the landed effects of a failed agent run read from its trace the same way.
 
     Exit 0 when nothing is owed afterwards (planned manual follow-ups aside), 1 when
-    something is still owed (or another runner holds the lock), 2 for bad input, 3 when
-    the evidence could not be written in full.
+    something is still owed (or another runner holds the lock), 2 for bad input (with
+    --trace: also a call whose undo needs content the trace lacks), 3 when the evidence
+    could not be written in full.
     """
     import signal
 
@@ -74,6 +108,27 @@ def recover(
     if executor not in ("simulated", "http"):
         raise UsageError(f"unknown executor {executor!r}; expected simulated or http")
     wait = _duration("--lock-wait", lock_wait)
+    if trace is not None:
+        if evidence is not None:
+            raise UsageError("give an evidence file or --trace, not both")
+        _recover_trace(
+            trace,
+            catalog=catalog,
+            policy=policy,
+            run_id=run_id,
+            env=env,
+            executor=executor,
+            evidence_dir=evidence_dir,
+            lock=lock,
+            lock_wait=wait,
+            dry_run=dry_run,
+            output_format=output_format,
+        )
+    if evidence is None:
+        raise UsageError("give the evidence file of the run to recover, or --trace TRACE")
+    for option, value in (("--run", run_id), ("--env", env)):
+        if value is not None:
+            raise UsageError(f"{option} only applies with --trace")
     request = RecoverRequest(
         evidence=Path(evidence),
         catalog=catalog,
@@ -85,13 +140,7 @@ def recover(
         dry_run=dry_run,
     )
     stop = Stop()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.request(signal.Signals(signum).name)
-        stop.request(signal.Signals(signum).name)  # a recovery is all rollback: halt it
-
-    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
+    previous = _handle_signals(stop)
     try:
         outcome = run(request, stop=stop)
     except NothingRecorded as nothing:
@@ -105,6 +154,65 @@ def recover(
             signal.signal(sig, handler)
     _report(outcome, output_format, dry_run=dry_run)
     raise typer.Exit(_exit_code(outcome))
+
+
+def _handle_signals(stop: Stop) -> dict[int, Any]:
+    """SIGINT, SIGTERM and SIGHUP halt the recovery (it is all rollback); the handlers
+    they had, to restore."""
+    import signal
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.request(signal.Signals(signum).name)
+        stop.request(signal.Signals(signum).name)
+
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    return {sig: signal.signal(sig, on_signal) for sig in handled}
+
+
+def _recover_trace(
+    trace: str,
+    *,
+    catalog: str,
+    policy: str,
+    run_id: str | None,
+    env: str | None,
+    executor: str,
+    evidence_dir: str | None,
+    lock: str,
+    lock_wait: float,
+    dry_run: bool,
+    output_format: str,
+) -> None:
+    """``recover --trace``: plan (and run) the undo of a failed traced run; exits."""
+    import signal
+
+    from agentundo.saga.setup import Stop
+    from agentundo.trace.recover import TraceRecoverRequest
+    from agentundo.trace.recover import run as run_trace
+
+    request = TraceRecoverRequest(
+        trace=trace,
+        catalog=catalog,
+        policy=policy,
+        run=run_id,
+        evidence_dir=Path(evidence_dir or "agentundo-evidence"),
+        executor=executor,
+        lock=lock,
+        lock_wait_s=lock_wait,
+        dry_run=dry_run,
+        env=env,
+    )
+    stop = Stop()
+    previous = _handle_signals(stop)
+    try:
+        outcome = run_trace(request, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    from agentundo.cli.recover_trace import exit_code, report
+
+    report(outcome, output_format, dry_run=dry_run)
+    raise typer.Exit(exit_code(outcome))
 
 
 def _duration(flag: str, value: str) -> float:

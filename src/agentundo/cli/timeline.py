@@ -14,7 +14,10 @@ def register(app: typer.Typer) -> None:
 def timeline(
     paths: Annotated[
         list[str],
-        typer.Argument(help="Evidence files (.jsonl), directories of them, or - for stdin."),
+        typer.Argument(
+            help="Evidence files (.jsonl), directories of them, or - for stdin; or OTLP JSON "
+            "trace files (with --catalog)."
+        ),
     ],
     run: Annotated[
         list[str] | None, typer.Option("--run", help="Only runs whose run_id matches (glob).")
@@ -94,8 +97,24 @@ def timeline(
         bool,
         typer.Option("--quiet", "-q", help="No timeline: only warnings and verification."),
     ] = False,
+    catalog: Annotated[
+        str | None,
+        typer.Option(
+            "--catalog", help="For OTLP traces: the catalog that maps tool calls to topics."
+        ),
+    ] = None,
+    evidence_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--evidence",
+            metavar="DIR",
+            help="For OTLP traces: the evidence directory of `recover --trace` (shows what "
+            "it undid).",
+        ),
+    ] = None,
 ) -> None:
-    """Show evidence as a timeline per run, filter it, verify it, or summarise many runs."""
+    """Show evidence as a timeline per run, filter it, verify it, or summarise many runs;
+    or show the agent runs of an OTLP trace as tool calls mapped to catalog topics."""
     import os
     import sys
 
@@ -139,6 +158,8 @@ def timeline(
         timeout=timeout,
         quiet=quiet,
         environ=os.environ,
+        catalog=catalog,
+        evidence_dir=evidence_dir,
     )
     streams = Streams(sys.stdout, sys.stdout.buffer, sys.stderr, _console)
     outcome = run_timeline(request, streams)

@@ -65,6 +65,9 @@ class Topic(Strict):
     description: str | None = None
     secret_params: list[Name] | None = None
     """Params of this topic's steps whose values are secrets (redacted from evidence)."""
+    aliases: list[TopicName] | None = None
+    """Tool names an agent calls this action by (``charge_card`` for ``payments.charge``):
+    how ``agentundo timeline`` and ``recover --trace`` map a traced tool call to a topic."""
 
     @property
     def effective_risk(self) -> Risk:
@@ -120,6 +123,17 @@ class Catalog(Strict):
     is ever read. Each value is a secret (redacted everywhere) unless listed as
     ``{name: VAR, secret: false}`` (a service's base URL, say)."""
     topics: dict[TopicName, Topic] = Field(default_factory=dict)
+
+    def topic_of_tool(self, tool: str) -> str | None:
+        """The topic a traced tool call named ``tool`` maps to: the topic of that name,
+        else the topic listing it in ``aliases`` (lint keeps aliases unique, AU110); None
+        when no topic answers to it."""
+        if tool in self.topics:
+            return tool
+        for name, topic in self.topics.items():
+            if tool in (topic.aliases or ()):
+                return name
+        return None
 
     def readable(self) -> dict[str, bool]:
         """The variables templates may read, each with whether its value is a secret."""

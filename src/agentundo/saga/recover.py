@@ -129,6 +129,9 @@ class RecoveryPlan:
     hidden: dict[str, list[str]] = field(default_factory=dict)
     """Owed steps whose compensation needs a param the evidence holds redacted (a secret):
     recovery cannot rebuild their call, and hands them to a human."""
+    imported: bool = False
+    """The run is an agent's traced run (``recover --trace``): its records say what the
+    trace shows, so its end is the trace's, not a lost process."""
 
     @property
     def nothing_owed(self) -> bool:
@@ -193,6 +196,7 @@ def read_plan(path: str, records: list[Record], catalog: Catalog) -> RecoveryPla
         summary=next((r.data for r in reversed(records) if r.event == Event.RUN_SUMMARY), None),
         records=records,
         next_job=jobs + 1,
+        imported=started.get("source") == "trace",
     )
 
 
@@ -383,7 +387,7 @@ def recover(
             topic=step.topic,
             reason="the run ended during the call (no outcome was written): it may have landed",
         )
-    if not plan.interrupted and plan.summary is None:
+    if not plan.interrupted and plan.summary is None and not plan.imported:
         ctx.emit(
             Event.RUN_INTERRUPTED,
             "agentundo",
@@ -513,6 +517,9 @@ def _summary(
     previous = plan.summary or {}
     stopped = next((s for s in plan.steps if s.state != "landed"), None)
     status = previous.get("status") if plan.summary and not plan.interrupted else None
+    if plan.imported and status is None:  # the traced run stopped where its first call failed
+        failed = any(r.event == Event.STEP_FAILED_FATAL for r in plan.records)
+        status = RunStatus.FAILED_FATAL.value if failed else RunStatus.SUCCEEDED.value
     summary = RunSummary(
         run_id=plan.run_id,
         job_id=stopped.job_id if stopped else None,

@@ -60,6 +60,10 @@ class TimelineRequest:
     environ: Mapping[str, str] = field(default_factory=dict)
     """Where the evidence key (``AGENTUNDO_EVIDENCE_KEY``) and ``AGENTUNDO_REQUIRE_KEY``
     are read when verifying."""
+    catalog: str | None = None
+    """For OTLP traces: the catalog their tool calls are mapped to topics with."""
+    evidence_dir: str | None = None
+    """For OTLP traces: where ``recover --trace`` wrote its evidence (what it undid)."""
 
     def check(self) -> None:
         """A UsageError for options that do not go together."""
@@ -137,7 +141,18 @@ def _files(count: int) -> str:
 
 
 def run(request: TimelineRequest, streams: Streams) -> TimelineOutcome:
-    """Read the request's sources and write their timeline, or their run history."""
+    """Read the request's sources and write their timeline, or their run history.
+
+    OTLP JSON traces (recognised by content) are shown by :mod:`agentundo.trace.view`.
+    """
+    traces = _traces(request.paths)
+    if traces:
+        from agentundo.trace.view import show
+
+        show(request, streams)
+        return TimelineOutcome()
+    if request.catalog is not None or request.evidence_dir is not None:
+        raise UsageError("--catalog and --evidence apply to OTLP traces, not to evidence")
     request.check()
     if request.summary:
         from agentundo.timeline.summary import run_history
@@ -153,6 +168,20 @@ def run(request: TimelineRequest, streams: Streams) -> TimelineOutcome:
             require_key=required,
         )
     return _timeline(request, streams)
+
+
+def _traces(paths: tuple[str, ...]) -> list[str]:
+    """The paths that hold OTLP traces; a UsageError when traces and evidence are mixed."""
+    from agentundo.trace.otlp import looks_like_otlp
+
+    traces = [p for p in paths if looks_like_otlp(p)]
+    if traces and len(traces) != len(paths):
+        other = next(p for p in paths if p not in traces)
+        raise UsageError(
+            f"{traces[0]} is an OTLP trace and {other} is not: show traces and evidence "
+            "in separate calls"
+        )
+    return traces
 
 
 def _renderer(request: TimelineRequest, streams: Streams) -> Renderer:

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterator
 
 from agentundo.lint.finding import Severity
-from agentundo.lint.project import Problem, Project
+from agentundo.lint.project import Problem, Project, TopicEntry
 from agentundo.lint.registry import check
 from agentundo.lint.sites import compensation_dispatched
 from agentundo.model.common import MAX_WAIT_S, ROLLBACK_WINDOW_S, Rollback, seconds
@@ -297,3 +297,59 @@ def compensation_timeout_cut(project: Project) -> Iterator[Problem]:
                 f"window ({window}): a drill cuts each attempt to the time left in the window",
                 "shorten it, or raise 'settings.rollback_window' in the drill scenario",
             )
+
+
+@check("AU110", "alias-clash", Severity.ERROR, "catalog")
+def alias_clash(project: Project) -> Iterator[Problem]:
+    """A tool-name alias is not unique: a topic's name, or listed twice.
+
+    `aliases` maps the names an agent calls its tools by to catalog topics, so that a
+    traced `charge_card` call is read as `payments.charge` (`agentundo timeline TRACE`,
+    `agentundo recover --trace`). A name that is also a topic, or an alias of two topics
+    (or twice of one), would map one tool call to two contracts: which one is undone
+    would depend on the order topics are read in.
+
+    Bad:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payments.refund}
+            aliases: [charge_card, payments.refund]
+          payments.refund:
+            side_effect: true
+            rollback: irreversible
+            no_rollback_reason: money returned is not taken back
+            aliases: [charge_card]
+    Good:
+        topics:
+          payments.charge:
+            side_effect: true
+            rollback: compensatable
+            compensation: {topic: payments.refund}
+            aliases: [charge_card]
+          payments.refund:
+            side_effect: true
+            rollback: irreversible
+            no_rollback_reason: money returned is not taken back
+            aliases: [refund_charge]
+    """
+    first: dict[str, TopicEntry] = {}
+    for entry in project.topics.values():
+        for index, alias in enumerate(entry.topic.aliases or ()):
+            where = entry.position("aliases", index)
+            if alias in project.topics:
+                yield Problem(
+                    where,
+                    f"alias '{alias}' of topic '{entry.name}' is the name of a topic",
+                    "a tool named like a topic maps to that topic already; remove the alias",
+                )
+                continue
+            earlier = first.setdefault(alias, entry)
+            if earlier is not entry or alias in (entry.topic.aliases or ())[:index]:
+                owner = "this topic" if earlier is entry else f"topic '{earlier.name}'"
+                yield Problem(
+                    where,
+                    f"alias '{alias}' of topic '{entry.name}' is already an alias of {owner}",
+                    "give each tool name to one topic",
+                )
