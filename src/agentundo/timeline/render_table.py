@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agentundo.evidence.reader import Record
+from agentundo.report import layout
+from agentundo.report.layout import Column
 from agentundo.timeline.entries import (
     COLUMNS,
     SHOWN_AS_GOOD,
@@ -38,8 +40,19 @@ _STYLES = {
 }
 
 
-_RATIOS = {"Step": 2, "Topic": 2, "Decision": 4, "Idempotency key": 3, "Detail": 5}
-"""Share of the terminal width of each flexible column; the others never wrap."""
+TIMELINE_COLUMNS = {
+    "Time": Column("Time", drop=1, title=True),
+    "Offset": Column("Offset", title=True),
+    "Job": Column("Job", drop=2),
+    "Step": Column("Step"),
+    "Event": Column("Event", title=True),
+    "Topic": Column("Topic"),
+    "Decision": Column("Decision"),
+    "Idempotency key": Column("Idempotency key"),
+    "Detail": Column("Detail", readable=40, fold=40),
+}
+"""How each column gives way at narrow widths: the clock (the offset stays) and the job
+go first, then the rows are stacked; a detail's long values (JSON) may fold past 40 cells."""
 
 
 def _verdict_style(verdict: str) -> str:
@@ -101,26 +114,19 @@ class TableRenderer:
         rows, hidden = self.keeper.take()
         if self.quiet:
             return
-        from rich.table import Table
-
         self._header(run)
         if not rows:
             self.console.print("  no records match the filters", style="dim")
             return
-        table = Table(show_lines=False, header_style="bold", pad_edge=False, expand=True)
-        for name in COLUMNS:
-            table.add_column(
-                name,
-                overflow="fold",
-                no_wrap=name not in _RATIOS,
-                ratio=_RATIOS.get(name),
-                min_width=8 if name in _RATIOS else None,
-            )
         from rich.text import Text
 
-        for entry in rows:
-            table.add_row(*(Text(c) for c in entry_cells(entry)), style=_STYLES[entry.tone] or None)
-        self.console.print(table)
+        layout.render(
+            self.console,
+            [TIMELINE_COLUMNS[name] for name in COLUMNS],
+            [[Text(c) for c in entry_cells(entry)] for entry in rows],
+            row_styles=[_STYLES[entry.tone] for entry in rows],
+            edge=True,
+        )
         if hidden:
             self.console.print(f"  … {hidden_note(hidden)}", style="dim", markup=False)
 
