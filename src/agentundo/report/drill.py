@@ -149,7 +149,7 @@ def render_text(result: DrillResult, console: Console, evidence: str | None) -> 
         parts = [
             Text(f"{r.step_id}={r.state}", style=_LEDGER_STYLE[r.state]) for r in result.ledger
         ]
-        layout.flow(console, [Text("ledger", style="bold"), *parts], indent=7)
+        layout.flow(console, [Text("ledger", style="bold"), *parts], indent=8)
     for problem in result.problems:
         layout.hanging(console, Text.assemble("  ", ("problem", "red"), " "), problem)
     console.print(

@@ -20,6 +20,7 @@ The planning is pure (text in, widths out); rich is imported only to draw.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -43,7 +44,8 @@ class Column:
 
     header: str
     drop: int = 0
-    """0: never dropped; otherwise dropped below the width it needs, 1 first, then 2, ..."""
+    """0: never dropped (unless every cell is empty); otherwise dropped below the width
+    it needs, 1 first, then 2, ..."""
     readable: int = 0
     """Free text: the width (at most its widest cell) it needs to stay readable; columns
     are dropped, or the rows stacked, before it is squeezed narrower."""
@@ -112,8 +114,9 @@ def _fits(needs: Sequence[_Need], shown: Sequence[int], width: int) -> bool:
 
 
 def _drop_order(columns: Sequence[Column], needs: Sequence[_Need]) -> list[int]:
-    """Columns in the order they are dropped: empty droppable ones, then by ``drop``."""
-    droppable = [i for i, c in enumerate(columns) if c.drop]
+    """Columns in the order they are dropped: empty ones (they show nothing), then the
+    droppable ones by ``drop``."""
+    droppable = [i for i, c in enumerate(columns) if c.drop or needs[i].empty]
     return sorted(droppable, key=lambda i: (not needs[i].empty, columns[i].drop, -i))
 
 
@@ -173,7 +176,9 @@ def render(
     width = console.width if width is None else width
     layout = plan(columns, [[_plain(c) for c in row] for row in rows], width, edge=edge)
     if title:
-        _print_wrapped(console, title, width, style="table.title")
+        from rich.text import Text
+
+        _print_wrapped(console, Text(title, style="table.title"), width)
     if layout.stacked:
         _stacked(console, columns, rows, row_styles, width)
     else:
@@ -217,20 +222,24 @@ def _stacked(
     from rich.text import Text
 
     titles = [i for i, c in enumerate(columns) if c.title]
-    fields = [i for i, c in enumerate(columns) if not c.title]
+    fields = [
+        i
+        for i, c in enumerate(columns)
+        if not c.title and any(_plain(row[i]).strip() for row in rows)
+    ]
     label_width = max((len(columns[i].header) for i in fields), default=0) + 2
     for number, row in enumerate(rows):
         style = (row_styles[number] if row_styles else "") or ""
         head = Text("  ").join(_as_text(row[i]) for i in titles if _plain(row[i]).strip())
         head.stylize(style)
-        _print_wrapped(console, head, width, style="bold")
+        _print_wrapped(console, Text.assemble(head, style="bold"), width)
         for i in fields:
             if not _plain(row[i]).strip():
                 continue
             label = f"{' ' * FIELD_INDENT}{columns[i].header}:".ljust(FIELD_INDENT + label_width)
             value = _as_text(row[i])
             value.stylize(style)
-            hanging(console, label, value, width)
+            hanging(console, label, value, width, fold=columns[i].fold > 0)
 
 
 def _as_text(cell: Cell) -> Text:
@@ -239,36 +248,78 @@ def _as_text(cell: Cell) -> Text:
     return Text(cell) if isinstance(cell, str) else cell.copy()
 
 
-def _print_wrapped(console: Console, text: str | Text, width: int, *, style: str = "") -> None:
-    from rich.text import Text
+_WORD = re.compile(r"\S+")
 
-    shown = Text(text) if isinstance(text, str) else text
-    if style:  # the base style, under the cells' own
-        shown = Text.assemble(shown, style=style)
-    for line in shown.wrap(console, width, overflow="fold"):
+
+def _cells_fitting(text: str, width: int) -> int:
+    """How many characters of ``text`` fit in ``width`` cells (at least one)."""
+    from rich.cells import cell_len
+
+    used = 0
+    for index, char in enumerate(text):
+        used += cell_len(char)
+        if used > width:
+            return max(index, 1)
+    return len(text)
+
+
+def wrap(text: Text, width: int, *, fold: bool = False) -> list[Text]:
+    """``text`` in lines of at most ``width`` cells, broken at whitespace, each line's
+    trailing whitespace removed. A word longer than ``width`` is folded with ``fold``;
+    without it the word keeps a line of its own, whole, and that line is longer than
+    ``width`` (the terminal wraps it; a copy of an id or a key stays whole)."""
+    if "\n" in text.plain:  # each line of its own
+        return [line for part in text.split("\n") for line in wrap(part, width, fold=fold)]
+    from rich.cells import cell_len
+
+    plain = text.plain
+    breaks: list[int] = []
+    begin = 0  # where the current line starts
+    for match in _WORD.finditer(plain):
+        start, end = match.span()
+        if cell_len(plain[begin:end]) <= width:
+            continue
+        if plain[begin:start].strip():  # words before this one: it starts a new line
+            breaks.append(start)
+            begin = start
+        while fold and cell_len(plain[begin:end]) > width:
+            begin += _cells_fitting(plain[begin:end], width)
+            breaks.append(begin)
+    lines = list(text.divide(breaks))
+    for line in lines:
         line.rstrip()
+    return lines
+
+
+def _print_wrapped(console: Console, text: Text, width: int, *, fold: bool = False) -> None:
+    for line in wrap(text, width, fold=fold):
         console.print(line, soft_wrap=True)
 
 
 def hanging(
-    console: Console, label: str | Text, value: str | Text, width: int | None = None
+    console: Console,
+    label: str | Text,
+    value: str | Text,
+    width: int | None = None,
+    *,
+    fold: bool = False,
 ) -> None:
     """``label`` then ``value`` wrapped at word boundaries to ``width``, the lines after
-    the first indented under the value (a value that cannot get 16 cells starts on the
-    next line instead)."""
+    the first indented under the value. A value that has too little room beside the
+    label (less than 16 cells, or less than its longest word when words may not be
+    folded) starts on the next line, indented."""
     from rich.text import Text
 
     width = console.width if width is None else width
     head = Text(label) if isinstance(label, str) else label.copy()
     body = Text(value) if isinstance(value, str) else value.copy()
     indent = head.cell_len
-    if width - indent < 16:
+    room = width - indent
+    if room < 16 or (not fold and longest_word(body.plain) > room):
         _print_wrapped(console, head, width)
         indent = 2 * FIELD_INDENT
         head = Text(" " * indent)
-    lines = body.wrap(console, max(width - indent, 1), overflow="fold")
-    for number, line in enumerate(lines):
-        line.rstrip()
+    for number, line in enumerate(wrap(body, max(width - indent, 1), fold=fold)):
         prefix = head if number == 0 else Text(" " * indent)
         console.print(Text.assemble(prefix, line), soft_wrap=True)
 
@@ -283,14 +334,14 @@ def flow(
 ) -> None:
     """``parts`` on as few lines as fit ``width``, broken only between parts (``run
     run_1`` is never split from its id); the lines after the first indented by ``indent``.
-    A part wider than a whole line wraps at its words."""
+    A part wider than a whole line wraps at its words, never inside one."""
     from rich.text import Text
 
     width = console.width if width is None else width
     line = Text()
     for part in parts:
         piece = Text(part) if isinstance(part, str) else part
-        if not line.plain:
+        if not line.plain.strip():
             line = Text.assemble(line, piece)
         elif line.cell_len + len(separator) + piece.cell_len <= width:
             line = Text.assemble(line, separator, piece)
