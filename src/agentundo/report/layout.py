@@ -129,7 +129,7 @@ def plan(
     shown = list(range(len(columns)))
     order = _drop_order(columns, needs)
     while not _fits(needs, shown, width - _overhead(len(shown), edge)):
-        if not order:
+        if not order or len(shown) == 1:  # a table of no columns shows nothing
             return Plan(tuple(range(len(columns))), (), stacked=True, edge=edge)
         shown.remove(order.pop(0))
     room = width - _overhead(len(shown), edge)
