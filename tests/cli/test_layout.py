@@ -243,6 +243,11 @@ def test_each_width_chooses_its_layout(views: dict[tuple[str, int], str]) -> Non
     assert "1  read-ticket-history  tickets.read_history" in views["drill", 80]
     assert "┃ step " in views["drill", 200] and "┃ job " in views["drill", 200]
     assert "┃ fails at " in views["sweep", 200]
+    # 120: the steps lose their number, job and tries, and keep every id whole
+    steps = views["drill", 120].split("rollback")[0]
+    assert "┃ rule " in steps and "┃ job " not in steps and "┃ tries " not in steps
+    assert "read-ticket-history        │ tickets.read_history  " in steps
+    assert "┃ status " in views["sweep", 120]
     assert "  Idempotency key: " in views["timeline", 80]
     # this run's keys (up to 94 characters) and rule ids leave no room for a table
     assert "  Idempotency key: " in views["timeline", 200]
