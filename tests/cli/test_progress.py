@@ -2,7 +2,7 @@
 
 The first test is the real thing: the ledger example service on 127.0.0.1, a real-clock
 ``agentundo drill --executor http`` in a subprocess whose stderr is a pipe, read line by
-line while the process runs; the service answers the first refund 1.5 s late, so the
+line while the process runs; the service answers the first refund 2.5 s late, so the
 lines before it must arrive while the drill is still waiting. The others run the command
 in this process (tests/cli_runner.py) for the option's defaults.
 """
@@ -78,7 +78,7 @@ def _read_lines(stream: Any, into: list[tuple[float, bool, str]], proc: Any) -> 
 
 
 def test_a_real_clock_drill_shows_each_event_while_it_runs(ledger: Any, tmp_path: Path) -> None:
-    slow = {"delay_ms": 1500, "slow_next": 1, "only": "refund"}
+    slow = {"delay_ms": 2500, "slow_next": 1, "only": "refund"}
     assert httpx.post(f"{ledger.url}/admin/faults", params=slow, timeout=5).status_code == 200
     env = {
         **CLEAN_ENV,
