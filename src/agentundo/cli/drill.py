@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from agentundo.report.progress import DrillProgress
     from agentundo.saga.drills import Options
     from agentundo.saga.result import DrillResult
     from agentundo.saga.setup import DrillSetup, Stop
@@ -154,6 +155,14 @@ def drill(
             "[default: none; 2m with --executor http].",
         ),
     ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show each step, retry, decision, compensation and lock event on stderr "
+            "as it happens [default: with a real clock].",
+        ),
+    ] = None,
 ) -> None:
     """Drill a workflow's rollback: inject faults, run the saga, check the ledger.
 
@@ -222,7 +231,7 @@ def drill(
                 "directory of scenarios, or set 'scenarios' in [drill] of the configuration"
             )
         where = list(workflows) if workflows else list(settings.workflows)
-        code = _many(paths, where, catalog, policy, options, inputs, recover)
+        code = _many(paths, where, catalog, policy, options, inputs, recover, progress)
         raise typer.Exit(code)
     inputs += [workflow, *([scenario] if scenario else [])]
     check_output(options.output, inputs)
@@ -231,7 +240,7 @@ def drill(
         if options.sweep:
             code = _sweep(loaded.setup, options, stop)
         else:
-            code = _single(loaded.setup, options, stop, recover)
+            code = _single(loaded.setup, options, stop, recover, progress)
     raise typer.Exit(code)
 
 
@@ -267,6 +276,7 @@ def _many(
     options: Options,
     inputs: list[str | Path],
     recover: list[str],
+    progress: bool | None,
 ) -> int:
     """One drill per scenario found under ``paths``; the combined exit code."""
     import sys
@@ -343,7 +353,7 @@ def _many(
                     }
                 )
                 continue
-            result, path, lost = _execute(loaded.setup, options, stop)
+            result, path, lost = _execute(loaded.setup, options, stop, progress)
             _warn_owed(result, path, recover)
             code = EVIDENCE_INCOMPLETE if lost is not None else result.verdict.exit_code
             if lost is not None:
@@ -390,13 +400,15 @@ def _stop_on_signals() -> Iterator[Stop]:
             signal.signal(sig, handler)
 
 
-def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str]) -> int:
+def _single(
+    setup: DrillSetup, options: Options, stop: Stop, recover: list[str], progress: bool | None
+) -> int:
     """One run with its evidence file, reported; the verdict's exit code. When a halted
     run leaves something owed, stderr says what and how to finish it (``recover``: the
     options that ``agentundo recover`` needs besides the evidence file)."""
     from agentundo.report import drill as report
 
-    result, path, lost = _execute(setup, options, stop)
+    result, path, lost = _execute(setup, options, stop, progress)
     with _report_stream(options) as stream:
         if options.output_format == "json":
             report.render_json(result, stream, str(path))
@@ -413,9 +425,12 @@ def _single(setup: DrillSetup, options: Options, stop: Stop, recover: list[str])
 
 
 def _execute(
-    setup: DrillSetup, options: Options, stop: Stop
+    setup: DrillSetup, options: Options, stop: Stop, progress: bool | None = None
 ) -> tuple[DrillResult, Path, str | None]:
-    """One run with its evidence file: the result, the file, why the evidence is lost."""
+    """One run with its evidence file: the result, the file, why the evidence is lost.
+
+    With ``progress`` (None: when the clock is real) each record is shown on stderr as
+    it is written, after a first line naming the run and its evidence file."""
     import sys
 
     from agentundo.saga.clock import clock_factory
@@ -433,7 +448,8 @@ def _execute(
             check_endpoints(executor, setup.workflow, setup.catalog)
             secrets |= executor.secrets
         run_id = new_run_id()
-        if setup.clock_name == "real":  # a run that takes real time: say where to watch it
+        live = setup.clock_name == "real" if progress is None else progress
+        if live or setup.clock_name == "real":  # a run that takes time: say where to watch it
             where = options.evidence_dir / f"{run_id}.jsonl"
             print(
                 f"agentundo: drill {run_id} started; evidence: {where} "
@@ -451,7 +467,20 @@ def _execute(
             secrets=secrets,
             on_evidence_failure=_warn_evidence_lost,
             locks=functools.partial(options.lock_store, setup.plan),
+            observe=_progress() if live else None,
         )
+
+
+def _progress() -> DrillProgress:
+    """Live progress on stderr: styled on a terminal, plain flushed lines elsewhere."""
+    import sys
+
+    from rich.console import Console
+
+    from agentundo.report.progress import DrillProgress
+
+    console = Console(stderr=True, highlight=False, emoji=False)
+    return DrillProgress(sys.stderr, console=console if console.is_terminal else None)
 
 
 def _warn_owed(result: DrillResult, path: Path, recover: list[str]) -> None:

@@ -11,10 +11,11 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from agentundo.evidence.events import CompensationOutcome, LedgerState, Verdict
-from agentundo.saga.result import DrillResult
+from agentundo.report import layout
+from agentundo.report.layout import Column
+from agentundo.saga.result import CompensationReport, DrillResult, StepReport
 from agentundo.saga.sweep import NOT_REACHED, SweepRow
 
 _VERDICT_STYLE = {
@@ -97,79 +98,91 @@ def render_json(result: DrillResult, stream: TextIO, evidence: str | None) -> No
     stream.write("\n")
 
 
+STEP_COLUMNS = (
+    Column("#", drop=1, title=True, justify="right"),
+    Column("step", title=True),
+    Column("topic", title=True),
+    Column("job", drop=2),
+    Column("rule"),
+    Column("tries", drop=3),
+    Column("state"),
+)
+"""The steps table: the index, the job and the tries give way first at narrow widths."""
+
+ROLLBACK_COLUMNS = (
+    Column("step", title=True),
+    Column("compensation", title=True),
+    Column("job", drop=1),
+    Column("tries", drop=2),
+    Column("outcome", readable=16),
+)
+
+
 def render_text(result: DrillResult, console: Console, evidence: str | None) -> None:
     """Steps, decisions, compensations, manual follow-ups, the ledger and the verdict."""
+    from rich.text import Text
+
     s = result.summary
-    scenario = f" scenario {escape(str(s['scenario']))}" if s.get("scenario") else ""
-    console.print(
-        f"[bold]drill[/] {escape(result.workflow_id)} ({escape(result.env)}){scenario}  "
-        f"run {result.run_id}  status [bold]{result.status.value}[/]",
-        soft_wrap=True,
-    )
-    steps = Table(title="steps", title_justify="left", show_edge=False, pad_edge=False)
-    for name in ("#", "step", "topic", "job", "rule", "tries", "state"):
-        steps.add_column(name, overflow="fold")
-    for st in result.steps:
-        rule = st.rule_id or ("(default)" if st.decision else "")
-        steps.add_row(
-            str(st.index + 1),
-            escape(st.step_id),
-            escape(st.topic),
-            st.job_id or "",
-            escape(rule),
-            str(st.attempts or ""),
-            st.state.value,
-        )
-    console.print(steps)
+    scenario = f" scenario {s['scenario']}" if s.get("scenario") else ""
+    head = [Text.assemble(("drill", "bold"), f" {result.workflow_id} ({result.env}){scenario}")]
+    head.append(Text(f"run {result.run_id}"))
+    head.append(Text.assemble("status ", (result.status.value, "bold")))
+    layout.flow(console, head, indent=2)
+    layout.render(console, STEP_COLUMNS, [_step_row(st) for st in result.steps], title="steps")
     if result.rollback_triggered:
-        comps = Table(
+        layout.render(
+            console,
+            ROLLBACK_COLUMNS,
+            [_compensation_row(c) for c in result.compensations],
             title=f"rollback ({s['rollback_mode']})",
-            title_justify="left",
-            show_edge=False,
-            pad_edge=False,
         )
-        for name in ("step", "compensation", "job", "tries", "outcome"):
-            comps.add_column(name, overflow="fold")
-        for c in result.compensations:
-            outcome: str = c.outcome.value
-            if c.outcome is CompensationOutcome.SUCCEEDED and c.applied is False:
-                outcome = "succeeded (nothing to undo)"
-            if c.deliveries > c.attempts:
-                outcome += f", delivered {c.deliveries}x"
-            comps.add_row(
-                escape(c.step_id),
-                escape(c.topic or "-"),
-                c.job_id or "",
-                str(c.attempts or ""),
-                outcome,
-            )
-        console.print(comps)
     if result.followups:
         console.print("[bold]manual follow-up[/]")
         for f in result.followups:
-            mitigation = f" (mitigation: {escape(f.mitigation)})" if f.mitigation else ""
-            console.print(
-                f"  [yellow]{f.category.value}[/]  {escape(f.step_id)} {escape(f.topic)}: "
-                f"{escape(f.reason)}{mitigation}",
-                soft_wrap=True,
+            mitigation = f" (mitigation: {f.mitigation})" if f.mitigation else ""
+            layout.hanging(
+                console,
+                Text.assemble("  ", (f.category.value, "yellow"), "  "),
+                f"{f.step_id} {f.topic}: {f.reason}{mitigation}",
             )
     if result.ledger:
         parts = [
-            f"[{_LEDGER_STYLE[r.state]}]{escape(r.step_id)}={r.state}[/]" for r in result.ledger
+            Text(f"{r.step_id}={r.state}", style=_LEDGER_STYLE[r.state]) for r in result.ledger
         ]
-        console.print("[bold]ledger[/] " + "  ".join(parts), soft_wrap=True)
+        layout.flow(console, [Text("ledger", style="bold"), *parts], indent=8)
     for problem in result.problems:
-        console.print(f"  [red]problem[/] {escape(problem)}", soft_wrap=True)
+        layout.hanging(console, Text.assemble("  ", ("problem", "red"), " "), problem)
     console.print(
         f"compensations: {s['compensation_jobs_dispatched']} dispatched, "
         f"{s['compensation_jobs_skipped']} skipped, {s['compensation_jobs_failed']} failed; "
-        f"{s['manual_followups']} manual follow-ups",
-        soft_wrap=True,
+        f"{s['manual_followups']} manual follow-ups"
     )
     style = _VERDICT_STYLE[result.verdict]
     console.print(f"verdict: [{style}]{result.verdict.value}[/]", soft_wrap=True)
-    if evidence:
+    if evidence:  # a path is never broken: the terminal wraps it, a copy stays whole
         console.print(f"evidence: {escape(evidence)}", soft_wrap=True)
+
+
+def _step_row(st: StepReport) -> list[str]:
+    rule = st.rule_id or ("(default)" if st.decision else "")
+    return [
+        str(st.index + 1),
+        st.step_id,
+        st.topic,
+        st.job_id or "",
+        rule,
+        str(st.attempts or ""),
+        st.state.value,
+    ]
+
+
+def _compensation_row(c: CompensationReport) -> list[str]:
+    outcome: str = c.outcome.value
+    if c.outcome is CompensationOutcome.SUCCEEDED and c.applied is False:
+        outcome = "succeeded (nothing to undo)"
+    if c.deliveries > c.attempts:
+        outcome += f", delivered {c.deliveries}x"
+    return [c.step_id, c.topic or "-", c.job_id or "", str(c.attempts or ""), outcome]
 
 
 def sweep_dict(rows: Sequence[SweepRow], evidence: str | None) -> dict[str, Any]:
@@ -205,27 +218,42 @@ def render_sweep_json(rows: Sequence[SweepRow], stream: TextIO, evidence: str | 
     stream.write("\n")
 
 
+SWEEP_COLUMNS = (
+    Column("#", drop=1, title=True, justify="right"),
+    Column("fails at", title=True),
+    Column("topic", title=True),
+    Column("status", drop=2),
+    Column("undone"),
+    Column("manual"),
+    Column("verdict", readable=len("not reached")),
+    Column("problem", readable=24),
+)
+"""The sweep table: the index and the run's status give way first at narrow widths."""
+
+
 def render_sweep_text(rows: Sequence[SweepRow], console: Console, evidence: str | None) -> None:
-    table = Table(title="sweep: FAILED_FATAL at each step", title_justify="left", show_edge=False)
-    for name in ("#", "fails at", "topic", "status", "undone", "manual", "verdict", "problem"):
-        table.add_column(name)
+    from rich.text import Text
+
+    cells: list[list[str | Text]] = []
     for r in rows:
         if r.verdict == NOT_REACHED:
-            verdict, note = "[yellow]not reached[/]", _not_reached(r)
+            shown, note = Text("not reached", style="yellow"), _not_reached(r)
         else:
             style = _ROW_STYLE.get(r.verdict, "red")
-            verdict, note = f"[{style}]{r.verdict}[/]", r.problems[0] if r.problems else ""
-        table.add_row(
-            str(r.index + 1),
-            escape(r.step_id),
-            escape(r.topic),
-            r.status,
-            str(r.compensated),
-            str(r.manual),
-            verdict,
-            escape(note),
+            shown, note = Text(r.verdict, style=style), r.problems[0] if r.problems else ""
+        cells.append(
+            [
+                str(r.index + 1),
+                r.step_id,
+                r.topic,
+                r.status,
+                str(r.compensated),
+                str(r.manual),
+                shown,
+                note,
+            ]
         )
-    console.print(table)
+    layout.render(console, SWEEP_COLUMNS, cells, title="sweep: FAILED_FATAL at each step")
     failed = sum(1 for r in rows if r.verdict == Verdict.FAILED.value)
     missed = sum(1 for r in rows if r.verdict == NOT_REACHED)
     stopped = sum(1 for r in rows if r.verdict == Verdict.INTERRUPTED.value)
@@ -242,7 +270,7 @@ def render_sweep_text(rows: Sequence[SweepRow], console: Console, evidence: str 
     )
     if stopped:
         counts += f", {stopped} interrupted"
-    console.print(f"{counts}: {verdict}", soft_wrap=True)
+    console.print(f"{counts}: {verdict}")
     if evidence:
         console.print(f"evidence: {escape(evidence)}", soft_wrap=True)
 

@@ -590,6 +590,7 @@ def run_with_evidence(
     secrets: frozenset[str] = frozenset(),
     on_evidence_failure: Callable[[str], object] | None = None,
     locks: Callable[[], LockStore] | None = None,
+    observe: Callable[[dict[str, Any]], object] | None = None,
 ) -> tuple[DrillResult, Path, str | None]:
     """Run one drill, writing its evidence to ``<evidence_dir>/<run_id>.jsonl``; the
     result, the file, and why the evidence is incomplete (None: it is whole).
@@ -598,23 +599,40 @@ def run_with_evidence(
     redacted from the evidence; ``locks`` opens the run's lock store once the evidence
     file exists (default: in this process). Evidence that cannot be written (a full disk, a deleted
     file) never stops the run: ``on_evidence_failure`` hears of it at once, the rollback
-    goes on, and the failure is returned.
+    goes on, and the failure is returned. ``observe`` (live progress) is handed each
+    record as sealed by the writer, redacted, after it was written.
     """
     from agentundo.evidence.writer import EvidenceWriter
 
     run_id = run_id or new_run_id()
     path = evidence_dir / f"{run_id}.jsonl"
     with EvidenceWriter(path, secrets=secrets, on_failure=on_evidence_failure) as writer:
+        sink: Callable[[dict[str, Any]], object] = writer.write
+        if observe is not None:
+            sink = _observed(writer.write, observe)
         result = drill(
             setup,
             run_id=run_id,
-            sink=writer.write,
+            sink=sink,
             clock=clock,
             stop=stop,
             executor=executor,
             lock_store=None if locks is None else locks(),
         )
     return result, path, writer.failure
+
+
+def _observed(
+    write: Callable[[dict[str, Any]], dict[str, Any]], observe: Callable[[dict[str, Any]], object]
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A sink that writes each record, then shows ``observe`` the record as written."""
+
+    def sink(record: dict[str, Any]) -> dict[str, Any]:
+        sealed = write(record)
+        observe(sealed)
+        return sealed
+
+    return sink
 
 
 def check_output(output: str | None, inputs: Sequence[str | Path]) -> None:

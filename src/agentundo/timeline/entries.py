@@ -64,14 +64,6 @@ _QUIET_WHEN_FALSE = frozenset(
     {"approval_present", "default", "is_compensation", "injected", "failed_step", "partial"}
 )
 """Flags that only matter when set: the row shows them when true, JSON always."""
-_MAX_DETAIL_VALUE = 60
-
-
-def _detailvalue_text(value: object) -> str:
-    text = value_text(value)
-    if len(text) > _MAX_DETAIL_VALUE:
-        return text[: _MAX_DETAIL_VALUE - 1] + "…"
-    return text
 
 
 def _worth_showing(key: str, value: object, data: dict[str, Any]) -> bool:
@@ -133,7 +125,7 @@ def make_entry(record: Record, run_start: datetime | None, actor: str) -> Entry:
     event = record.event
     in_decision = event == Event.POLICY_DECISION and data.get("rule_id", "") is None
     details = [
-        f"{k}={_detailvalue_text(v)}"
+        f"{k}={value_text(v)}"
         for k, v in data.items()
         if k not in _COLUMN_FIELDS
         and not (k == "default" and in_decision)

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agentundo.evidence.reader import Record
+from agentundo.report import layout
+from agentundo.report.layout import Column
 from agentundo.timeline.entries import (
     COLUMNS,
     SHOWN_AS_GOOD,
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from agentundo.timeline.runs import Run
 
 
-_STYLES = {
+TONE_STYLES = {
     Tone.PLAIN: "",
     Tone.SUCCESS: "green",
     Tone.FAILURE: "bold red",
@@ -38,8 +40,34 @@ _STYLES = {
 }
 
 
-_RATIOS = {"Step": 2, "Topic": 2, "Decision": 4, "Idempotency key": 3, "Detail": 5}
-"""Share of the terminal width of each flexible column; the others never wrap."""
+TIMELINE_COLUMNS = {
+    "Time": Column("Time", drop=1, title=True),
+    "Offset": Column("Offset", title=True),
+    "Job": Column("Job", drop=2),
+    "Step": Column("Step"),
+    "Event": Column("Event", title=True),
+    "Topic": Column("Topic"),
+    "Decision": Column("Decision"),
+    "Idempotency key": Column("Idempotency key"),
+    "Detail": Column("Detail", readable=40, fold=40),
+}
+"""How each column gives way at narrow widths: the clock (the offset stays) and the job
+go first, then the rows are stacked; a detail's long values (JSON) may fold past 40 cells."""
+
+
+_PANEL = 4
+"""Cells a panel adds around its content: a border and a space on each side."""
+
+
+def _pairs_fit(pairs: Sequence[tuple[str, str]], per_row: int, width: int) -> bool:
+    """Whether ``per_row`` label/value pairs a row fit in ``width`` with every value's
+    longest word whole (the grid's columns are two cells apart)."""
+    needed = 2 * (2 * per_row - 1)
+    for column in range(per_row):
+        mine = pairs[column::per_row]
+        needed += max((layout.text_width(label) for label, _ in mine), default=0)
+        needed += max((layout.longest_word(value) for _, value in mine), default=0)
+    return needed <= width
 
 
 def _verdict_style(verdict: str) -> str:
@@ -67,30 +95,34 @@ class TableRenderer:
     def _header(self, run: Run) -> None:
         from rich.panel import Panel
         from rich.table import Table
-
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold")
-        grid.add_column()
-        grid.add_column(style="bold")
-        grid.add_column()
-        pairs = run.header()
-        verdict = dict(pairs)["verdict"]
-        cells: list[Text | str] = []
         from rich.text import Text
 
+        pairs = run.header()
+        verdict = dict(pairs)["verdict"]
+        per_row = 2 if _pairs_fit(pairs, 2, self.console.width - _PANEL) else 1
+        grid = Table.grid(padding=(0, 2))
+        for column in range(per_row):
+            words = max(layout.longest_word(value) for _, value in pairs[column::per_row])
+            grid.add_column(style="bold", no_wrap=True)
+            grid.add_column(overflow="fold", min_width=words)
+        cells: list[Text | str] = []
         for label, value in pairs:
             style = _verdict_style(value) if label == "verdict" else ""
             if label == "manual follow-ups" and value not in ("0", "?"):
-                style = _STYLES[Tone.MANUAL]
+                style = TONE_STYLES[Tone.MANUAL]
             cells.extend([label, Text(value, style=style)])
-        for index in range(0, len(cells), 4):
-            row = cells[index : index + 4]
-            grid.add_row(*row, *([""] * (4 - len(row))))
-        title = f"{run.tally.workflow_id or '?'} · {run.tally.run_id or '?'}"
+        step = 2 * per_row
+        for index in range(0, len(cells), step):
+            row = cells[index : index + step]
+            grid.add_row(*row, *([""] * (step - len(row))))
+        title = Text(f"{run.tally.workflow_id or '?'} · {run.tally.run_id or '?'}")
+        if title.cell_len + _PANEL + 2 > self.console.width:  # a border would cut it
+            self.console.print(title, style="bold")
+            title = Text()
         self.console.print(
             Panel(
                 grid,
-                title=Text(title),
+                title=title or None,
                 title_align="left",
                 border_style=_verdict_style(verdict),
                 expand=False,
@@ -101,26 +133,19 @@ class TableRenderer:
         rows, hidden = self.keeper.take()
         if self.quiet:
             return
-        from rich.table import Table
-
         self._header(run)
         if not rows:
             self.console.print("  no records match the filters", style="dim")
             return
-        table = Table(show_lines=False, header_style="bold", pad_edge=False, expand=True)
-        for name in COLUMNS:
-            table.add_column(
-                name,
-                overflow="fold",
-                no_wrap=name not in _RATIOS,
-                ratio=_RATIOS.get(name),
-                min_width=8 if name in _RATIOS else None,
-            )
         from rich.text import Text
 
-        for entry in rows:
-            table.add_row(*(Text(c) for c in entry_cells(entry)), style=_STYLES[entry.tone] or None)
-        self.console.print(table)
+        layout.render(
+            self.console,
+            [TIMELINE_COLUMNS[name] for name in COLUMNS],
+            [[Text(c) for c in entry_cells(entry)] for entry in rows],
+            row_styles=[TONE_STYLES[entry.tone] for entry in rows],
+            edge=True,
+        )
         if hidden:
             self.console.print(f"  … {hidden_note(hidden)}", style="dim", markup=False)
 
@@ -164,7 +189,7 @@ class StreamRenderer(TableRenderer):
 
         entry = make_entry(record, run.start, run.tally.actor)
         shown = [c for c in entry_cells(entry) if c]
-        self.console.print(Text("  ".join(shown), style=_STYLES[entry.tone]), soft_wrap=True)
+        self.console.print(Text("  ".join(shown), style=TONE_STYLES[entry.tone]), soft_wrap=True)
 
     def end_run(self, run: Run) -> None:
         self._header(run)
