@@ -138,10 +138,16 @@ class ConvertedPolicy(Policy):
     treats those rules as undecided rather than as matching."""
 
     _job_conditions: tuple[RuleConditions, ...] = PrivateAttr(default=())
+    _fail_mode: str | None = PrivateAttr(default=None)
 
     @property
     def job_conditions(self) -> tuple[RuleConditions, ...]:
         return self._job_conditions
+
+    @property
+    def fail_mode(self) -> str | None:
+        """``input_policy.fail_mode`` (``open`` or ``closed``), when the file sets it."""
+        return self._fail_mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +403,7 @@ def convert(foreign: ForeignPolicy) -> Conversion:
         version="v1", combining="first_match", default_decision=default, rules=rules
     )
     policy._job_conditions = tuple(conditions)
+    policy._fail_mode = fail_mode
     return Conversion(
         policy=policy,
         notes=tuple(notes),
