@@ -6,7 +6,8 @@ a human; ``transform`` and others run inside the engine), ``depends_on`` (step i
 optional ``condition`` (an expression over ``input.*``) and ``meta`` (``risk_tags``,
 ``capability``, ``pack_id``, ``labels``, ...) that the control plane's policy matches on.
 
-:func:`plan` orders the steps topologically (ties in file order), evaluates conditions
+:func:`plan` orders the steps topologically (of the steps ready, the first in the
+file first), evaluates conditions
 from the run's inputs where it can (:mod:`agentundo.model.cordum_condition`), and gives the
 linear step list the drill engine runs, the job facts of each step (for the policy gate),
 the approval steps (``require_human`` at the gate) and what is not rehearsed, and why.
@@ -155,7 +156,10 @@ def problems(workflow: CordumWorkflow) -> list[DagProblem]:
 
 
 def order(workflow: CordumWorkflow) -> tuple[list[str], list[str]]:
-    """Step ids in a topological order (ties in file order), and those left in a cycle.
+    """Step ids in a topological order, and those that never start (a cycle).
+
+    Stable: of the steps whose dependencies are all done, the first in the file goes
+    first.
 
     Dependencies on steps that do not exist are ignored here (:func:`problems` names them).
     """
