@@ -67,7 +67,9 @@ def shadowed_rule(project: Project) -> Iterator[Problem]:
 
     With `most_restrictive` combining a rule is shadowed by a stricter rule, or an
     earlier rule with the same decision, that matches everything it matches; with
-    `first_match` by any earlier rule that matches everything it matches.
+    `first_match` by any earlier rule that matches everything it matches. A control
+    plane's rule with conditions on the job (labels, risk tags, ...) shadows nothing:
+    it matches only some jobs of its topics.
 
     Bad:
         rules:
