@@ -230,3 +230,73 @@ def test_schema_problems_keep_positions(tmp_path: Path) -> None:
     _write(tmp_path, "cp.yaml", "rules:\n  - match: {topics: [a]}\n    decision: [allow]\n")
     result = lint_paths([str(tmp_path)])
     assert [(e.position.line, e.position.column) for e in result.input_errors] == [(3, 15)]
+
+
+def test_engine_settings_and_tenant_lists_are_reported(tmp_path: Path) -> None:
+    text = """
+rules:
+  - id: a
+    match: {topics: ["tickets.*"], secrets_present: true, labels: {pii: false}}
+    decision: allow
+input_policy:
+  fail_mode: requeue
+output_policy: {fail_mode: open}
+input_rules:
+  - id: scan
+    match: {topics: ["*"], scanners: [pii]}
+    decision: deny
+tenants:
+  default:
+    deny_topics: ["sys.*"]
+"""
+    assert _lint(tmp_path, text) == [
+        ("AU302", 1, 1),  # default deny: the refund is denied
+        ("AU306", 3, 21),  # no tickets in the catalog
+        ("AU313", 3, 36),  # secrets_present: not modelled
+        ("AU313", 3, 59),  # labels: a condition on the job
+        ("AU314", 6, 14),  # requeue is neither open nor closed
+        ("AU315", 8, 1),  # input_rules
+        ("AU316", 14, 5),  # deny_topics next to rules: not consulted
+    ]
+    conversion = convert(_foreign(tmp_path, text))
+    assert conversion.fail_mode is None  # 'requeue' is not a fail mode
+    labels, secrets = conversion.conditions[0].items
+    assert (labels.key, labels.labels) == ("labels", (("pii", "false"),))  # YAML false: 'false'
+    assert (secrets.key, secrets.test) == ("secrets_present", Compare.NOT_MODELLED)
+    assert [n.message.split(": ")[0] for n in conversion.notes[:2]] == [
+        "match key 'labels' of rule 'a' is a condition on the job",
+        "match key 'secrets_present' of rule 'a' is not modelled by agentundo",
+    ]
+
+
+def test_tenant_lists_are_rules_when_there_are_no_rules(tmp_path: Path) -> None:
+    text = """
+kind: foreign-policy
+default_decision: allow
+input_policy: {fail_mode: Open}
+rules: []
+tenants:
+  acme:
+    allow_topics: ["infra.db.read"]
+    deny_topics: ["infra.*"]
+"""
+    conversion = convert(_foreign(tmp_path, text))
+    assert conversion.fail_mode == "open"
+    assert [(r.id, r.decision, r.when.topic) for r in conversion.policy.rules] == [
+        ("legacy:acme:deny:1", Decision.DENY, "infra.*"),
+        ("legacy:acme:allow:1", Decision.ALLOW, "infra.db.read"),
+    ]
+    assert conversion.paths == (
+        ("tenants", "acme", "deny_topics", 0),
+        ("tenants", "acme", "allow_topics", 0),
+    )
+    policy = conversion.policy
+    acme = Context.for_topic("infra.db.delete", None, env="production", job=Job({"tenant": "acme"}))
+    assert evaluate(policy, acme).rule_id == "legacy:acme:deny:1"
+    other = Context.for_topic("infra.db.delete", None, env="production", job=Job({"tenant": "b"}))
+    assert evaluate(policy, other).decision is Decision.ALLOW  # the default
+    # lint reports at the list entry, and gate outcomes with what they assume
+    assert _lint(tmp_path, text) == [
+        ("AU301", 2, 1),  # the default allows the delete unless the tenant is acme
+        ("AU306", 7, 20),  # infra.db.read is not in the catalog
+    ]

@@ -67,6 +67,15 @@ class PolicyEntry:
             clause += f" (and {tail})" if clause else f", when {tail}"
         return clause
 
+    def topic_position(self, index: int) -> Position:
+        """Where rule ``index`` names its topics (a control plane's ``match.topics``)."""
+        if index < len(self.rule_paths):
+            path = self.rule_paths[index]
+            if path[:1] == ("rules",):
+                return self.file.position(*path, "match", "topics")
+            return self.file.position(*path)
+        return self.file.position("rules", index, "when", "topic")
+
     def rule_position(self, index: int | None) -> Position:
         if index is None:
             if "default_decision" in self.file.doc.data:

@@ -115,6 +115,6 @@ def topic_glob_matches_nothing(project: Project) -> Iterator[Problem]:
             for pattern in patterns if isinstance(patterns, list) else [patterns]:
                 if not names.matches(pattern):
                     yield Problem(
-                        entry.file.position("rules", index, "when", "topic"),
+                        entry.topic_position(index),
                         f"topic pattern '{pattern}' of rule '{rule.id}' matches no catalog topic",
                     )
