@@ -281,3 +281,9 @@ def test_inputs(spec: str, expected: tuple[str, Any]) -> None:
 def test_bad_inputs(spec: str) -> None:
     with pytest.raises(ValueError, match="--input expects KEY=VALUE"):
         parse_input(spec)
+
+
+def test_a_step_that_depends_on_itself_never_starts() -> None:
+    dag = _dag({"a": {"topic": "job.a", "depends_on": ["a"]}, "b": {"topic": "job.b"}})
+    assert order(dag) == (["b"], ["a"])
+    assert [p.message for p in problems(dag)] == ["step a never starts: it depends on itself"]

@@ -147,8 +147,12 @@ def problems(workflow: CordumWorkflow) -> list[DagProblem]:
             DagProblem(
                 "cycle",
                 ("steps", first, "depends_on"),
-                f"steps {', '.join(cyclic)} never start: they depend on each other in a cycle "
-                "(or on a step that does)",
+                (
+                    f"step {first} never starts: it depends on itself"
+                    if len(cyclic) == 1
+                    else f"steps {', '.join(cyclic)} never start: they depend on each other "
+                    "in a cycle (or on a step that does)"
+                ),
                 "remove one of the dependencies",
             )
         )
