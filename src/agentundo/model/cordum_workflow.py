@@ -169,10 +169,7 @@ def order(workflow: CordumWorkflow) -> tuple[list[str], list[str]]:
     """
     steps = workflow.steps
     position = {key: i for i, key in enumerate(steps)}
-    waiting = {
-        k: {d for d in s.depends_on or () if d in steps and d != k} for k, s in steps.items()
-    }
-    self_loops = [k for k, s in steps.items() if k in (s.depends_on or ())]
+    waiting = {k: {d for d in s.depends_on or () if d in steps} for k, s in steps.items()}
     done: list[str] = []
     ready = sorted((k for k, deps in waiting.items() if not deps), key=position.__getitem__)
     while ready:
@@ -184,9 +181,7 @@ def order(workflow: CordumWorkflow) -> tuple[list[str], list[str]]:
                 if not deps and other not in done and other not in ready:
                     ready.append(other)
                     ready.sort(key=position.__getitem__)
-    left = [k for k in steps if k not in done]
-    left.extend(k for k in self_loops if k not in left)
-    return done, sorted(left, key=position.__getitem__)
+    return done, [k for k in steps if k not in done]
 
 
 def job_of(workflow: CordumWorkflow, key: str) -> Job:
