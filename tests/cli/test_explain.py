@@ -123,19 +123,101 @@ def test_unknown_topic_is_explained_with_a_note(project: Path) -> None:
 
 
 def test_control_plane_policy(project: Path) -> None:
-    done = run(
-        project, "-p", "cp.yaml", "-c", "catalog.yaml", "-t", "infra.db.delete", "-f", "json"
-    )
+    # rule 'db' matches on the job's risk tags and tenant, which are not given: it is
+    # undecided (never taken as matching), so both outcomes are listed; the decision is
+    # the stricter one, as a gate that must answer would take it
+    base = ["-p", "cp.yaml", "-c", "catalog.yaml", "-t", "infra.db.delete", "-f", "json"]
+    done = run(project, *base)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert (data["decision"], data["rule"], data["combining"]) == (
-        "require_human",
-        "db",
+    assert (data["decision"], data["decided"], data["rule"], data["combining"]) == (
+        "deny",
+        False,
+        None,
         "first_match",
     )
+    assert data["depends_on"] == ["tenants", "risk_tags"]
+    assert data["outcomes"] == [
+        {
+            "decision": "require_human",
+            "rule": "db",
+            "rule_index": 1,
+            "assuming": "the job has tenants acme; risk_tags critical",
+        },
+        {
+            "decision": "deny",
+            "rule": None,
+            "rule_index": None,
+            "assuming": "rule 'db' does not match",
+        },
+    ]
+    assert data["rules"][1]["status"] == "undecided"
     assert any("AU313 match key 'tenants'" in note for note in data["notes"])
     other = run(project, "-p", "cp.yaml", "-c", "catalog.yaml", "-t", "mail.send", "-f", "json")
     assert json.loads(other.stdout)["decision"] == "deny"  # default deny
+    assert json.loads(other.stdout)["decided"] is True
+
+
+def test_job_facts_decide_a_control_plane_rule(project: Path) -> None:
+    base = ["-p", "cp.yaml", "-c", "catalog.yaml", "-t", "infra.db.delete"]
+    given = [*base, "--risk-tag", "CRITICAL", "--fact", "tenant=acme"]
+    done = run(project, *given, "-f", "json")
+    data = json.loads(done.stdout)
+    assert (data["decision"], data["decided"], data["rule"]) == ("require_human", True, "db")
+    assert data["context"]["job"] == {"risk_tags": ["CRITICAL"], "tenant": "acme"}
+    assert run(project, *given, "--check", "require-approval").returncode == 0
+    other = run(project, *base, "--risk-tag", "critical", "--fact", "tenant=beta")
+    assert other.returncode == 0
+    assert other.stdout.splitlines()[0] == (
+        "deny: 'infra.db.delete' in production without approval is decided by the default "
+        "decision (no rule matches; default deny)"
+    )
+    assert "       not matched: tenants: wanted acme, got beta" in other.stdout.splitlines()
+
+
+def test_undecided_text_lists_both_outcomes(project: Path) -> None:
+    done = run(project, "-p", "cp.yaml", "-c", "catalog.yaml", "-t", "infra.db.delete")
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        "depends on the job's tenants, risk_tags: 'infra.db.delete' in production without "
+        "approval is decided require_human by rule 'db', deny by the default decision, as "
+        "the job goes"
+    )
+    assert lines[lines.index("rules:") :][:5] == [
+        "rules:",
+        "  x  reads (line 3) -> allow",
+        "       not matched: topic: wanted tickets.*, got infra.db.delete",
+        "  ?  db (line 6) -> require_human",
+        "       undecided: matches only if the job has tenants acme; risk_tags critical "
+        "(give --fact NAME=VALUE and --risk-tag TAG)",
+    ]
+    assert lines[lines.index("outcomes:") + 1 :][:2] == [
+        "  require_human by rule 'db', if the job has tenants acme; risk_tags critical",
+        "  deny by the default decision (deny), if rule 'db' does not match",
+    ]
+    # --check holds only when every outcome is the expected decision
+    checked = run(
+        project, "-p", "cp.yaml", "-c", "catalog.yaml", "-t", "infra.db.delete", "--check", "deny"
+    )
+    assert checked.returncode == 1
+    assert checked.stderr == (
+        "agentundo: check failed: expected deny, the policy decides require_human or deny, "
+        "depending on the job's tenants, risk_tags\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--label", "nokey"], "--label expects KEY=VALUE, got 'nokey'"),
+        (["--risk-tag", " "], "--risk-tag needs a tag, not an empty string"),
+        (["--fact", "colour=red"], "--fact expects NAME=VALUE with NAME one of tenant,"),
+    ],
+)
+def test_bad_job_facts_are_usage_errors(project: Path, args: list[str], message: str) -> None:
+    done = run(project, "-p", "cp.yaml", "-t", "infra.db.delete", *args)
+    assert done.returncode == 2
+    assert message in done.stderr
 
 
 @pytest.mark.parametrize(

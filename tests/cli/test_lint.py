@@ -455,6 +455,9 @@ def test_a_repository_with_foreign_yaml_lints_like_the_samples_alone(tmp_path: P
     shutil.copytree(FOREIGN / "github-workflows", repo / ".github" / "workflows")
     expected = run_clean(alone, "lint", "-f", "json", ".")
     assert expected.returncode == 0, expected.stderr
+    # the pack's Cordum workflow is read (a DAG), so its topic is checked: the rest is
+    # passed over and the report is the samples' own
+    (repo / "deploy" / "pack" / "workflows" / "charge.yaml").unlink()
     done = run_clean(repo, "lint", "-f", "json", ".")
     assert (done.returncode, done.stderr) == (0, "")
     assert json.loads(done.stdout) == json.loads(expected.stdout)
@@ -467,10 +470,27 @@ def test_a_repository_with_foreign_yaml_lints_like_the_samples_alone(tmp_path: P
     assert text.stdout.splitlines()[-1] == "6 files checked: 0 errors, 0 warnings, 5 infos"
 
 
+def test_a_cordum_workflow_among_foreign_yaml_is_linted(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "sample-policies", tmp_path / "sample-policies")
+    shutil.copytree(FOREIGN, tmp_path / "deploy")
+    done = run_clean(tmp_path, "lint", "-f", "json", ".")
+    assert done.returncode == 1, done.stderr
+    found = [
+        (f["code"], f["line"], f["column"])
+        for f in json.loads(done.stdout)
+        if f["path"] == "deploy/pack/workflows/charge.yaml"
+    ]
+    # job.ledger.charge is in no catalog; the sample policy sends prod writes to a human
+    assert found == [("AU401", 10, 12), ("AU406", 10, 12)]
+
+
 def test_show_passed_over_lists_each_file_and_why(tmp_path: Path) -> None:
     import shutil
 
     shutil.copytree(FOREIGN, tmp_path / "deploy")
+    (tmp_path / "deploy" / "pack" / "workflows" / "charge.yaml").unlink()  # read, not passed over
     (tmp_path / "catalog.yaml").write_text(CATALOG_CLEAN, encoding="utf-8")
     for flag in ("-v", "--show-passed-over"):
         done = run_clean(tmp_path, "lint", flag, "-f", "json")
@@ -487,12 +507,12 @@ def test_show_passed_over_lists_each_file_and_why(tmp_path: Path) -> None:
         )
         assert (
             "deploy/pack/pack.yaml: passed over: kind 'Pack' is not one of agentundo's "
-            "(catalog, foreign-policy, policy, scenario, workflow)"
+            "(catalog, cordum-workflow, foreign-policy, policy, scenario, workflow)"
         ) in lines
         assert {line.split(": passed over: ")[0] for line in lines} == {
             f"deploy/{p.relative_to(FOREIGN).as_posix()}"
             for p in FOREIGN.rglob("*")
-            if p.suffix in (".yml", ".yaml")
+            if p.suffix in (".yml", ".yaml") and p.name != "charge.yaml"  # a Cordum workflow
         }
     assert run_clean(tmp_path, "lint", "-f", "json").stderr == ""  # quiet without -v
 

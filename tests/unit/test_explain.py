@@ -116,4 +116,4 @@ def test_json_and_text_rendering() -> None:
 
 
 def test_every_status_has_a_symbol() -> None:
-    assert {symbol(s) for s in Status} == {"=>", "~ ", "x "}
+    assert {symbol(s) for s in Status} == {"=>", "~ ", "x ", "? "}

@@ -10,9 +10,10 @@ import pytest
 
 from agentundo.lint.engine import lint_paths
 from agentundo.load.files import load_file
-from agentundo.model.common import Decision, Risk
+from agentundo.model.common import Decision
 from agentundo.model.foreign_policy import KIND, ForeignPolicy, convert, detect, register
-from agentundo.policy.evaluate import Context, evaluate
+from agentundo.policy.conditions import Compare, Job, JobCondition, RuleConditions
+from agentundo.policy.evaluate import Context, Outcome, evaluate
 from tests.samples import catalog
 
 CATALOG = catalog(
@@ -78,7 +79,10 @@ def test_detected_by_match_rules() -> None:
 def test_conversion_first_match_and_positions(tmp_path: Path) -> None:
     conversion = convert(_foreign(tmp_path, CONTROL_PLANE))
     policy = conversion.policy
-    assert conversion.notes == ()
+    # risk_tags are the job's own labels: a condition on the job, never the catalog's risk
+    assert [(n.code, n.path) for n in conversion.notes] == [
+        ("AU312", ("rules", 1, "match", "risk_tags"))
+    ]
     assert policy.combining == "first_match"
     assert policy.default_decision is Decision.DENY
     assert [(r.id, r.decision) for r in policy.rules] == [
@@ -87,7 +91,11 @@ def test_conversion_first_match_and_positions(tmp_path: Path) -> None:
         ("approve-payments", Decision.REQUIRE_HUMAN),
     ]
     assert policy.rules[1].when.topic == ["infra.db.*"]
-    assert policy.rules[1].when.risk == [Risk.CRITICAL]
+    assert policy.rules[1].when.risk is None
+    assert conversion.conditions[1] == RuleConditions(
+        (JobCondition("risk_tags", Compare.ANY_OF, "risk_tags", ("critical",)),)
+    )
+    assert conversion.conditions[0] == conversion.conditions[2] == RuleConditions()
     assert policy.rules[2].when.topic == "payments.*"
 
 
@@ -131,13 +139,20 @@ def test_constrained_decisions_allow_with_a_warning(tmp_path: Path, word: str) -
 
 
 def test_lint_a_clean_control_plane_policy(tmp_path: Path) -> None:
-    assert _lint(tmp_path, CONTROL_PLANE) == []
+    # the one finding: lint cannot see which jobs carry the tag 'critical'
+    assert _lint(tmp_path, CONTROL_PLANE) == [("AU312", 12, 7)]
 
 
 def test_lint_checks_run_on_the_converted_policy(tmp_path: Path) -> None:
-    # 'permit' everything first: the critical delete is allowed (AU301 at rules[0])
+    # 'permit' everything first: the critical delete is allowed (AU301 at rules[0]), and
+    # the fully modelled first rule shadows both others (conditions on the job only narrow)
     text = CONTROL_PLANE.replace('topics: ["payments.refund"]', 'topics: ["*"]')
-    assert _lint(tmp_path, text) == [("AU301", 4, 5), ("AU305", 9, 5), ("AU305", 15, 5)]
+    assert _lint(tmp_path, text) == [
+        ("AU301", 4, 5),
+        ("AU305", 9, 5),
+        ("AU312", 12, 7),
+        ("AU305", 15, 5),
+    ]
 
 
 def test_unmappable_parts_are_findings_at_their_position(tmp_path: Path) -> None:
@@ -155,23 +170,54 @@ rules:
 default_decision: quarantine
 """
     assert _lint(tmp_path, text) == [
-        ("AU312", 5, 25),  # 'pii' is not a risk level
-        ("AU313", 6, 7),  # tenants
+        ("AU302", 2, 5),  # escalate -> deny, for jobs of tenant acme tagged high or pii
+        ("AU312", 5, 7),  # risk tags: the job's labels
+        ("AU313", 6, 7),  # tenants: a condition on the job
         ("AU310", 7, 15),  # escalate: checked as deny
-        ("AU301", 8, 5),  # throttle is checked as allow, and matches infra.db.delete
-        ("AU312", 9, 45),  # 'destructive': the condition is dropped
+        ("AU301", 8, 5),  # throttle is checked as allow, for jobs tagged 'destructive'
+        ("AU312", 9, 34),
         ("AU311", 10, 15),  # throttle
-        ("AU302", 11, 1),  # quarantine -> deny denies the refund (medium risk, no rule)
+        ("AU302", 11, 1),  # quarantine -> deny denies the refund when 'pii' does not match
         ("AU310", 11, 19),  # quarantine
     ]
 
 
-def test_all_unmapped_risk_tags_drop_the_condition(tmp_path: Path) -> None:
-    text = "rules:\n  - match: {topics: [a], risk_tags: [pii]}\n    decision: deny\n"
+def test_undecided_outcomes_say_what_they_assume(tmp_path: Path) -> None:
+    text = """
+rules:
+  - id: slow-down
+    match: {topics: ["infra.*"], risk_tags: destructive}
+    decision: throttle
+"""
+    _write(tmp_path, "catalog.yaml", CATALOG)
+    _write(tmp_path, "cp.yaml", text)
+    messages = {f.code: f.message for f in lint_paths([str(tmp_path)]).findings}
+    assert messages["AU301"] == (
+        "rule 'slow-down' allows 'infra.db.delete' (critical risk, cannot be rolled back) "
+        "in production without a human, when the job has risk_tags destructive"
+    )
+    assert messages["AU302"] == (
+        "the default decision (deny) denies compensation 'payments.refund' of "
+        "'payments.charge' in production: a rollback would skip it"
+    )
+
+
+def test_risk_tags_are_never_risk_levels(tmp_path: Path) -> None:
+    text = "rules:\n  - match: {topics: [a], risk_tags: [critical, pii]}\n    decision: deny\n"
     conversion = convert(_foreign(tmp_path, text))
     assert conversion.policy.rules[0].when.risk is None
     assert [n.code for n in conversion.notes] == ["AU312"]
-    assert "no risk_tags condition" in conversion.notes[0].message
+    assert "labels of the job, not risk levels" in conversion.notes[0].message
+    policy = conversion.policy
+    critical = Context.for_topic("a", None, env="production")  # unknown topics are high risk
+    assert evaluate(policy, critical).outcomes == (
+        Outcome(Decision.DENY, 0, ((0, True),)),
+        Outcome(Decision.DENY, None, ((0, False),)),
+    )
+    tagged = Context.for_topic(
+        "a", None, env="production", job=Job({"risk_tags": frozenset({"PII"})})
+    )
+    assert evaluate(policy, tagged).rule_id == "rules[0]"
 
 
 def test_kind_can_be_named(tmp_path: Path) -> None:
@@ -184,3 +230,73 @@ def test_schema_problems_keep_positions(tmp_path: Path) -> None:
     _write(tmp_path, "cp.yaml", "rules:\n  - match: {topics: [a]}\n    decision: [allow]\n")
     result = lint_paths([str(tmp_path)])
     assert [(e.position.line, e.position.column) for e in result.input_errors] == [(3, 15)]
+
+
+def test_engine_settings_and_tenant_lists_are_reported(tmp_path: Path) -> None:
+    text = """
+rules:
+  - id: a
+    match: {topics: ["tickets.*"], secrets_present: true, labels: {pii: false}}
+    decision: allow
+input_policy:
+  fail_mode: requeue
+output_policy: {fail_mode: open}
+input_rules:
+  - id: scan
+    match: {topics: ["*"], scanners: [pii]}
+    decision: deny
+tenants:
+  default:
+    deny_topics: ["sys.*"]
+"""
+    assert _lint(tmp_path, text) == [
+        ("AU302", 1, 1),  # default deny: the refund is denied
+        ("AU306", 3, 21),  # no tickets in the catalog
+        ("AU313", 3, 36),  # secrets_present: not modelled
+        ("AU313", 3, 59),  # labels: a condition on the job
+        ("AU314", 6, 14),  # requeue is neither open nor closed
+        ("AU315", 8, 1),  # input_rules
+        ("AU316", 14, 5),  # deny_topics next to rules: not consulted
+    ]
+    conversion = convert(_foreign(tmp_path, text))
+    assert conversion.fail_mode is None  # 'requeue' is not a fail mode
+    labels, secrets = conversion.conditions[0].items
+    assert (labels.key, labels.labels) == ("labels", (("pii", "false"),))  # YAML false: 'false'
+    assert (secrets.key, secrets.test) == ("secrets_present", Compare.NOT_MODELLED)
+    assert [n.message.split(": ")[0] for n in conversion.notes[:2]] == [
+        "match key 'labels' of rule 'a' is a condition on the job",
+        "match key 'secrets_present' of rule 'a' is not modelled by agentundo",
+    ]
+
+
+def test_tenant_lists_are_rules_when_there_are_no_rules(tmp_path: Path) -> None:
+    text = """
+kind: foreign-policy
+default_decision: allow
+input_policy: {fail_mode: Open}
+rules: []
+tenants:
+  acme:
+    allow_topics: ["infra.db.read"]
+    deny_topics: ["infra.*"]
+"""
+    conversion = convert(_foreign(tmp_path, text))
+    assert conversion.fail_mode == "open"
+    assert [(r.id, r.decision, r.when.topic) for r in conversion.policy.rules] == [
+        ("legacy:acme:deny:1", Decision.DENY, "infra.*"),
+        ("legacy:acme:allow:1", Decision.ALLOW, "infra.db.read"),
+    ]
+    assert conversion.paths == (
+        ("tenants", "acme", "deny_topics", 0),
+        ("tenants", "acme", "allow_topics", 0),
+    )
+    policy = conversion.policy
+    acme = Context.for_topic("infra.db.delete", None, env="production", job=Job({"tenant": "acme"}))
+    assert evaluate(policy, acme).rule_id == "legacy:acme:deny:1"
+    other = Context.for_topic("infra.db.delete", None, env="production", job=Job({"tenant": "b"}))
+    assert evaluate(policy, other).decision is Decision.ALLOW  # the default
+    # lint reports at the list entry, and gate outcomes with what they assume
+    assert _lint(tmp_path, text) == [
+        ("AU301", 2, 1),  # the default allows the delete unless the tenant is acme
+        ("AU306", 7, 20),  # infra.db.read is not in the catalog
+    ]

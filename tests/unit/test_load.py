@@ -481,10 +481,16 @@ def test_the_foreign_fixtures_are_passed_over_and_errors_when_named(tmp_path: Pa
         "github-workflows/ci.yml",
         "pack/pack.yaml",
     }
+    from agentundo.model.foreign_policy import register
+
+    register()  # as lint does: control-plane policies and Cordum workflows are read
+    dag = FOREIGN / "pack" / "workflows" / "charge.yaml"
+    others = [p for p in found if p != dag]
     scan = scan_paths([FOREIGN, Path(__file__).parents[2] / "sample-policies"])
-    assert sorted(Path(p.path) for p in scan.passed_over) == found
-    assert [e.message for e in scan.errors] == [f"no agentundo files found under {FOREIGN}"]
-    assert len(scan.files) == 6
-    for path in found:
+    assert sorted(Path(p.path) for p in scan.passed_over) == others
+    assert scan.errors == []
+    assert len(scan.files) == 7
+    assert [f.kind for f in scan.files if Path(f.path) == dag] == ["cordum-workflow"]
+    for path in others:
         files, errors = load_paths([path])
         assert files == [] and len(errors) == 1, path

@@ -72,6 +72,15 @@ def drill(
         list[str] | None,
         typer.Option("--approve", metavar="STEP", help="A human approval is present for STEP."),
     ] = None,
+    run_input: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            metavar="KEY=VALUE",
+            help="An input of a Cordum workflow's run (repeatable): its step conditions "
+            "are evaluated from these.",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the backoff jitter.")] = None,
     clock: Annotated[str | None, typer.Option("--clock", help="virtual (default) or real.")] = None,
     sweep: Annotated[
@@ -210,6 +219,7 @@ def drill(
         output_format=output_format,
         lock=lock,
         output=output,
+        inputs=run_input,
     )
     options.check()
     recover = ["--catalog", catalog, "--policy", policy, "--lock", lock]
@@ -236,6 +246,8 @@ def drill(
     inputs += [workflow, *([scenario] if scenario else [])]
     check_output(options.output, inputs)
     loaded = load_drill(workflow, catalog, policy, scenario, options)
+    for step, why in loaded.skipped:
+        typer.echo(f"agentundo: not rehearsed: step '{step}': {why}", err=True)
     with _stop_on_signals() as stop:
         if options.sweep:
             code = _sweep(loaded.setup, options, stop)

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from agentundo.policy.conditions import Job
     from agentundo.policy.explain import Explanation
 
 
@@ -40,6 +43,30 @@ def explain(
     workflow: Annotated[
         str | None, typer.Option("--workflow", help="The workflow the dispatch belongs to.")
     ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            help="A label of the job, KEY=VALUE (repeatable): decides a control plane's "
+            "rules that match on labels.",
+        ),
+    ] = None,
+    risk_tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--risk-tag",
+            help="A risk tag of the job (repeatable; the job has exactly these): decides a "
+            "control plane's rules that match on risk_tags.",
+        ),
+    ] = None,
+    fact: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fact",
+            help="Another fact of the job, NAME=VALUE (repeatable): tenant, capability, "
+            "pack_id, actor_id, actor_type, or requires (one per --fact).",
+        ),
+    ] = None,
     output_format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
     check: Annotated[
         str | None,
@@ -63,6 +90,7 @@ def explain(
         if value is not None and not value.strip():
             raise UsageError(f"{option} needs a name, not an empty string")
     expected = _decision(check) if check is not None else None
+    job = _job(label or (), risk_tag, fact or ())
     result = build(
         policy_path=policy,
         catalogs=tuple(catalog or ()),
@@ -71,6 +99,7 @@ def explain(
         approval=approval,
         compensation=compensation,
         workflow=workflow,
+        job=job,
     )
     if output_format == "json":
         from agentundo.report.explain import render_json
@@ -82,13 +111,48 @@ def explain(
         from agentundo.report.explain import render_text
 
         render_text(result, Console(highlight=False))
-    if expected is not None and result.decision != expected:
+    if expected is not None and {p.decision for p in result.possible} != {expected}:
+        decides = " or ".join(dict.fromkeys(str(p.decision) for p in result.possible))
+        if not result.decided:
+            decides += f", depending on the job's {', '.join(result.depends_on)}"
         print(
-            f"agentundo: check failed: expected {expected}, the policy decides {result.decision}",
+            f"agentundo: check failed: expected {expected}, the policy decides {decides}",
             file=sys.stderr,
         )
         raise typer.Exit(1)
     raise typer.Exit(0)
+
+
+def _job(labels: Sequence[str], risk_tags: Sequence[str] | None, facts_given: Sequence[str]) -> Job:
+    """The job facts given on the command line: labels, risk tags (when any is given: the
+    job has exactly those) and ``--fact`` values."""
+    from agentundo.errors import UsageError
+    from agentundo.policy.conditions import FACTS, SET_FACTS, Job
+
+    known: dict[str, str] = {}
+    for spec in labels:
+        key, sep, value = spec.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--label expects KEY=VALUE, got {spec!r}")
+        known[key.strip()] = value
+    facts: dict[str, str | frozenset[str]] = {}
+    if risk_tags:
+        if any(not t.strip() for t in risk_tags):
+            raise UsageError("--risk-tag needs a tag, not an empty string")
+        facts["risk_tags"] = frozenset(t.strip() for t in risk_tags)
+    for spec in facts_given:
+        name, sep, value = spec.partition("=")
+        name = name.strip()
+        if not sep or name not in FACTS or name == "risk_tags" or not value.strip():
+            choices = ", ".join(f for f in FACTS if f != "risk_tags")
+            raise UsageError(f"--fact expects NAME=VALUE with NAME one of {choices}, got {spec!r}")
+        if name in SET_FACTS:
+            before = facts.get(name)
+            items = before if isinstance(before, frozenset) else frozenset()
+            facts[name] = items | {value.strip()}
+        else:
+            facts[name] = value.strip()
+    return Job(facts=facts, labels=known)
 
 
 def _decision(raw: str) -> object:
@@ -112,6 +176,7 @@ def build(
     approval: bool,
     compensation: bool,
     workflow: str | None,
+    job: Job | None = None,
 ) -> Explanation:
     """Load the inputs and explain; input problems raise InputError(s) (exit 2)."""
     import os
@@ -121,15 +186,18 @@ def build(
     from agentundo.model.catalog import Topic
     from agentundo.model.foreign_policy import ForeignPolicy, convert, register
     from agentundo.model.policy import Policy
+    from agentundo.policy.conditions import UNKNOWN_JOB
     from agentundo.policy.evaluate import Context
     from agentundo.policy.explain import explain as explain_policy
 
     register()
     loaded = load_file(policy_path)
     notes: list[str] = []
+    paths: tuple[tuple[str | int, ...], ...] = ()
     if isinstance(loaded.model, ForeignPolicy):
         conversion = convert(loaded.model)
         model = conversion.policy
+        paths = conversion.paths
         notes.append("a control plane's policy, read as first_match with default deny unless set")
         notes.extend(
             f"{loaded.position(*n.path, key=n.key)}: {n.code} {n.message}" for n in conversion.notes
@@ -185,6 +253,8 @@ def build(
         approval_present=approval,
         is_compensation=compensation,
         workflow=workflow,
+        job=job or UNKNOWN_JOB,
     )
-    lines = [loaded.position("rules", i).line for i in range(len(model.rules))]
+    where = paths or tuple(("rules", i) for i in range(len(model.rules)))
+    lines = [loaded.position(*path).line for path in where]
     return explain_policy(model, ctx, lines=lines, notes=notes)

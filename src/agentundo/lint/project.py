@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from agentundo.errors import Position
 from agentundo.load.files import LoadedFile
 from agentundo.model.catalog import Topic
+from agentundo.model.cordum_workflow import CordumWorkflow, lint_plan, native_file
 from agentundo.model.foreign_policy import ForeignPolicy, convert
 from agentundo.model.policy import Policy
 from agentundo.model.workflow import Workflow
 from agentundo.policy.compiled import CompiledPolicy
+from agentundo.policy.conditions import UNKNOWN_JOB, Job
+from agentundo.policy.evaluate import Context, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,8 @@ class PolicyEntry:
     policy: Policy
     file: LoadedFile
     compiled: CompiledPolicy
+    rule_paths: tuple[tuple[str | int, ...], ...] = ()
+    """Where each rule is written, when not at ``rules[i]`` (a control plane's tenant lists)."""
 
     def decided_by(self, index: int | None) -> str:
         """Who made a decision: a rule by id, or the default."""
@@ -40,11 +45,44 @@ class PolicyEntry:
             return f"the default decision ({self.policy.default_decision})"
         return f"rule '{self.policy.rules[index].id}'"
 
+    def outcomes(self, ctx: Context) -> tuple[Outcome, ...]:
+        """Every decision the policy may make for ``ctx`` (one unless rules are undecided)."""
+        return self.compiled.outcomes(ctx)
+
+    def assuming(self, outcome: Outcome, job: Job) -> str:
+        """What ``outcome`` assumes of undecided rules, as a clause ('' when nothing):
+        ``, when the job has risk_tags low (and rule 'x' does not match)``."""
+        if not outcome.assumes:
+            return ""
+        rules = self.policy.rules
+        matching = [i for i, matches in outcome.assumes if matches]
+        others = [f"'{rules[i].id}'" for i, matches in outcome.assumes if not matches]
+        clause = ""
+        if matching:
+            clause = f", when the job has {self.compiled.conditions[matching[0]].describe(job)}"
+        if others:
+            word = "rule" if len(others) == 1 else "rules"
+            verb = "does" if len(others) == 1 else "do"
+            tail = f"{word} {', '.join(others)} {verb} not match"
+            clause += f" (and {tail})" if clause else f", when {tail}"
+        return clause
+
+    def topic_position(self, index: int) -> Position:
+        """Where rule ``index`` names its topics (a control plane's ``match.topics``)."""
+        if index < len(self.rule_paths):
+            path = self.rule_paths[index]
+            if path[:1] == ("rules",):
+                return self.file.position(*path, "match", "topics")
+            return self.file.position(*path)
+        return self.file.position("rules", index, "when", "topic")
+
     def rule_position(self, index: int | None) -> Position:
         if index is None:
             if "default_decision" in self.file.doc.data:
                 return self.file.position("default_decision", key=True)
             return self.file.position()
+        if index < len(self.rule_paths):
+            return self.file.position(*self.rule_paths[index])
         return self.file.position("rules", index)
 
 
@@ -58,6 +96,10 @@ class Project:
     duplicate_topics: list[tuple[TopicEntry, TopicEntry]] = field(default_factory=list)
     policies: list[PolicyEntry] = field(default_factory=list)
     workflows: list[LoadedFile] = field(default_factory=list)
+    dags: list[LoadedFile] = field(default_factory=list)
+    """Cordum workflows as written; each is also in ``workflows`` as a linear view."""
+    jobs: dict[tuple[str, int], Job] = field(default_factory=dict)
+    """Job facts of workflow steps that have them (Cordum's step meta), by (path, index)."""
 
     @classmethod
     def build(cls, files: list[LoadedFile], envs: tuple[str, ...] = ("production",)) -> Project:
@@ -73,11 +115,35 @@ class Project:
                 project.policies.append(PolicyEntry(file.model, file, CompiledPolicy(file.model)))
             elif isinstance(file.model, ForeignPolicy):
                 # a control plane's policy: rule i of the converted policy is the file's rules[i]
-                policy = convert(file.model).policy
-                project.policies.append(PolicyEntry(policy, file, CompiledPolicy(policy)))
+                conversion = convert(file.model)
+                policy = conversion.policy
+                project.policies.append(
+                    PolicyEntry(policy, file, CompiledPolicy(policy), conversion.paths)
+                )
             elif isinstance(file.model, Workflow):
                 project.workflows.append(file)
+            elif isinstance(file.model, CordumWorkflow):
+                project._add_dag(file)
         return project
+
+    def _add_dag(self, file: LoadedFile) -> None:
+        """A Cordum workflow: its dispatching steps (every branch) as a linear workflow in
+        the first env, with each step's job facts, so the workflow checks apply to it."""
+        model: CordumWorkflow = file.model
+        name = model.id or file.path
+        plan = lint_plan(model, name=name, env=self.envs[0] if self.envs else "production")
+        self.dags.append(file)
+        if plan.workflow is None:
+            return
+        view = native_file(file, plan)
+        self.workflows.append(view)
+        for index, key in enumerate(plan.keys):
+            self.jobs[(view.path, index)] = plan.jobs[key]
+
+    def job(self, file: LoadedFile, index: int) -> Job:
+        """What the policy sees of step ``index``'s job beyond its topic (unknown for
+        agentundo's own workflows)."""
+        return self.jobs.get((file.path, index), UNKNOWN_JOB)
 
     @property
     def has_catalog(self) -> bool:

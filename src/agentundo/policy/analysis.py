@@ -89,12 +89,20 @@ def _outer_candidates(policy: Policy, rule: Rule, compiled: CompiledPolicy) -> l
 def shadowing_rule(
     policy: Policy, index: int, compiled: CompiledPolicy | None = None
 ) -> Rule | None:
-    """A rule that keeps rule ``index`` from ever deciding, if there is one."""
+    """A rule that keeps rule ``index`` from ever deciding, if there is one.
+
+    Only fully modelled rules can shadow: a rule with job conditions
+    (``compiled.undecidable``) matches some dispatches of its topics and not others, so it
+    cannot be said to match everything another matches. (A rule with job conditions can
+    be shadowed: they only narrow it.)
+    """
     rule = policy.rules[index]
     compiled = compiled or CompiledPolicy(policy)
     for other_index in _outer_candidates(policy, rule, compiled):
         other = policy.rules[other_index]
-        if other_index == index or not covers(other.when, rule.when):
+        if other_index == index or other_index in compiled.undecidable:
+            continue
+        if not covers(other.when, rule.when):
             continue
         if policy.combining == "first_match":
             if other_index < index:

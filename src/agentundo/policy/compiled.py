@@ -4,18 +4,31 @@
 module only decides, and must always agree with it (a property test holds it to that).
 Rules are indexed by their ``topic`` condition: exact names by dictionary, ``prefix*``
 globs by prefix, other globs by ``fnmatch``; candidates are cached per topic.
+
+A control plane's policy may also carry job conditions per rule
+(:mod:`agentundo.policy.conditions`); :meth:`CompiledPolicy.outcomes` then lists every way
+the undecided rules may go, and :meth:`CompiledPolicy.decide` answers with the strictest.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
 from agentundo.model.common import Decision
 from agentundo.model.policy import Policy
-from agentundo.policy.evaluate import EXACT_CONDITIONS, GLOB_CONDITIONS, Context
+from agentundo.policy.conditions import RuleConditions, Tri, conditions_of
+from agentundo.policy.evaluate import (
+    EXACT_CONDITIONS,
+    GLOB_CONDITIONS,
+    Context,
+    Outcome,
+    outcomes,
+    strictest,
+)
 
 _META = frozenset("*?[")
 _OTHER_CONDITIONS = tuple(c for c in (*GLOB_CONDITIONS, *EXACT_CONDITIONS) if c != "topic")
@@ -42,8 +55,11 @@ def _as_list(value: Any) -> list[Any]:
 class CompiledPolicy:
     """Decide dispatches against one policy, fast."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, conditions: Sequence[RuleConditions] | None = None) -> None:
         self.policy = policy
+        self.conditions = tuple(conditions_of(policy) if conditions is None else conditions)
+        self.undecidable = frozenset(i for i, c in enumerate(self.conditions) if c.items)
+        """Rules with job conditions: undecided unless the job's facts are given."""
         self._tests: list[tuple[_Test, ...]] = []
         self._any_topic: list[int] = []
         self._exact: dict[str, list[int]] = defaultdict(list)
@@ -125,7 +141,12 @@ class CompiledPolicy:
         return found
 
     def decide(self, ctx: Context) -> tuple[Decision, int | None]:
-        """The decision and the index of the winning rule (None: the default decision)."""
+        """The decision and the index of the winning rule (None: the default decision).
+
+        With undecided rules: the strictest possible outcome (a gate fails closed)."""
+        if self.undecidable:
+            chosen = strictest(self.outcomes(ctx))
+            return chosen.decision, chosen.index
         rules = self.policy.rules
         first_match = self.policy.combining == "first_match"
         winner: int | None = None
@@ -145,3 +166,17 @@ class CompiledPolicy:
         if winner is None:
             return self.policy.default_decision, None
         return rules[winner].decision, winner
+
+    def outcomes(self, ctx: Context) -> tuple[Outcome, ...]:
+        """Every possible decision for ``ctx`` (one when no rule is undecided)."""
+        if not self.undecidable:
+            decision, index = self.decide(ctx)
+            return (Outcome(decision, index),)
+        candidates = []
+        for index in self.candidates_in(ctx.topic, ctx.env):
+            if not all(t.passes(getattr(ctx, t.name)) for t in self._tests[index]):
+                continue
+            tri = self.conditions[index].holds(ctx.job) if index in self.undecidable else Tri.TRUE
+            candidates.append((index, tri))
+        policy = self.policy
+        return outcomes(policy.rules, policy.combining, policy.default_decision, candidates)

@@ -10,7 +10,12 @@ from agentundo.policy.explain import Explanation, Status, summary, symbol
 if TYPE_CHECKING:
     from rich.console import Console
 
-_STYLE = {Status.DECIDED: "bold", Status.OVERRIDDEN: "yellow", Status.NOT_MATCHED: "dim"}
+_STYLE = {
+    Status.DECIDED: "bold",
+    Status.OVERRIDDEN: "yellow",
+    Status.NOT_MATCHED: "dim",
+    Status.UNDECIDED: "cyan",
+}
 
 
 def render_json(explanation: Explanation, stream: TextIO) -> None:
@@ -33,6 +38,8 @@ def render_text(explanation: Explanation, console: Console) -> None:
     if ctx.workflow:
         facts += f" workflow={ctx.workflow}"
     console.print(f"dispatch: {escape(facts)}", soft_wrap=True)
+    if ctx.job.describe():
+        console.print(f"job: {escape(ctx.job.describe())}", soft_wrap=True)
     console.print(
         f"combining: {explanation.combining}, default decision: {explanation.default_decision}",
         soft_wrap=True,
@@ -52,7 +59,19 @@ def render_text(explanation: Explanation, console: Console) -> None:
         console.print(f"       {escape(verdict.why)}", soft_wrap=True)
         if verdict.status is Status.DECIDED and verdict.rule.reason:
             console.print(f"       reason: {escape(verdict.rule.reason)}", soft_wrap=True)
-    if explanation.winner is None:
+    if len(explanation.possible) > 1:
+        console.print("outcomes:", soft_wrap=True)
+        for possible in explanation.possible:
+            who = (
+                f"rule '{possible.rule.id}'"
+                if possible.rule is not None
+                else f"the default decision ({explanation.default_decision})"
+            )
+            console.print(
+                f"  {possible.decision} by {escape(who)}, if {escape(possible.assuming)}",
+                soft_wrap=True,
+            )
+    elif explanation.winner is None:
         console.print(
             f"no rule matches: the default decision {explanation.default_decision} applies",
             soft_wrap=True,

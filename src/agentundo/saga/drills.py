@@ -11,9 +11,9 @@ import difflib
 import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentundo.errors import InputError, InputErrors, Position, UsageError
 from agentundo.load.files import LoadedFile, load_file
@@ -30,6 +30,9 @@ from agentundo.saga.lock import LockStore
 from agentundo.saga.plan import check_plan
 from agentundo.saga.result import DrillResult
 from agentundo.saga.setup import DrillSetup, Settings, Stop
+
+if TYPE_CHECKING:
+    from agentundo.model.cordum_workflow import Plan as CordumPlan
 
 DEFAULT_EVIDENCE_DIR = "agentundo-evidence"
 
@@ -74,6 +77,22 @@ class Options:
     output_format: str = "text"
     lock: str = "file"  # the run's rollback lock: memory, file or a Redis URL
     output: str | None = None  # -o: the report's file (None: stdout)
+    inputs: Sequence[str] | None = None  # --input KEY=VALUE: a Cordum workflow's run inputs
+
+    def input_values(self) -> dict[str, Any] | None:
+        """``--input`` as a mapping (None when none was given); UsageError when malformed."""
+        from agentundo.model.cordum_condition import parse_input
+
+        if not self.inputs:
+            return None
+        values: dict[str, Any] = {}
+        for spec in self.inputs:
+            try:
+                key, value = parse_input(spec)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            values[key] = value
+        return values
 
     def check(self) -> None:
         """Refuse (exit 2) options that cannot go together, before anything is read."""
@@ -120,6 +139,8 @@ class Options:
 class Loaded:
     setup: DrillSetup
     clock_name: str
+    skipped: tuple[tuple[str, str], ...] = ()
+    """Steps of a Cordum workflow the drill does not run, and why (conditions, types)."""
 
 
 def _transient(spec: str) -> Fault:
@@ -232,6 +253,50 @@ def _load_policy(path: str) -> Policy:
     return loaded
 
 
+def _load_workflow(path: str, options: Options) -> tuple[LoadedFile, CordumPlan | None]:
+    """An agentundo workflow, or a Cordum workflow (a DAG) as the linear steps to run.
+
+    A Cordum workflow is ordered topologically; its conditions are evaluated from
+    ``--input`` (without inputs, conditional steps are not rehearsed); its steps' job facts
+    and approval steps go to the gate. A DAG that cannot be ordered is an input error.
+    """
+    from agentundo.model.cordum_workflow import CordumWorkflow, native_file, plan, problems
+    from agentundo.model.foreign_policy import register
+
+    register()
+    loaded = load_file(path)
+    if not isinstance(loaded.model, CordumWorkflow):
+        if loaded.kind != "workflow":
+            raise InputError(
+                loaded.kind_position(), f"expected a workflow file, found a {loaded.kind} file"
+            )
+        return loaded, None
+    found = problems(loaded.model)
+    if found:
+        raise InputErrors([InputError(loaded.position(*p.path), p.message, p.hint) for p in found])
+    name = loaded.model.id or Path(path).stem
+    steps = plan(loaded.model, name=name, env="production", inputs=options.input_values())
+    if steps.workflow is None:
+        why = "; ".join(f"{key}: {reason}" for key, reason in steps.skipped)
+        raise InputError(
+            loaded.position("steps"),
+            f"no step of Cordum workflow '{name}' can be rehearsed ({why})",
+            "give the run's inputs with --input KEY=VALUE" if options.inputs is None else None,
+        )
+    return native_file(loaded, steps), steps
+
+
+def _policy_fail_mode(policy: Policy, scenario: LoadedFile | None, options: Options) -> str | None:
+    """A control plane's ``input_policy.fail_mode`` when neither the scenario nor the
+    command line sets the drill's ``policy_fail_mode``."""
+    if options.policy_fail_mode is not None:
+        return None
+    if scenario is not None and scenario.model.settings.policy_fail_mode is not None:
+        return None
+    mode: str | None = getattr(policy, "fail_mode", None)
+    return mode
+
+
 def load_contract(catalog_path: str, policy_path: str) -> tuple[Catalog, Policy]:
     """The catalog and the policy a rollback needs (``agentundo recover``)."""
     catalog: Catalog = load_file(catalog_path, expect="catalog").model
@@ -247,7 +312,7 @@ def load_drill(
 ) -> Loaded:
     """Load and cross-check every input; raise positioned input errors (exit 2)."""
 
-    workflow = load_file(workflow_path, expect="workflow")
+    workflow, dag = _load_workflow(workflow_path, options)
     catalog = load_file(catalog_path, expect="catalog")
     policy_model = _load_policy(policy_path)
     scenario_file: LoadedFile | None = None
@@ -265,6 +330,9 @@ def load_drill(
         errors.extend(_scenario_mismatch(scenario_file, workflow.model))
     errors.extend(_plan_errors(workflow, catalog.model, faults, scenario_file, options))
     settings = settings_from(scenario_file.model if scenario_file else None, options)
+    fail_mode = _policy_fail_mode(policy_model, scenario_file, options)
+    if fail_mode is not None:
+        settings = replace(settings, policy_fail_mode=FailMode(fail_mode))
     errors.extend(
         _unrehearsable_errors(
             workflow.model, catalog.model, faults, scenario_file, settings, options
@@ -272,9 +340,14 @@ def load_drill(
     )
     if errors:
         raise InputErrors(errors)
-    return _loaded(
+    loaded = _loaded(
         workflow.model, catalog.model, policy_model, scenario_file, faults, settings, options
     )
+    if dag is not None:
+        loaded.setup.jobs = dag.jobs
+        loaded.setup.approval_steps = dag.approvals
+        loaded.skipped = dag.skipped
+    return loaded
 
 
 @dataclass(frozen=True, slots=True)

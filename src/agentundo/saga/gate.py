@@ -15,6 +15,7 @@ from agentundo.model.catalog import Topic
 from agentundo.model.common import Decision
 from agentundo.model.scenario import Phase
 from agentundo.model.workflow import Step
+from agentundo.policy.conditions import UNKNOWN_JOB
 from agentundo.policy.evaluate import Context
 from agentundo.saga.context import RunContext
 
@@ -70,7 +71,7 @@ class PolicyGate:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self._decisions: dict[tuple[str, bool, bool], _Decided] = {}
+        self._decisions: dict[tuple[str, bool, bool, str], _Decided] = {}
 
     def check(self, request: GateRequest) -> GateAnswer:
         ctx = self.ctx
@@ -78,9 +79,9 @@ class PolicyGate:
         is_comp = request.is_compensation
         ids = request.ids
         approved = request.step.id in ctx.setup.approvals
-        decided = self._decisions.get((request.topic, approved, is_comp))
+        decided = self._decisions.get(self._key(request, approved))
         if decided is None:
-            decided = self._decide(request.topic, request.spec, approved, is_comp)
+            decided = self._decide(request, approved)
         decision, rule_id, reason = decided.decision, decided.rule_id, decided.reason
         ctx.emit(
             Event.POLICY_DECISION,
@@ -127,20 +128,33 @@ class PolicyGate:
         ctx.emit(Event.APPROVAL_TIMEOUT, actor, **ids, timeout_s=timeout)
         return GateAnswer(False, f"no approval within {timeout:g}s ({reason})", rule_id)
 
-    def _decide(self, topic: str, spec: Topic | None, approved: bool, is_comp: bool) -> _Decided:
-        """The policy's answer for ``topic`` (whose catalog entry is ``spec``), cached.
+    def _key(self, request: GateRequest, approved: bool) -> tuple[str, bool, bool, str]:
+        """What a decision depends on: the topic, approval and phase, and the step when
+        steps carry job facts of their own (a Cordum workflow)."""
+        setup = self.ctx.setup
+        per_step = request.step.id in setup.jobs or request.step.id in setup.approval_steps
+        step = request.step.id if per_step else ""
+        return (request.topic, approved, request.is_compensation, step)
+
+    def _decide(self, request: GateRequest, approved: bool) -> _Decided:
+        """The policy's answer for the request's topic (whose catalog entry is its spec), cached.
 
         Everything else a decision depends on (env, workflow, the policy) is fixed for the
-        run, so one evaluation per (topic, approval, phase) gives every later gate its answer.
+        run, so one evaluation per (topic, approval, phase) gives every later gate its
+        answer; steps with job facts of their own are evaluated each with its own. A rule
+        undecided for the job counts as the strictest outcome (the gate fails closed), and an
+        approval step waits for a human whatever the policy allows.
         """
         setup = self.ctx.setup
+        topic, is_comp = request.topic, request.is_compensation
         context = Context.for_topic(
             topic,
-            spec,
+            request.spec,
             env=self.ctx.env,
             approval_present=approved,
             is_compensation=is_comp,
             workflow=self.ctx.workflow_id,
+            job=setup.jobs.get(request.step.id, UNKNOWN_JOB),
         )
         decision, index = setup.policy_index.decide(context)
         rule = None if index is None else setup.policy.rules[index]
@@ -148,6 +162,9 @@ class PolicyGate:
         reason = (rule.reason if rule is not None else None) or (
             f"rule '{rule_id}'" if rule_id else f"default decision ({decision.value})"
         )
+        if request.step.id in setup.approval_steps and not is_comp and decision is Decision.ALLOW:
+            decision = Decision.REQUIRE_HUMAN
+            reason = f"approval step '{request.step.id}' waits for a human ({reason})"
         decided = _Decided(decision, decision.value, rule_id, reason, rule is None)
-        self._decisions[(topic, approved, is_comp)] = decided
+        self._decisions[self._key(request, approved)] = decided
         return decided

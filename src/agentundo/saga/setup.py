@@ -7,6 +7,7 @@ sink, executor and lock store; one setup is shared by every run of a sweep.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from agentundo.model.policy import Policy
 from agentundo.model.scenario import Expect, FailMode, Fault
 from agentundo.model.workflow import Workflow
 from agentundo.policy.compiled import CompiledPolicy
+from agentundo.policy.conditions import Job
 from agentundo.saga.clock import bounded_wait
 from agentundo.saga.faults import FaultPlan
 
@@ -107,6 +109,11 @@ class DrillSetup:
     seed: int = 0
     clock_name: str = "virtual"
     compiled: CompiledPolicy | None = field(default=None)
+    jobs: Mapping[str, Job] = field(default_factory=dict)
+    """What the policy sees of each step's job beyond its topic (a Cordum workflow's step
+    labels, risk tags, ...), by step id; a step not here is unknown."""
+    approval_steps: frozenset[str] = frozenset()
+    """Steps that wait for a human whatever the policy allows (Cordum's approval steps)."""
     must_reach: tuple[Fault, ...] | None = None
     """The faults whose step the run must get to, or the drill fails: None for every
     fault of the plan. A sweep names only the failure it injects into each run: the

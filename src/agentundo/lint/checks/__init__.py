@@ -11,6 +11,7 @@ FAMILIES = (
     "policy_rules",
     "foreign",
     "workflow",
+    "dag",
     "http",
     "suppression",
 )

@@ -1,7 +1,9 @@
 """Policy gate checks (AU30x): what the policy decides for risky actions and rollbacks.
 
 Forward dispatches are evaluated with ``approval_present: false`` (no human in the
-loop yet) and compensations with ``is_compensation: true``, in every ``--env``.
+loop yet) and compensations with ``is_compensation: true``, in every ``--env``. A rule
+undecided for lack of job facts (a control plane's ``labels``, ``risk_tags``, ...) gives
+several possible outcomes; each one that is a problem is reported with what it assumes.
 """
 
 from __future__ import annotations
@@ -42,20 +44,21 @@ def unrecoverable_action_allowed(project: Project) -> Iterator[Problem]:
                 if topic.effective_risk not in _RISKY or topic.rollback_supported:
                     continue
                 ctx = Context.for_topic(topic_entry.name, topic, env=env)
-                decision, index = entry.compiled.decide(ctx)
-                if decision is Decision.ALLOW:
+                for outcome in entry.outcomes(ctx):
+                    if outcome.decision is not Decision.ALLOW:
+                        continue
                     yield Problem(
-                        entry.rule_position(index),
-                        f"{entry.decided_by(index)} allows '{topic_entry.name}' "
+                        entry.rule_position(outcome.index),
+                        f"{entry.decided_by(outcome.index)} allows '{topic_entry.name}' "
                         f"({topic.effective_risk} risk, cannot be rolled back) in {env} "
-                        "without a human",
+                        f"without a human{entry.assuming(outcome, ctx.job)}",
                         "deny it or require_human unless approval_present",
                     )
 
 
 def _compensation_decisions(
     project: Project, blocked: Decision
-) -> Iterator[tuple[PolicyEntry, str, str, str, int | None]]:
+) -> Iterator[tuple[PolicyEntry, str, str, str, int | None, str]]:
     for entry in project.policies:
         for env in project.envs:
             for topic_entry in project.side_effect_topics():
@@ -68,9 +71,11 @@ def _compensation_decisions(
                     env=env,
                     is_compensation=True,
                 )
-                decision, index = entry.compiled.decide(ctx)
-                if decision is blocked:
-                    yield entry, env, topic_entry.name, compensation.topic, index
+                for outcome in entry.outcomes(ctx):
+                    if outcome.decision is blocked:
+                        when = entry.assuming(outcome, ctx.job)
+                        name = topic_entry.name
+                        yield entry, env, name, compensation.topic, outcome.index, when
 
 
 @check("AU302", "compensation-denied", Severity.ERROR, "policy")
@@ -87,11 +92,13 @@ def compensation_denied(project: Project) -> Iterator[Problem]:
         rules:
           - {id: no-refunds, when: {topic: payments.refund, is_compensation: false}, decision: deny}
     """
-    for entry, env, name, compensation, index in _compensation_decisions(project, Decision.DENY):
+    for entry, env, name, compensation, index, when in _compensation_decisions(
+        project, Decision.DENY
+    ):
         yield Problem(
             entry.rule_position(index),
             f"{entry.decided_by(index)} denies compensation '{compensation}' of "
-            f"'{name}' in {env}: a rollback would skip it",
+            f"'{name}' in {env}{when}: a rollback would skip it",
             "allow compensations, e.g. a rule with 'is_compensation: true'",
         )
 
@@ -112,12 +119,12 @@ def compensation_needs_human(project: Project) -> Iterator[Problem]:
             when: {topic: payments.refund, is_compensation: false}
             decision: require_human
     """
-    for entry, env, name, compensation, index in _compensation_decisions(
+    for entry, env, name, compensation, index, when in _compensation_decisions(
         project, Decision.REQUIRE_HUMAN
     ):
         yield Problem(
             entry.rule_position(index),
             f"{entry.decided_by(index)} requires a human for compensation "
-            f"'{compensation}' of '{name}' in {env}: a rollback would stall",
+            f"'{compensation}' of '{name}' in {env}{when}: a rollback would stall",
             "allow compensations, e.g. a rule with 'is_compensation: true'",
         )

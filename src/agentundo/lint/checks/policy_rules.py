@@ -67,7 +67,9 @@ def shadowed_rule(project: Project) -> Iterator[Problem]:
 
     With `most_restrictive` combining a rule is shadowed by a stricter rule, or an
     earlier rule with the same decision, that matches everything it matches; with
-    `first_match` by any earlier rule that matches everything it matches.
+    `first_match` by any earlier rule that matches everything it matches. A control
+    plane's rule with conditions on the job (labels, risk tags, ...) shadows nothing:
+    it matches only some jobs of its topics.
 
     Bad:
         rules:
@@ -113,6 +115,6 @@ def topic_glob_matches_nothing(project: Project) -> Iterator[Problem]:
             for pattern in patterns if isinstance(patterns, list) else [patterns]:
                 if not names.matches(pattern):
                     yield Problem(
-                        entry.file.position("rules", index, "when", "topic"),
+                        entry.topic_position(index),
                         f"topic pattern '{pattern}' of rule '{rule.id}' matches no catalog topic",
                     )

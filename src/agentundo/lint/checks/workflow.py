@@ -99,7 +99,7 @@ def step_always_denied(project: Project) -> Iterator[Problem]:
     for entry in project.policies:
         for file, workflow, index, step in _steps(project):
             topic = project.topic(step.topic)
-            decisions = []
+            outcomes = []
             for approval in (False, True):
                 ctx = Context.for_topic(
                     step.topic,
@@ -107,10 +107,11 @@ def step_always_denied(project: Project) -> Iterator[Problem]:
                     env=workflow.env,
                     approval_present=approval,
                     workflow=workflow.workflow,
+                    job=project.job(file, index),
                 )
-                decisions.append(entry.compiled.decide(ctx))
-            if all(decision is Decision.DENY for decision, _ in decisions):
-                by = entry.decided_by(decisions[1][1])
+                outcomes.append(entry.outcomes(ctx))
+            if all(o.decision is Decision.DENY for found in outcomes for o in found):
+                by = entry.decided_by(outcomes[1][0].index)
                 yield Problem(
                     file.position("steps", index, "topic"),
                     f"step '{step.id}' ({step.topic}) is always denied in {workflow.env} "
@@ -309,12 +310,17 @@ def step_needs_human(project: Project) -> Iterator[Problem]:
     for entry in project.policies:
         for file, workflow, index, step in _steps(project):
             ctx = Context.for_topic(
-                step.topic, project.topic(step.topic), env=workflow.env, workflow=workflow.workflow
+                step.topic,
+                project.topic(step.topic),
+                env=workflow.env,
+                workflow=workflow.workflow,
+                job=project.job(file, index),
             )
-            decision, rule = entry.compiled.decide(ctx)
-            if decision is Decision.REQUIRE_HUMAN:
-                yield Problem(
-                    file.position("steps", index, "topic"),
-                    f"step '{step.id}' ({step.topic}) needs a human approval in {workflow.env} "
-                    f"({entry.decided_by(rule)})",
-                )
+            for outcome in entry.outcomes(ctx):
+                if outcome.decision is Decision.REQUIRE_HUMAN:
+                    yield Problem(
+                        file.position("steps", index, "topic"),
+                        f"step '{step.id}' ({step.topic}) needs a human approval in "
+                        f"{workflow.env} ({entry.decided_by(outcome.index)}"
+                        f"{entry.assuming(outcome, ctx.job)})",
+                    )
