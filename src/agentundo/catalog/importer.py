@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,11 @@ MAX_PREFIX = 64
 class ImportRequest:
     from_json: str | None = None
     url: str | None = None
+    command: str | None = None  # a stdio server's command line
     output: str | None = None
     headers: tuple[str, ...] = ()  # NAME=VALUE
+    env: tuple[str, ...] = ()  # NAME=VALUE, for --command
+    cwd: str | None = None  # for --command
     prefix: str = ""
     timeout_s: float = 15.0
 
@@ -34,10 +38,13 @@ class ImportOutcome:
 
 def run_import(request: ImportRequest) -> ImportOutcome:
     """Read the tools, add their guessed contracts to the output catalog, write it."""
-    if (request.from_json is None) == (request.url is None):
-        raise UsageError("give exactly one of --from-json FILE or --url URL")
+    sources = [request.from_json, request.url, request.command]
+    if sum(source is not None for source in sources) != 1:
+        raise UsageError('give exactly one of --from-json FILE, --url URL or --command "CMD ARGS"')
     if request.headers and request.url is None:
         raise UsageError("--header only applies to --url")
+    if (request.env or request.cwd is not None) and request.command is None:
+        raise UsageError("--env and --cwd only apply to --command")
     if request.output is not None and not request.output.strip():
         raise UsageError("--output needs a file name, not an empty string")
     if len(request.prefix) > MAX_PREFIX:
@@ -66,18 +73,46 @@ def _tools(request: ImportRequest) -> tuple[list[Tool], str]:
                 Position(request.from_json),
                 "not usable JSON: arrays or objects nested too deeply to read",
             ) from None
+    if request.command is not None:
+        return _run_command(request)
     assert request.url is not None
     from agentundo.catalog.mcp_client import fetch_tools
 
-    headers = dict(_header(h) for h in request.headers)
+    headers = dict(_pair("--header", h) for h in request.headers)
     data = fetch_tools(request.url, headers=headers, timeout_s=request.timeout_s)
     return parse_tools(data, request.url), str(redact(request.url))
 
 
-def _header(raw: str) -> tuple[str, str]:
+def _run_command(request: ImportRequest) -> tuple[list[Tool], str]:
+    """Start the stdio server, list its tools; name it by its command line (redacted)."""
+    from agentundo.catalog.mcp_client import run_tools
+
+    assert request.command is not None
+    argv = command_words(request.command)
+    env = dict(_pair("--env", e) for e in request.env)
+    shown = str(redact(" ".join(shlex.quote(word) for word in argv)))
+    for value in env.values():
+        if value:
+            shown = shown.replace(value, "***")
+    data = run_tools(argv, shown=shown, env=env, cwd=request.cwd, timeout_s=request.timeout_s)
+    return parse_tools(data, shown), shown
+
+
+def command_words(command: str) -> list[str]:
+    """``--command`` split as a POSIX shell would (quotes, backslashes), without a shell."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise UsageError(f"--command cannot be split into words: {exc}") from None
+    if not words:
+        raise UsageError("--command is empty: give the command that starts the MCP server")
+    return words
+
+
+def _pair(option: str, raw: str) -> tuple[str, str]:
     name, sep, value = raw.partition("=")
     if not sep or not name.strip():
-        raise UsageError(f"--header {raw.split('=')[0]!r}...: expected NAME=VALUE")
+        raise UsageError(f"{option} {raw.split('=')[0]!r}...: expected NAME=VALUE")
     return name.strip(), value
 
 

@@ -25,8 +25,14 @@ def import_(
     ] = None,
     url: Annotated[
         str | None,
+        typer.Option("--url", help="A live MCP server's streamable HTTP (or legacy SSE) endpoint."),
+    ] = None,
+    command: Annotated[
+        str | None,
         typer.Option(
-            "--url", help="A live MCP server's streamable HTTP endpoint (needs agentundo[mcp])."
+            "--command",
+            metavar='"CMD ARGS"',
+            help="Start a stdio MCP server with this command line (split like a shell, not run by one).",
         ),
     ] = None,
     output: Annotated[
@@ -44,6 +50,19 @@ def import_(
             "--header", "-H", metavar="NAME=VALUE", help="HTTP header for --url (repeatable)."
         ),
     ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            "-e",
+            metavar="NAME=VALUE",
+            help="Environment variable for --command (repeatable); never written or printed.",
+        ),
+    ] = None,
+    cwd: Annotated[
+        str | None,
+        typer.Option("--cwd", metavar="DIR", help="Working directory for --command."),
+    ] = None,
     prefix: Annotated[
         str, typer.Option("--prefix", help="Prefix for topic names, e.g. 'github.'.")
     ] = "",
@@ -58,8 +77,11 @@ def import_(
     request = ImportRequest(
         from_json=from_json,
         url=url,
+        command=command,
         output=output,
         headers=tuple(header or ()),
+        env=tuple(env or ()),
+        cwd=cwd,
         prefix=prefix,
         timeout_s=timeout,
     )
