@@ -91,6 +91,15 @@ def render_topic(guess: Guess, indent: str = "  ") -> str:
     if guess.rollback is not None:
         lines.append(f"{inner}rollback: {guess.rollback.value}")
     lines.append(f"{inner}risk: {guess.risk.value}")
+    if guess.compensation is not None:
+        lines.append(f"{inner}compensation:")
+        lines.append(f"{inner}  topic: {_key(guess.compensation.topic)}")
+        if guess.compensation.params:
+            lines.append(f"{inner}  params:")
+            lines.extend(
+                f"{inner}    {_key(name)}: {_quote(value)}"
+                for name, value in guess.compensation.params.items()
+            )
     if guess.needs_review:
         lines.append(f"{inner}needs_review: true")
     description = _description(guess.tool.description)
