@@ -7,6 +7,7 @@ import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agentundo.catalog.mcp_tools import Tool, guess_all, not_utf8, parse_tools, read_tools_file
 from agentundo.catalog.skeleton import ImportReport, merge
@@ -14,6 +15,10 @@ from agentundo.errors import InputError, Position, UsageError
 from agentundo.evidence.redact import redact
 
 MAX_PREFIX = 64
+MIN_MASKED = 6
+"""``--env`` values this long or longer are masked wherever the server echoes them (a
+shorter one, ``LOG_LEVEL=info``, would mangle ordinary words)."""
+MASK = "***"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,12 +95,30 @@ def _run_command(request: ImportRequest) -> tuple[list[Tool], str]:
     assert request.command is not None
     argv = command_words(request.command)
     env = dict(_pair("--env", e) for e in request.env)
-    shown = str(redact(" ".join(shlex.quote(word) for word in argv)))
-    for value in env.values():
-        if value:
-            shown = shown.replace(value, "***")
+    secrets = [v for v in env.values() if len(v) >= MIN_MASKED]
+    shown = _masked(str(redact(" ".join(shlex.quote(word) for word in argv))), secrets)
     data = run_tools(argv, shown=shown, env=env, cwd=request.cwd, timeout_s=request.timeout_s)
-    return parse_tools(data, shown), shown
+    return parse_tools(_masked_json(data, secrets), shown), shown
+
+
+def _masked(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _masked_json(data: Any, secrets: list[str]) -> Any:
+    """``data`` with every ``--env`` value masked in its strings: a server that echoes its
+    token in a tool description does not get it written to the catalog."""
+    if not secrets:
+        return data
+    if isinstance(data, str):
+        return _masked(data, secrets)
+    if isinstance(data, list):
+        return [_masked_json(item, secrets) for item in data]
+    if isinstance(data, dict):
+        return {_masked(str(k), secrets): _masked_json(v, secrets) for k, v in data.items()}
+    return data
 
 
 def command_words(command: str) -> list[str]:

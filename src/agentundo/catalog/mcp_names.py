@@ -63,9 +63,17 @@ WRITE_VERBS = frozenset(
 
 STRONG_WRITE = frozenset(
     {"create", "delete", "remove", "add", "update", "set", "write", "upsert", "insert",
-     "drop", "purge", "wipe", "destroy", "truncate", "edit", "modify", "send", "post"}
+     "drop", "purge", "wipe", "destroy", "truncate", "edit", "modify", "send"}
 )  # fmt: skip
-"""Writing verbs that are almost never nouns: anywhere in a name, they veto read-only."""
+"""Writing verbs that are almost never nouns: anywhere in a name, they veto read-only.
+(``post`` is not one: generated servers name tools after HTTP methods, ``API-post-search``.)"""
+
+OVERWRITING = frozenset(
+    {"update", "delete", "remove", "set", "write", "replace", "overwrite", "edit", "modify",
+     "drop", "purge", "wipe", "destroy", "truncate", "reset", "patch", "upsert", "move"}
+)  # fmt: skip
+"""Words that, anywhere in a name, make a creating verb no evidence of an additive tool
+(``create_or_update_file`` may overwrite)."""
 
 ADDITIVE = frozenset(
     {
@@ -149,7 +157,8 @@ none: what a deletion destroyed is not in its parameters."""
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _READ_ONLY_TEXT = re.compile(r"\bread[- ]?only\b", re.IGNORECASE)
 _NEGATED = re.compile(r"\b(not|never|no longer)\s+(a\s+)?read[- ]?only\b", re.IGNORECASE)
-_FIRST_WORD = re.compile(r"^\W*([A-Za-z]+)")
+_FIRST_WORD = re.compile(r"^(?:[^|\n]{1,40}\|)?\W*([A-Za-z]+)")
+"""The first word of a description, after a short ``Product |`` label if there is one."""
 _DESCRIPTION_READS = frozenset(
     {
         "get", "gets", "list", "lists", "search", "searches", "read", "reads",
@@ -204,7 +213,9 @@ def read_only_guess(name: str, description: str | None) -> str | None:
 def additive_guess(name: str) -> str | None:
     """The creating verb of ``name``, when its verb is one; else None."""
     known = verb(name)
-    return known[1] if known is not None and known[1] in ADDITIVE else None
+    if known is None or known[1] not in ADDITIVE or set(words(name)) & OVERWRITING:
+        return None
+    return known[1]
 
 
 def find_inverse(name: str, others: Sequence[str]) -> tuple[str, str, str] | None:

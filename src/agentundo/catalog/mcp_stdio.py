@@ -27,6 +27,8 @@ from agentundo.catalog.mcp_client import (
     list_tools,
 )
 
+MIN_MASKED = 6
+"""``--env`` values this long are masked in the child's stderr (as in the catalog)."""
 STDERR_KEPT = 4096
 """Bytes of the child's stderr kept for error messages (the last ones)."""
 STDERR_SHOWN_LINES = 5
@@ -40,7 +42,7 @@ class _Stderr:
 
     def __init__(self, stream: IO[bytes], secrets: Sequence[str]) -> None:
         self.data = bytearray()
-        self.secrets = [s for s in secrets if s]
+        self.secrets = [s for s in secrets if len(s) >= MIN_MASKED]
         self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self.thread.start()
 
