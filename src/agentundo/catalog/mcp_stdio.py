@@ -127,10 +127,15 @@ class StdioTransport:
             )
 
     def _next(self, deadline: Deadline) -> dict[str, Any]:
-        try:
-            item = self.lines.get(timeout=deadline.left())
-        except queue.Empty:
-            raise McpFailure(self._with_stderr(f"no answer within {deadline.seconds:g}s")) from None
+        """The next message on stdout (blank lines are skipped)."""
+        item: object = b""
+        while isinstance(item, bytes) and not item.strip():
+            try:
+                item = self.lines.get(timeout=deadline.left())
+            except queue.Empty:
+                raise McpFailure(
+                    self._with_stderr(f"no answer within {deadline.seconds:g}s")
+                ) from None
         if item is _EOF:
             raise McpFailure(self._ended("before answering"))
         if isinstance(item, McpFailure):
