@@ -15,10 +15,6 @@ from agentundo.errors import InputError, Position, UsageError
 from agentundo.evidence.redact import redact
 
 MAX_PREFIX = 64
-MIN_MASKED = 6
-"""``--env`` values this long or longer are masked wherever the server echoes them (a
-shorter one, ``LOG_LEVEL=info``, would mangle ordinary words)."""
-MASK = "***"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +86,7 @@ def _tools(request: ImportRequest) -> tuple[list[Tool], str]:
 
 def _run_command(request: ImportRequest) -> tuple[list[Tool], str]:
     """Start the stdio server, list its tools; name it by its command line (redacted)."""
-    from agentundo.catalog.mcp_client import run_tools
+    from agentundo.catalog.mcp_client import MIN_MASKED, run_tools
 
     assert request.command is not None
     argv = command_words(request.command)
@@ -102,6 +98,8 @@ def _run_command(request: ImportRequest) -> tuple[list[Tool], str]:
 
 
 def _masked(text: str, secrets: list[str]) -> str:
+    from agentundo.catalog.mcp_client import MASK
+
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text

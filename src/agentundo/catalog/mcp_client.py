@@ -27,6 +27,10 @@ PROTOCOL_VERSION = "2025-11-25"
 """The revision we offer in ``initialize``; a server that speaks an older one answers
 with its own, and ``tools/list`` is the same in every revision."""
 CLIENT_INFO = {"name": "agentundo", "version": "1"}
+MIN_MASKED = 6
+"""``--env`` values this long or longer are masked wherever the server echoes them (in
+its tools, on its stderr); a shorter one, ``LOG_LEVEL=info``, would mangle words."""
+MASK = "***"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """Longest single message read from a server (a tools/list page of thousands of tools
 is well below it)."""

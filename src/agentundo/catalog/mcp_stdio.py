@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -20,21 +21,23 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from agentundo.catalog.mcp_client import (
+    MASK,
     MAX_MESSAGE_BYTES,
+    MIN_MASKED,
     Deadline,
     McpFailure,
     check_message,
     list_tools,
 )
 
-MIN_MASKED = 6
-"""``--env`` values this long are masked in the child's stderr (as in the catalog)."""
 STDERR_KEPT = 4096
 """Bytes of the child's stderr kept for error messages (the last ones)."""
 STDERR_SHOWN_LINES = 5
 GRACE_S = 2.0
 """How long a child may take to exit once its stdin is closed, then once terminated."""
 _EOF = object()
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Characters of the child's stderr not shown as they are (terminal escapes, say)."""
 
 
 class _Stderr:
@@ -42,6 +45,7 @@ class _Stderr:
 
     def __init__(self, stream: IO[bytes], secrets: Sequence[str]) -> None:
         self.data = bytearray()
+        self.cut = False  # whether the start was dropped (the first line kept is partial)
         self.secrets = [s for s in secrets if len(s) >= MIN_MASKED]
         self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self.thread.start()
@@ -50,14 +54,19 @@ class _Stderr:
         with contextlib.suppress(OSError, ValueError):
             for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
                 self.data.extend(chunk)
-                del self.data[: max(0, len(self.data) - STDERR_KEPT)]
+                if len(self.data) > STDERR_KEPT:
+                    del self.data[: len(self.data) - STDERR_KEPT]
+                    self.cut = True
 
     def text(self) -> str:
         """The last lines of stderr, with the values given by ``--env`` masked."""
         self.thread.join(timeout=0.5)
         text = self.data.decode("utf-8", "replace")
+        if self.cut:  # a partial first line could hold the end of a secret: not shown
+            text = text.partition("\n")[2]
         for secret in self.secrets:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, MASK)
+        text = _CONTROL.sub("?", text.replace("\r\n", "\n"))
         lines = [line.rstrip() for line in text.splitlines() if line.strip()]
         return " | ".join(lines[-STDERR_SHOWN_LINES:])
 
