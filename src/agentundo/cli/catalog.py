@@ -25,7 +25,11 @@ def import_(
     ] = None,
     url: Annotated[
         str | None,
-        typer.Option("--url", help="A live MCP server's streamable HTTP (or legacy SSE) endpoint."),
+        typer.Option(
+            "--url",
+            metavar="URL",
+            help="A live MCP server's streamable HTTP (or legacy SSE) endpoint.",
+        ),
     ] = None,
     command: Annotated[
         str | None,
@@ -70,8 +74,9 @@ def import_(
         float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the MCP server.")
     ] = 15.0,
 ) -> None:
-    """Write a catalog skeleton from MCP tools: read-only tools need nothing, others get a
-    guessed contract marked needs_review, so `agentundo lint` fails until a person confirms it."""
+    """Write a catalog skeleton from MCP tools: tools the server marks read-only need
+    nothing, the others get a guessed contract marked needs_review, so `agentundo lint`
+    fails until a person confirms it."""
     from agentundo.catalog.importer import ImportRequest, run_import
 
     request = ImportRequest(
