@@ -408,3 +408,27 @@ def test_a_bad_legacy_sse_stream_exits_2(
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip() == f"{base}/sse: error: {message}"
+
+
+def test_a_1x_sdk_server_over_stdio(tmp_path: Path) -> None:
+    """The SDK installed here (1.x) runs tests/fixtures/mcp/servers/sdk_server.py on stdio."""
+    import importlib.metadata
+    import shlex
+    import sys
+
+    assert importlib.metadata.version("mcp").startswith("1.")
+    server = Path(__file__).parents[1] / "fixtures" / "mcp" / "servers" / "sdk_server.py"
+    command = shlex.join([sys.executable, str(server), "stdio"])
+    out = tmp_path / "notes.yaml"
+    code = main(["catalog", "import", "--command", command, "-o", str(out), "--timeout", "30"])
+    assert code == 0
+    from agentundo.load.files import load_file
+
+    topics = load_file(out).model.topics
+    assert list(topics) == ["list_notes", "add_note", "remove_note"]
+    add = topics["add_note"].compensation
+    assert add is not None
+    assert (add.topic, add.params) == (
+        "remove_note",
+        {"folder": "{params.folder}", "title": "{params.title}"},
+    )
