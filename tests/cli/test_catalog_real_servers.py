@@ -1,14 +1,13 @@
 """`agentundo catalog import` against real MCP servers, as their users install them.
 
-The reference servers from PyPI (mcp-server-time, mcp-server-git) are
-installed into a throwaway virtual environment of their own, kept under
-``~/.cache/agentundo-tests/`` keyed by the requirements, so a warm run only starts them.
-They run on the ``mcp`` SDK's 2.x line (mcp-server-git needs ``mcp>=2.3``), which
-agentundo does not install: it speaks the protocol itself. The same environment runs a
-small 2.x SDK server over streamable HTTP and legacy SSE (the time and git servers
-cover stdio on 2.x; test_catalog_live.py runs the same small server on 1.x over stdio). The memory server from npm
-runs when ``npx`` is present. Each test is skipped, with the reason, only when the
-servers cannot be installed (no network to the registry).
+The reference servers mcp-server-time and mcp-server-git from PyPI are installed into a
+throwaway virtual environment of their own, kept under ``~/.cache/agentundo-tests/``
+keyed by the requirements, so a warm run only starts them. They run on the ``mcp``
+SDK's 2.x line (mcp-server-git needs ``mcp>=2.3``), which agentundo does not install:
+it speaks the protocol itself. The same environment runs a small 2.x SDK server over
+streamable HTTP and legacy SSE (test_catalog_live.py runs it on 1.x over stdio). The
+memory server from npm runs when ``npx`` is present. Each test is skipped, with the
+reason, only when the servers cannot be installed (no network to the registry).
 """
 
 from __future__ import annotations
