@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentundo.catalog.mcp_names import (
     additive_guess,
@@ -10,9 +12,13 @@ from agentundo.catalog.mcp_names import (
     map_params,
     read_only_guess,
     verb,
+    word_index,
     words,
 )
 from agentundo.catalog.mcp_tools import Tool, guess, guess_all
+from agentundo.catalog.skeleton import merge
+from agentundo.load.files import build
+from agentundo.load.yamlpos import parse
 from agentundo.model.common import Risk, Rollback
 
 
@@ -84,7 +90,7 @@ def test_additive_guess(name: str, verb_: str | None) -> None:
     ],
 )
 def test_find_inverse(name: str, others: list[str], found: tuple[str, str, str] | None) -> None:
-    assert find_inverse(name, [name, *others]) == found
+    assert find_inverse(name, word_index([name, *others])) == found
 
 
 def _schema(*names: str, required: tuple[str, ...] = ()) -> dict[str, object]:
@@ -146,3 +152,52 @@ def test_a_read_only_inverse_is_not_proposed() -> None:
         Tool(name="close_valve", description=None, hints={"readOnlyHint": True}),
     ]
     assert guess_all(tools)[0].compensation is None
+
+
+_WORDS = st.sampled_from(
+    ["create", "delete", "add", "remove", "star", "unstar", "list", "get", "issue", "repo",
+     "lock", "unlock", "Thing", "x y", "read-only", "close", "reopen", "-"]
+)  # fmt: skip
+_SCHEMAS = st.one_of(
+    st.none(),
+    st.just("junk"),
+    st.builds(
+        lambda names, required: {"properties": {n: {} for n in names}, "required": required},
+        st.lists(st.sampled_from(["id", "owner", "repo", "x y", "issue_id", "{a}"]), max_size=4),
+        st.lists(st.sampled_from(["id", "owner", "repo", "x y", "note"]), max_size=3),
+    ),
+)
+_TOOLS = st.lists(
+    st.builds(
+        lambda parts, description, read, schema: Tool(
+            name="_".join(parts),
+            description=description,
+            hints={} if read is None else {"readOnlyHint": read},
+            input_schema=schema,
+        ),
+        st.lists(_WORDS, min_size=1, max_size=3),
+        st.one_of(st.none(), st.sampled_from(["Get it.", "A read-only query.", "Do it."])),
+        st.one_of(st.none(), st.booleans()),
+        _SCHEMAS,
+    ),
+    max_size=8,
+    unique_by=lambda tool: tool.name,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_TOOLS, st.sampled_from(["", "p."]))
+def test_any_tool_list_makes_a_catalog_that_loads(tools: list[Tool], prefix: str) -> None:
+    """Whatever the names and schemas: the catalog loads, every proposed compensation is
+    a topic of the catalog and not its own, and every guess is marked for review."""
+    guesses = guess_all(tools, prefix)
+    text, _ = merge(None, guesses, source="s")
+    catalog = build(parse(text, "c.yaml"), "catalog").model
+    for name, topic in catalog.topics.items():
+        if topic.compensation is not None:
+            assert topic.compensation.topic in catalog.topics
+            assert topic.compensation.topic != name
+            assert topic.needs_review
+            assert topic.rollback == "compensatable"
+    for g in guesses:
+        assert g.needs_review or g.tool.hints.get("readOnlyHint") is True

@@ -21,7 +21,7 @@ are words, not guarantees: every one is marked for review and named in a comment
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,19 +218,27 @@ def additive_guess(name: str) -> str | None:
     return known[1]
 
 
-def find_inverse(name: str, others: Sequence[str]) -> tuple[str, str, str] | None:
-    """The tool among ``others`` whose name is ``name`` with its verb swapped for an
-    opposite one: (that tool's name, the verb, the opposite verb); None when none is."""
+def word_index(names: Iterable[str]) -> dict[tuple[str, ...], str]:
+    """Tool names by their words (the first name listed wins), for :func:`find_inverse`."""
+    index: dict[tuple[str, ...], str] = {}
+    for name in names:
+        index.setdefault(tuple(words(name)), name)
+    return index
+
+
+def find_inverse(name: str, index: Mapping[tuple[str, ...], str]) -> tuple[str, str, str] | None:
+    """The tool in ``index`` (:func:`word_index`) whose name is ``name`` with its verb
+    swapped for an opposite one: (that tool's name, the verb, the opposite verb); None
+    when there is none."""
     known = verb(name)
     if known is None:
         return None
-    index, word = known
+    position, word = known
     base = words(name)
-    by_words = {tuple(words(other)): other for other in others if other != name}
     for opposite in INVERSES.get(word, ()):
-        wanted = (*base[:index], opposite, *base[index + 1 :])
-        if wanted in by_words:
-            return by_words[wanted], word, opposite
+        found = index.get((*base[:position], opposite, *base[position + 1 :]))
+        if found is not None and found != name:
+            return found, word, opposite
     return None
 
 

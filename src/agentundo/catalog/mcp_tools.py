@@ -273,13 +273,14 @@ def guess_all(tools: Sequence[Tool], prefix: str = "") -> list[Guess]:
     whose inverse the server also lists (``star_x`` and ``unstar_x``) gets it proposed
     as its compensation.
     """
-    from agentundo.catalog.mcp_names import find_inverse
+    from agentundo.catalog.mcp_names import find_inverse, word_index
 
     topics = assign_topics((t.name for t in tools), prefix)
     natural: dict[str, list[str]] = {}
     for name in dict.fromkeys(t.name for t in tools):
         natural.setdefault(topic_name(name, prefix), []).append(name)
     by_name = {t.name: t for t in reversed(tools)}  # the first one listed counts
+    index = word_index(t.name for t in tools)
     guesses: list[Guess] = []
     for tool in tools:
         topic = topics[tool.name]
@@ -291,7 +292,7 @@ def guess_all(tools: Sequence[Tool], prefix: str = "") -> list[Guess]:
                 f"MCP tools '{tool.name}' and '{holder}' both make topic '{plain}': "
                 f"'{tool.name}' is imported as '{topic}'"
             )
-        found = find_inverse(tool.name, list(by_name))
+        found = find_inverse(tool.name, index)
         inverse = None
         if found is not None and by_name[found[0]].hints.get("readOnlyHint") is not True:
             other = by_name[found[0]]
