@@ -161,3 +161,12 @@ def test_not_an_executable_is_refused(tmp_path: Path) -> None:
     done = invoke("catalog", "import", "--command", str(script))
     assert done.returncode == 2
     assert done.stderr.strip().endswith(f"cannot start '{script}': permission denied")
+
+
+def test_an_answer_nested_too_deeply_exits_2() -> None:
+    done = invoke("catalog", "import", "--command", _command("deep"), "-e", "TOKEN=abcdefgh")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"{_command('deep')}: error: the server's answer nests arrays or objects too deeply "
+        "to read\n"
+    )

@@ -75,10 +75,25 @@ def _tools(request: ImportRequest) -> tuple[list[Tool], str]:
                 "not usable JSON: arrays or objects nested too deeply to read",
             ) from None
     if request.command is not None:
-        return _run_command(request)
-    assert request.url is not None
+        source = _shown_command(command_words(request.command), _secrets(request))
+    else:
+        assert request.url is not None
+        source = str(redact(request.url))
+    try:
+        if request.command is not None:
+            return _run_command(request)
+        return _fetch_url(request)
+    except RecursionError:  # an answer nested deeper than Python recurses
+        raise InputError(
+            Position(source),
+            "the server's answer nests arrays or objects too deeply to read",
+        ) from None
+
+
+def _fetch_url(request: ImportRequest) -> tuple[list[Tool], str]:
     from agentundo.catalog.mcp_client import fetch_tools
 
+    assert request.url is not None
     headers = dict(_pair("--header", h) for h in request.headers)
     data = fetch_tools(request.url, headers=headers, timeout_s=request.timeout_s)
     return parse_tools(data, request.url), str(redact(request.url))
@@ -86,15 +101,28 @@ def _tools(request: ImportRequest) -> tuple[list[Tool], str]:
 
 def _run_command(request: ImportRequest) -> tuple[list[Tool], str]:
     """Start the stdio server, list its tools; name it by its command line (redacted)."""
-    from agentundo.catalog.mcp_client import MIN_MASKED, run_tools
+    from agentundo.catalog.mcp_client import run_tools
 
     assert request.command is not None
     argv = command_words(request.command)
     env = dict(_pair("--env", e) for e in request.env)
-    secrets = [v for v in env.values() if len(v) >= MIN_MASKED]
-    shown = _masked(str(redact(" ".join(shlex.quote(word) for word in argv))), secrets)
+    secrets = _secrets(request)
+    shown = _shown_command(argv, secrets)
     data = run_tools(argv, shown=shown, env=env, cwd=request.cwd, timeout_s=request.timeout_s)
     return parse_tools(_masked_json(data, secrets), shown), shown
+
+
+def _secrets(request: ImportRequest) -> list[str]:
+    """The ``--env`` values to mask wherever they would be shown or written."""
+    from agentundo.catalog.mcp_client import MIN_MASKED
+
+    values = (_pair("--env", e)[1] for e in request.env)
+    return [value for value in values if len(value) >= MIN_MASKED]
+
+
+def _shown_command(argv: list[str], secrets: list[str]) -> str:
+    """The command line as messages and the catalog's header name it (secrets masked)."""
+    return _masked(str(redact(" ".join(shlex.quote(word) for word in argv))), secrets)
 
 
 def _masked(text: str, secrets: list[str]) -> str:
