@@ -49,6 +49,10 @@ def test_lists_every_page_and_writes_a_catalog_lint_rejects(tmp_path: Path) -> N
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "added 5 topic(s), kept 0 existing" in done.stderr
+    assert (
+        "agentundo: guessed from names and descriptions: 1 read-only, 1 compensation(s) from "
+        "inverse pairs (the comments above each topic say why)\n" in done.stderr
+    )
     topics = load_file(tmp_path / "c.yaml").model.topics
     assert list(topics) == [
         "t.list_things",
