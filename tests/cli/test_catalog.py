@@ -73,7 +73,7 @@ def test_lint_fails_until_reviewed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "give exactly one of --from-json FILE or --url URL"),
+        ([], "give exactly one of --from-json FILE, --url URL or --command"),
         (["--from-json", "a.json", "--url", "http://x/mcp"], "give exactly one of"),
         (["--from-json", "missing.json"], "missing.json: error: no such file or directory"),
         (["--from-json", str(FIXTURES / "not_json.json")], "error: not JSON"),

@@ -322,3 +322,113 @@ def test_fetch_returns_plain_json(tmp_path: Path) -> None:
     assert (
         main(["catalog", "import", "--from-json", str(saved), "-o", str(tmp_path / "c.yaml")]) == 0
     )
+
+
+def _notes_server() -> Any:
+    """A 1.x SDK server whose tools carry no annotations, served over legacy SSE (/sse)."""
+    server = FastMCP("notes", log_level="WARNING")
+
+    @server.tool()
+    def star_note(note_id: str) -> str:
+        """Star a note."""
+        return note_id
+
+    @server.tool()
+    def unstar_note(note_id: str) -> str:
+        """Unstar a note."""
+        return note_id
+
+    return server.sse_app()
+
+
+def test_a_legacy_sse_server_is_found_at_its_sse_url(capsys: pytest.CaptureFixture[str]) -> None:
+    with _serve(_notes_server()) as base:
+        code = main(["catalog", "import", "--url", f"{base}/sse", "--timeout", "10"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "added 2 topic(s)" in err
+    assert (
+        "  star_note:\n    side_effect: true\n    rollback: compensatable\n    risk: high\n"
+        '    compensation:\n      topic: unstar_note\n      params:\n        note_id: "{params.note_id}"\n'
+        in out
+    )
+
+
+@contextlib.contextmanager
+def _sse(first_event: bytes) -> Iterator[str]:
+    """A stdlib server: POST is 405, GET opens an event stream that starts with ``first_event``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(405)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(first_event)
+            self.wfile.flush()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (
+            b"event: endpoint\ndata: http://elsewhere.example/messages\n\n",
+            "the SSE endpoint event names another origin (http://elsewhere.example/messages); refused",
+        ),
+        (
+            b"event: message\ndata: {}\n\n",
+            "the SSE stream did not start with an 'endpoint' event (is this an MCP server?)",
+        ),
+    ],
+)
+def test_a_bad_legacy_sse_stream_exits_2(
+    capsys: pytest.CaptureFixture[str], event: bytes, message: str
+) -> None:
+    with _sse(event) as base:
+        code = main(["catalog", "import", "--url", f"{base}/sse", "--timeout", "5"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == f"{base}/sse: error: {message}"
+
+
+def test_a_1x_sdk_server_over_stdio(tmp_path: Path) -> None:
+    """The SDK installed here (1.x) runs tests/fixtures/mcp/servers/sdk_server.py on stdio."""
+    import importlib.metadata
+    import shlex
+    import sys
+
+    assert importlib.metadata.version("mcp").startswith("1.")
+    server = Path(__file__).parents[1] / "fixtures" / "mcp" / "servers" / "sdk_server.py"
+    command = shlex.join([sys.executable, str(server), "stdio"])
+    out = tmp_path / "notes.yaml"
+    code = main(["catalog", "import", "--command", command, "-o", str(out), "--timeout", "30"])
+    assert code == 0
+    from agentundo.load.files import load_file
+
+    topics = load_file(out).model.topics
+    assert list(topics) == ["list_notes", "add_note", "remove_note"]
+    add = topics["add_note"].compensation
+    assert add is not None
+    assert (add.topic, add.params) == (
+        "remove_note",
+        {"folder": "{params.folder}", "title": "{params.title}"},
+    )

@@ -8,6 +8,7 @@ server, not guarantees, so every guess for a side-effecting tool is marked
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -42,12 +43,32 @@ class Tool:
     bad_hints: tuple[tuple[str, str], ...] = ()
     """Hints given with a value that is not a boolean: (name, the value as JSON). They
     count as absent, so the MCP default (the worst case) applies."""
+    input_schema: Any = None
+    output_schema: Any = None
 
     def hint(self, name: str) -> bool:
         return self.hints.get(name, MCP_DEFAULTS[name])
 
 
 @dataclass(frozen=True, slots=True)
+class Inverse:
+    """Another tool of the server that looks like the undo of a tool."""
+
+    tool: Tool
+    topic: str
+    verb: str
+    opposite: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompensationGuess:
+    """The compensation proposed for a tool: its inverse's topic and parameters."""
+
+    topic: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Guess:
     """The contract guessed for one tool, and why (the why becomes YAML comments)."""
 
@@ -59,10 +80,8 @@ class Guess:
     reasons: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     """What the person running the import must hear (also among ``reasons``)."""
-
-    @property
-    def needs_review(self) -> bool:
-        return self.side_effect
+    needs_review: bool = True
+    compensation: CompensationGuess | None = None
 
 
 MAX_TOOL_NAME = 256
@@ -124,6 +143,8 @@ def parse_tools(data: Any, source: str) -> list[Tool]:
             description=description if isinstance(description, str) else None,
             hints=hints,
             bad_hints=bad,
+            input_schema=item.get("inputSchema"),
+            output_schema=item.get("outputSchema"),
         )
         earlier = first.setdefault(tool.name, (index, tool))
         if earlier[1] is not tool and (earlier[1].hints, earlier[1].bad_hints) != (hints, bad):
@@ -248,12 +269,18 @@ def guess_all(tools: Sequence[Tool], prefix: str = "") -> list[Guess]:
     """A guess for every tool, with distinct topics (:func:`assign_topics`), in order.
 
     A tool listed twice under the same name keeps the same topic (the merge counts it
-    once); a tool whose topic had to change says so in a warning and a comment.
+    once); a tool whose topic had to change says so in a warning and a comment. A tool
+    whose inverse the server also lists (``star_x`` and ``unstar_x``) gets it proposed
+    as its compensation.
     """
+    from agentundo.catalog.mcp_names import find_inverse, word_index
+
     topics = assign_topics((t.name for t in tools), prefix)
     natural: dict[str, list[str]] = {}
     for name in dict.fromkeys(t.name for t in tools):
         natural.setdefault(topic_name(name, prefix), []).append(name)
+    by_name = {t.name: t for t in reversed(tools)}  # the first one listed counts
+    index = word_index(t.name for t in tools)
     guesses: list[Guess] = []
     for tool in tools:
         topic = topics[tool.name]
@@ -265,17 +292,31 @@ def guess_all(tools: Sequence[Tool], prefix: str = "") -> list[Guess]:
                 f"MCP tools '{tool.name}' and '{holder}' both make topic '{plain}': "
                 f"'{tool.name}' is imported as '{topic}'"
             )
-        guesses.append(guess(tool, prefix, topic=topic, note=note))
+        found = find_inverse(tool.name, index)
+        inverse = None
+        if found is not None and by_name[found[0]].hints.get("readOnlyHint") is not True:
+            other = by_name[found[0]]
+            inverse = Inverse(other, topics[other.name], found[1], found[2])
+        guesses.append(guess(tool, prefix, topic=topic, note=note, inverse=inverse))
     return guesses
 
 
 def guess(
-    tool: Tool, prefix: str = "", *, topic: str | None = None, note: str | None = None
+    tool: Tool,
+    prefix: str = "",
+    *,
+    topic: str | None = None,
+    note: str | None = None,
+    inverse: Inverse | None = None,
 ) -> Guess:
-    """The best contract the hints allow; absent hints take the MCP defaults.
+    """The best contract the hints allow; absent hints are guessed from the tool's name
+    and description (:mod:`agentundo.catalog.mcp_names`), else take the MCP defaults.
 
-    ``topic`` overrides the topic made from the name; ``note`` is a warning to carry.
+    ``topic`` overrides the topic made from the name; ``note`` is a warning to carry;
+    ``inverse`` is the tool proposed as the compensation.
     """
+    from agentundo.catalog.mcp_names import additive_guess, read_only_guess
+
     topic = topic or topic_name(tool.name, prefix)
     given = [f"{k}={str(v).lower()}" for k, v in tool.hints.items()]
     given.extend(f"{k}={v} (not true or false)" for k, v in tool.bad_hints)
@@ -289,11 +330,35 @@ def guess(
         for k, v in tool.bad_hints
     )
     reasons.extend(f"warning: {w}" for w in warnings)
+    made = functools.partial(Guess, topic=topic, tool=tool, warnings=tuple(warnings))
     if tool.hint("readOnlyHint"):
-        return Guess(topic, tool, False, None, Risk.LOW, tuple(reasons), tuple(warnings))
+        return made(
+            side_effect=False, rollback=None, risk=Risk.LOW, reasons=tuple(reasons),
+            needs_review=False,
+        )  # fmt: skip
+    if "readOnlyHint" not in tool.hints:
+        why = read_only_guess(tool.name, tool.description)
+        if why is not None:
+            reasons.append(
+                f"guess: read-only, as {why}; the server gave no readOnlyHint, so confirm "
+                "it changes nothing"
+            )
+            return made(side_effect=False, rollback=None, risk=Risk.LOW, reasons=tuple(reasons))
     destructive = tool.hint("destructiveHint")
+    if "destructiveHint" not in tool.hints:
+        additive = additive_guess(tool.name)
+        if additive is not None:
+            destructive = False
+            reasons.append(
+                f"guess: destructiveHint=false, as its verb '{additive}' adds rather than "
+                "destroys (the server gave no destructiveHint)"
+            )
     open_world = tool.hint("openWorldHint")
-    if destructive:
+    compensation = None
+    if inverse is not None:
+        rollback = Rollback.COMPENSATABLE
+        compensation = _compensation(tool, inverse, reasons)
+    elif destructive:
         rollback = Rollback.IRREVERSIBLE
         reasons.append(
             "guess: destructive updates cannot be assumed undoable; give "
@@ -314,4 +379,32 @@ def guess(
         reasons.append("idempotent: repeating a call has no extra effect")
     else:
         reasons.append("not idempotent: declare an idempotency_key")
-    return Guess(topic, tool, True, rollback, risk, tuple(reasons), tuple(warnings))
+    return made(
+        side_effect=True, rollback=rollback, risk=risk, reasons=tuple(reasons),
+        compensation=compensation,
+    )  # fmt: skip
+
+
+def _compensation(tool: Tool, inverse: Inverse, reasons: list[str]) -> CompensationGuess:
+    """The inverse as the compensation; what was mapped and what is missing, as reasons."""
+    from agentundo.catalog.mcp_names import map_params
+
+    mapped = map_params(tool.input_schema, inverse.tool.input_schema, tool.output_schema)
+    reasons.append(
+        f"guess: compensated by MCP tool '{inverse.tool.name}' (the pair "
+        f"{inverse.verb}/{inverse.opposite} by name); confirm it undoes this call"
+    )
+    by_name = [k for k, v in mapped.params.items() if v.startswith("{params.")]
+    if by_name:
+        reasons.append(f"params of '{inverse.tool.name}' taken by name: {', '.join(by_name)}")
+    if mapped.from_response:
+        reasons.append(
+            f"{', '.join(mapped.from_response)}: assumed to come back in this call's answer "
+            "({response.NAME}); check the answer has it"
+        )
+    if mapped.missing:
+        reasons.append(
+            f"'{inverse.tool.name}' also requires {', '.join(mapped.missing)}, which this "
+            "call does not give: add them to compensation.params"
+        )
+    return CompensationGuess(inverse.topic, mapped.params)

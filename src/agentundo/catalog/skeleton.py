@@ -41,6 +41,8 @@ class ImportReport:
     not_listed: tuple[str, ...]  # in the catalog, not listed by the server: untouched
     duplicates: tuple[str, ...]  # tools listed twice (the first one counts)
     warnings: tuple[str, ...] = ()  # renamed topics, hints that are not booleans
+    guessed_read_only: tuple[str, ...] = ()  # added as read-only without a readOnlyHint
+    paired: tuple[str, ...] = ()  # added with an inverse proposed as the compensation
 
     def lines(self) -> list[str]:
         out = [f"warning: {_one_line(w)}" for w in self.warnings]
@@ -49,6 +51,12 @@ class ImportReport:
             out.append(
                 f"{len(self.needs_review)} topic(s) need review (agentundo lint fails until "
                 f"a person confirms them): {', '.join(self.needs_review)}"
+            )
+        if self.guessed_read_only or self.paired:
+            out.append(
+                f"guessed from names and descriptions: {len(self.guessed_read_only)} "
+                f"read-only, {len(self.paired)} compensation(s) from inverse pairs "
+                "(the comments above each topic say why)"
             )
         if self.not_listed:
             out.append(f"not listed by the server (kept): {', '.join(self.not_listed)}")
@@ -69,14 +77,16 @@ def merge(
         known = _existing_topics(existing, path)
         new = [g for g in unique if g.topic not in known]
         text = _insert(existing, new, path) if new else existing
-    added = tuple(g.topic for g in unique if g.topic not in known)
+    fresh = [g for g in unique if g.topic not in known]
     report = ImportReport(
-        added=added,
-        needs_review=tuple(g.topic for g in unique if g.topic not in known and g.needs_review),
+        added=tuple(g.topic for g in fresh),
+        needs_review=tuple(g.topic for g in fresh if g.needs_review),
         kept=tuple(g.topic for g in unique if g.topic in known),
         not_listed=tuple(sorted(set(known) - {g.topic for g in unique})),
         duplicates=duplicates,
         warnings=tuple(w for g in unique for w in g.warnings),
+        guessed_read_only=tuple(g.topic for g in fresh if not g.side_effect and g.needs_review),
+        paired=tuple(g.topic for g in fresh if g.compensation is not None),
     )
     _check(text, path)
     return text, report
@@ -91,6 +101,15 @@ def render_topic(guess: Guess, indent: str = "  ") -> str:
     if guess.rollback is not None:
         lines.append(f"{inner}rollback: {guess.rollback.value}")
     lines.append(f"{inner}risk: {guess.risk.value}")
+    if guess.compensation is not None:
+        lines.append(f"{inner}compensation:")
+        lines.append(f"{inner}  topic: {_key(guess.compensation.topic)}")
+        if guess.compensation.params:
+            lines.append(f"{inner}  params:")
+            lines.extend(
+                f"{inner}    {_key(name)}: {_quote(value)}"
+                for name, value in guess.compensation.params.items()
+            )
     if guess.needs_review:
         lines.append(f"{inner}needs_review: true")
     description = _description(guess.tool.description)

@@ -26,7 +26,17 @@ def import_(
     url: Annotated[
         str | None,
         typer.Option(
-            "--url", help="A live MCP server's streamable HTTP endpoint (needs agentundo[mcp])."
+            "--url",
+            metavar="URL",
+            help="A live MCP server's streamable HTTP (or legacy SSE) endpoint.",
+        ),
+    ] = None,
+    command: Annotated[
+        str | None,
+        typer.Option(
+            "--command",
+            metavar='"CMD ARGS"',
+            help="Start a stdio MCP server with this command line (split like a shell, not run by one).",
         ),
     ] = None,
     output: Annotated[
@@ -44,6 +54,19 @@ def import_(
             "--header", "-H", metavar="NAME=VALUE", help="HTTP header for --url (repeatable)."
         ),
     ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            "-e",
+            metavar="NAME=VALUE",
+            help="Environment variable for --command (repeatable); never written or printed.",
+        ),
+    ] = None,
+    cwd: Annotated[
+        str | None,
+        typer.Option("--cwd", metavar="DIR", help="Working directory for --command."),
+    ] = None,
     prefix: Annotated[
         str, typer.Option("--prefix", help="Prefix for topic names, e.g. 'github.'.")
     ] = "",
@@ -51,15 +74,19 @@ def import_(
         float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the MCP server.")
     ] = 15.0,
 ) -> None:
-    """Write a catalog skeleton from MCP tools: read-only tools need nothing, others get a
-    guessed contract marked needs_review, so `agentundo lint` fails until a person confirms it."""
+    """Write a catalog skeleton from MCP tools: tools the server marks read-only need
+    nothing, the others get a guessed contract marked needs_review, so `agentundo lint`
+    fails until a person confirms it."""
     from agentundo.catalog.importer import ImportRequest, run_import
 
     request = ImportRequest(
         from_json=from_json,
         url=url,
+        command=command,
         output=output,
         headers=tuple(header or ()),
+        env=tuple(env or ()),
+        cwd=cwd,
         prefix=prefix,
         timeout_s=timeout,
     )
