@@ -206,3 +206,26 @@ def test_arguments_and_results_are_redacted_as_evidence_is(tmp_path: Path) -> No
     assert row["result"]["session"] == "[REDACTED]"
     assert "98765" not in done.stdout and "hunter22" not in done.stdout
     assert "abcdefgh12345678" not in done.stdout
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+@pytest.mark.parametrize("summary", [False, True])
+def test_a_trace_fits_the_terminal_with_ids_tools_and_topics_whole(
+    width: int, summary: bool
+) -> None:
+    """The table of a trace follows the layout rule of every agentundo table: no line wider
+    than the terminal, and every call id, tool name, topic and trace id on one line."""
+    extra = ["--summary"] if summary else []
+    done = invoke(
+        "timeline", TWO_RUNS, FAILED, "--catalog", CATALOG, *extra,
+        env={"COLUMNS": str(width), "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(map(len, lines)) <= width
+    rows = _json_rows(TWO_RUNS, FAILED, *extra)
+    words = {r.get(k) for r in rows for k in ("job_id", "tool", "topic", "run_id")} - {None, ""}
+    assert words
+    for word in words:
+        assert any(word in line for line in lines), (word, done.stdout)
+    assert "…" not in done.stdout

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from agentundo.errors import UsageError
 from agentundo.evidence.redact import redact
 from agentundo.model.catalog import Catalog
+from agentundo.report import layout
+from agentundo.report.layout import Column
 from agentundo.timeline.query import Query
 from agentundo.timeline.times import parse_ts, seconds_text
 from agentundo.trace.otlp import SpanStatus
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 TOOL_CALL = "tool_call"
 """The ``--event`` name of a tool-call row."""
 
-_MAX_CELL = 60
 _STYLES = {
     Effect.OWED.value: "bold red",
     Effect.MANUAL.value: "bold magenta",
@@ -196,6 +197,33 @@ def render(plans: list[RunPlan], query: Query, fmt: str, *, limit: int, out: Tra
 
 _COLUMNS = ("Time", "Offset", "Call", "Tool / span", "Topic", "Rollback", "Status", "Effect")
 
+_LAYOUT = {
+    "Time": Column("Time", drop=1, title=True),
+    "Offset": Column("Offset", title=True),
+    "Call": Column("Call", title=True),
+    "Tool / span": Column("Tool / span", title=True),
+    "Topic": Column("Topic"),
+    "Rollback": Column("Rollback", drop=2),
+    "Status": Column("Status"),
+    "Effect": Column("Effect"),
+    "Detail": Column("Detail", readable=40, fold=40),
+}
+"""How each column gives way at narrow widths (the rule of ``report.layout``): call ids,
+tool names and topics are never broken; the clock (the offset stays) and the rollback
+class go first, then the rows are stacked; long JSON in a detail may fold past 40 cells."""
+
+_SUMMARY_LAYOUT = (
+    Column("Started", title=True),
+    Column("Agent", readable=12),
+    Column("Trace", title=True),
+    Column("Status"),
+    Column("Calls", justify="right"),
+    Column("Owed", justify="right"),
+    Column("Manual", justify="right"),
+    Column("Unknown", justify="right"),
+)
+"""``--summary``: a trace id is never broken; below the width the rows are stacked."""
+
 
 def _cells(data: dict[str, Any]) -> list[str]:
     moment = parse_ts(data["ts"])
@@ -228,17 +256,17 @@ def _detail(data: dict[str, Any]) -> str:
     if not data["content_captured"]:
         parts.append("(arguments and result not captured)")
     else:
-        parts.append(f"args={_short(data['arguments'])}")
+        parts.append(f"args={_json_text(data['arguments'])}")
         if data["status"] != SpanStatus.ERROR.value:
-            parts.append(f"result={_short(data['result'])}")
+            parts.append(f"result={_json_text(data['result'])}")
     if data["note"]:
         parts.append(data["note"])
     return " ".join(parts)
 
 
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+def _json_text(value: Any) -> str:
+    """A value whole, as compact JSON: the layout wraps it (long JSON words fold), never cuts."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def _hidden(found: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -248,21 +276,23 @@ def _hidden(found: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any
 
 
 def _table(rows: list[tuple[RunPlan, list[dict[str, Any]]]], limit: int, console: Console) -> None:
-    from rich.table import Table
     from rich.text import Text
 
     for plan, found in rows:
         console.print(Text("  ".join(f"{k} {v}" for k, v in header(plan)[:4]), style="bold"))
         for label, value in header(plan)[4:]:
-            console.print(f"  {label}: {value}")
-        table = Table(show_lines=False, header_style="bold")
-        for column in (*_COLUMNS, "Detail"):
-            table.add_column(column, overflow="fold")
+            console.print(Text(f"  {label}: {value}"))
         shown, hidden = _hidden(found, limit)
-        for data in shown:
-            style = _STYLES.get(data.get("effect", ""), "dim" if data["event"] != TOOL_CALL else "")
-            table.add_row(*_cells(data), _detail(data), style=style)
-        console.print(table)
+        layout.render(
+            console,
+            [_LAYOUT[name] for name in (*_COLUMNS, "Detail")],
+            [[Text(c) for c in (*_cells(data), _detail(data))] for data in shown],
+            row_styles=[
+                _STYLES.get(data.get("effect", ""), "dim" if data["event"] != TOOL_CALL else "")
+                for data in shown
+            ],
+            edge=True,
+        )
         if hidden:
             console.print(f"{hidden} more rows not shown; raise --limit or filter")
 
@@ -330,14 +360,11 @@ def render_summary(plans: list[RunPlan], query: Query, fmt: str, out: TraceOutpu
         raise UsageError(
             f"--summary --format {fmt} does not apply to a trace; use table, json or markdown"
         )
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table(header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold", no_wrap=column != "Agent")
-    for line in cells:
-        table.add_row(*line)
-    out.console().print(table)
+    layout.render(
+        out.console(), _SUMMARY_LAYOUT, [[Text(c) for c in line] for line in cells], edge=True
+    )
 
 
 def _summary_row(plan: RunPlan) -> dict[str, Any]:
