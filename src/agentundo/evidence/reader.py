@@ -17,6 +17,13 @@ skipped, or yielded as :attr:`LineKind.BLANK` when ``blanks`` is true (for verif
 is skipped without being parsed, after a structural check (it must look like one JSON
 object) so that corruption is still reported. :func:`follow_path` tails a file that a
 running drill is still writing.
+
+Gzip-compressed evidence (a sweep's ``<run_id>.jsonl.gz``, or any stream starting with the
+gzip magic bytes, standard input included) is inflated transparently, a chunk at a time
+(:mod:`agentundo.evidence.gzip_lines`): every function here reads it as it reads the
+plain file. A compressed stream cut off before its end is a :attr:`LineKind.TRUNCATED`
+line after the last complete one; corrupt compressed data, a failed CRC or trailing
+bytes that are not gzip are a :attr:`LineKind.MALFORMED` one there.
 """
 
 from __future__ import annotations
@@ -30,16 +37,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from agentundo.errors import InputError, Position
 from agentundo.evidence.events import Event
+from agentundo.evidence.gzip_lines import Gunzip, GzipProblem, is_gzip
 
 STDIN = "-"
 """The path that means standard input."""
 
 EVIDENCE_SUFFIXES = (".jsonl", ".ndjson")
-"""Files a directory is searched for (recursively)."""
+"""Files a directory is searched for (recursively), also gzip-compressed
+(:data:`COMPRESSED_SUFFIX`, as a sweep stores its runs)."""
+COMPRESSED_SUFFIX = ".gz"
 
 _SNIFF_BYTES = 4096
 _MAX_LEADING_BAD = 5
@@ -288,6 +298,7 @@ def _strip(line: bytes, number: int) -> _Line:
 def _lines(handle: IO[bytes], path: str) -> Iterator[_Line | BadLine]:
     """Every line, blank ones included; a line over :data:`MAX_LINE_BYTES` as a bad line."""
     read = partial(handle.readline, MAX_LINE_BYTES + 1)
+    number = 0
     for number, line in enumerate(iter(read, b""), start=1):
         complete = line.endswith(b"\n")
         if not complete and len(line) > MAX_LINE_BYTES:
@@ -298,6 +309,18 @@ def _lines(handle: IO[bytes], path: str) -> Iterator[_Line | BadLine]:
             yield _strip(line, number)
         else:
             yield number, raw, complete, ""
+    problem = getattr(handle, "problem", None)
+    if isinstance(problem, GzipProblem):
+        kind = LineKind.TRUNCATED if problem.truncated else LineKind.MALFORMED
+        yield BadLine(path, number + 1, kind, f"compressed evidence: {problem.message}")
+
+
+def _inflated(handle: IO[bytes]) -> IO[bytes]:
+    """``handle``, or its inflated lines when it starts as gzip does (read transparently)."""
+    peek = getattr(handle, "peek", None)
+    if callable(peek) and is_gzip(peek(2)[:2]):
+        return cast("IO[bytes]", Gunzip(handle))
+    return handle
 
 
 def read_stream(
@@ -309,6 +332,7 @@ def read_stream(
     (at its first line), for verification; otherwise blank lines are skipped.
     """
     name = display_path(path)
+    handle = _inflated(handle)
     peek = getattr(handle, "peek", None)
     if callable(peek):
         _sniff(peek(_SNIFF_BYTES)[:_SNIFF_BYTES], path)
@@ -371,6 +395,13 @@ def read_path(path: str, *, keep: Keep | None = None, blanks: bool = False) -> I
         yield from read_stream(handle, path, keep=keep, blanks=blanks)
 
 
+def _evidence_name(path: Path) -> bool:
+    suffix = path.suffix
+    if suffix == COMPRESSED_SUFFIX:
+        suffix = Path(path.stem).suffix
+    return suffix in EVIDENCE_SUFFIXES
+
+
 def expand_paths(paths: Iterable[str]) -> list[str]:
     """Files to read: files as given, directories searched for evidence files, ``-`` as is."""
     found: list[str] = []
@@ -380,14 +411,11 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
             continue
         candidate = Path(path)
         if candidate.is_dir():
-            files = sorted(
-                str(p)
-                for p in candidate.rglob("*")
-                if p.suffix in EVIDENCE_SUFFIXES and p.is_file()
-            )
+            files = sorted(str(p) for p in candidate.rglob("*") if _evidence_name(p) and p.is_file())
             if not files:
                 raise InputError(
-                    Position(path), "no evidence files (*.jsonl, *.ndjson) in this directory"
+                    Position(path),
+                    "no evidence files (*.jsonl, *.ndjson, or either .gz) in this directory",
                 )
             found.extend(files)
         elif candidate.exists():
@@ -401,7 +429,7 @@ def first_record(path: str) -> Record | None:
     """The first record of a file (cheap: reads one line), or None when it has none."""
     try:
         with open(path, "rb") as handle:
-            for line in _lines(handle, path):
+            for line in _lines(_inflated(handle), path):
                 if isinstance(line, BadLine):
                     return None
                 number, raw, complete, altered = line
@@ -421,6 +449,8 @@ def last_record(path: str, *, window: int = 1 << 16) -> Record | None:
     """
     try:
         with open(path, "rb") as handle:
+            if is_gzip(handle.peek(2)[:2]):
+                return _last_inflated(Gunzip(handle), path)
             size = handle.seek(0, os.SEEK_END)
             if size == 0:
                 return None
@@ -436,6 +466,19 @@ def last_record(path: str, *, window: int = 1 << 16) -> Record | None:
     if len(lines) == 1 and start > 0:
         return None  # the last line is longer than the window
     item = _parse(raw, path, 0, complete=True)
+    return item if isinstance(item, Record) else None
+
+
+def _last_inflated(handle: Gunzip, path: str) -> Record | None:
+    """The last complete record of a compressed file: read through (a sweep run's file is
+    small), holding one line at a time."""
+    last = b""
+    while line := handle.readline(MAX_LINE_BYTES + 1):
+        if line.strip():
+            last = line
+    if handle.problem is not None or not last.endswith(b"\n"):
+        return None
+    item = _parse(last.rstrip(b"\r\n"), path, 0, complete=True)
     return item if isinstance(item, Record) else None
 
 
@@ -472,6 +515,9 @@ def follow_path(
                 raise InputError(
                     Position(path), f"cannot read: {error.strerror or error}"
                 ) from None
+        if _inflated(handle) is not handle:  # a finished sweep run: nothing more will come
+            yield from read_stream(handle, path, blanks=blanks)
+            return
         number = 0
         pending = b""
         seen_record = False
