@@ -107,6 +107,33 @@ def syncs_after(event: object) -> bool:
     )
 
 
+def seal_line(
+    record: dict[str, Any],
+    seq: int,
+    prev: str | None,
+    secrets: frozenset[str],
+    key: bytes | None,
+) -> tuple[dict[str, Any], bytes]:
+    """``record`` redacted and sealed as record ``seq`` of its chain, and its line.
+
+    ``prev`` is the previous record's ``hash`` (None for the first record of a new chain:
+    its run's own genesis). The body gains ``seq``, ``prev_hash``, ``mac`` (the first record
+    of a keyed chain) and ``hash``; the line is its canonical JSON with ``hash`` appended
+    last and a newline: what every writer writes, and what the verifier hashes back.
+    """
+    body = redact_into({"seq": seq}, record, secrets, STRUCTURE)
+    if prev is None:  # the first record of a new chain: its run's own genesis
+        prev = genesis_of(body)
+    body["prev_hash"] = prev
+    if key is not None and seq == 0:
+        body[MAC_FIELD] = HMAC_SHA256
+    data = _CANONICAL(body).encode()
+    digest = hashlib.sha256(data).hexdigest() if key is None else mac_of(data, key)
+    # the line is the canonical body with the hash appended: one encoding per record
+    body["hash"] = digest
+    return body, data[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
+
+
 class _FromEnvironment(Enum):
     TOKEN = "from the environment"
 
@@ -131,6 +158,12 @@ def _span(bodies: list[dict[str, Any]]) -> str:
 
 def _were(bodies: list[dict[str, Any]]) -> str:
     return "was" if bodies[0].get("seq") == bodies[-1].get("seq") else "were"
+
+
+def sync_directory(path: Path) -> None:
+    """``fsync`` a directory, so that the files created in it are on disk by name (a
+    no-op where the file system cannot do it)."""
+    _sync_directory(path)
 
 
 def _sync_directory(path: Path) -> None:
@@ -162,6 +195,9 @@ class Resume:
     prev_hash: str
     cut: int = 0
 
+
+COMPRESSED_SUFFIX = ".gz"
+"""The suffix of evidence stored as gzip-compressed JSON Lines (a sweep's runs)."""
 
 _RESUME_FLAGS = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
@@ -280,6 +316,11 @@ class EvidenceWriter:
     def _reopen(self, resume: Resume) -> int:
         """Open an existing run's file to continue its chain after its last record,
         cutting off a last line the crashed writer never finished."""
+        if self.path.name.endswith(COMPRESSED_SUFFIX):
+            raise UsageError(
+                f"cannot continue evidence {self.path}: a compressed sweep run is a finished "
+                "rehearsal, never continued"
+            )
         try:
             fd = os.open(self.path, _RESUME_FLAGS)
         except OSError as exc:
@@ -326,20 +367,8 @@ class EvidenceWriter:
         fd = self._fd
         if fd is None:
             raise ValueError(f"evidence file {self.path} is closed")
-        body = redact_into({"seq": self._seq}, record, self._secrets, STRUCTURE)
-        prev = self._prev
-        if prev is None:  # the first record of a new chain: its run's own genesis
-            prev = genesis_of(body)
-        body["prev_hash"] = prev
-        key = self._key
-        if key is not None and self._seq == 0:
-            body[MAC_FIELD] = HMAC_SHA256
-        data = _CANONICAL(body).encode()
-        digest = hashlib.sha256(data).hexdigest() if key is None else mac_of(data, key)
-        # the line is the canonical body with the hash appended: one encoding per record
-        line = data[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
-        body["hash"] = digest
-        self._prev = digest
+        body, line = seal_line(record, self._seq, self._prev, self._secrets, self._key)
+        self._prev = body["hash"]
         self._seq += 1
         if self.failure is not None:
             self.unwritten.append(body)
