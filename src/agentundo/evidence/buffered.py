@@ -13,6 +13,7 @@ The reader (:mod:`agentundo.evidence.reader`) decompresses such a file transpare
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import zlib
@@ -181,7 +182,5 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _unlink(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.unlink()
-    except OSError:
-        pass

@@ -411,7 +411,9 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
             continue
         candidate = Path(path)
         if candidate.is_dir():
-            files = sorted(str(p) for p in candidate.rglob("*") if _evidence_name(p) and p.is_file())
+            files = sorted(
+                str(p) for p in candidate.rglob("*") if _evidence_name(p) and p.is_file()
+            )
             if not files:
                 raise InputError(
                     Position(path),
