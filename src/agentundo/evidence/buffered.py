@@ -6,7 +6,8 @@ therefore not flushed one by one as a live drill's are (:class:`~agentundo.evide
 EvidenceWriter`): :class:`BufferedEvidence` seals each record into the run's hash chain
 exactly as the live writer does (redacted first, the same canonical line, the same
 hashes or MACs), keeps the lines in memory, and on :meth:`~BufferedEvidence.close` writes
-them as one gzip member (``<run_id>.jsonl.gz``) with one ``write`` and one ``fsync``.
+them as one gzip member (``<run_id>.jsonl.gz``) with one ``write`` and one ``fsync``
+(a sweep syncs all its runs' files at its end, many at once: :func:`sync_files`).
 The reader (:mod:`agentundo.evidence.reader`) decompresses such a file transparently, so
 ``timeline``, ``--verify`` and ``--summary`` read it as they read a plain file.
 """
@@ -67,6 +68,7 @@ class BufferedEvidence:
         keep: Keep | None = None,
         on_failure: Callable[[str], object] | None = None,
         level: int = GZIP_LEVEL,
+        sync: bool = True,
     ) -> None:
         if key is FROM_ENVIRONMENT:
             key = evidence_key(os.environ)
@@ -80,6 +82,7 @@ class BufferedEvidence:
         self._keep = keep
         self._on_failure = on_failure
         self._level = level
+        self._sync = sync
         self._bodies: list[dict[str, Any]] = []
         self._lines: list[bytes] = []
         self._prev: str | None = None
@@ -138,8 +141,9 @@ class BufferedEvidence:
         where = "writing"
         try:
             _write_all(fd, data)
-            where = "on fsync of"
-            os.fsync(fd)
+            if self._sync:
+                where = "on fsync of"
+                os.fsync(fd)
             self._bodies = []
         except OSError as exc:
             self._failed(f"{_os_error(exc)} {where} its {len(data)} compressed bytes")
@@ -184,3 +188,38 @@ def _write_all(fd: int, data: bytes) -> None:
 def _unlink(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
+
+
+SYNC_THREADS = 16
+"""Files synced at once by :func:`sync_files`: a journaling file system commits
+concurrent ``fsync`` calls together (measured: 200 files in 0.68 s one by one, 0.04-0.06 s
+sixteen at a time)."""
+
+
+def sync_files(paths: list[Path]) -> dict[Path, str]:
+    """``fsync`` each file (sixteen at a time, one ``fsync`` each), then each of their
+    directories; the files (or directories) that failed, with why."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agentundo.evidence.writer import sync_directory
+
+    def one(path: Path) -> str | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            return f"{_os_error(exc)} on fsync"
+        return None
+
+    with ThreadPoolExecutor(min(SYNC_THREADS, max(1, len(paths)))) as pool:
+        synced = zip(paths, pool.map(one, paths), strict=True)
+        failed = {path: why for path, why in synced if why is not None}
+    for directory in dict.fromkeys(p.parent for p in paths):
+        try:
+            sync_directory(directory)
+        except OSError as exc:
+            failed[directory] = f"{_os_error(exc)} on fsync of the directory"
+    return failed
