@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import json.encoder
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,37 +15,11 @@ from types import TracebackType
 from typing import Any, Final, Literal, get_args
 
 from agentundo.errors import UsageError
-from agentundo.evidence.chain import HMAC_SHA256, MAC_FIELD, canonical_text, genesis_of, mac_of
+from agentundo.evidence.chain import CANONICAL as _CANONICAL
+from agentundo.evidence.chain import HMAC_SHA256, MAC_FIELD, genesis_of, mac_of
 from agentundo.evidence.events import Event
 from agentundo.evidence.keys import evidence_key
 from agentundo.evidence.redact import redact_into
-
-
-def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
-    """:func:`~agentundo.evidence.chain.canonical_text`, with its encoder built once.
-
-    ``json.dumps`` builds a new encoder for every call, which costs as much as encoding
-    a record. Where the C encoder is available it is made once (without the circular
-    reference check: records are trees) and used only if it agrees with
-    :func:`canonical_text` on a sample; otherwise a reused ``JSONEncoder`` does the work.
-    """
-    fallback = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return fallback
-    try:
-        encode = make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True)
-    except TypeError:  # another Python's private signature
-        return fallback
-
-    def canonical(record: dict[str, Any]) -> str:
-        return "".join(encode(record, 0))
-
-    sample: dict[str, Any] = {"z": [1, 2.5, None, True], "a": {"é": '\n"x'}, "m": -0.0}
-    return canonical if canonical(sample) == canonical_text(sample) else fallback
-
-
-_CANONICAL = _canonical_encoder()
 
 STRUCTURE = frozenset(
     {
