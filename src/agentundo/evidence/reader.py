@@ -50,6 +50,7 @@ EVIDENCE_SUFFIXES = (".jsonl", ".ndjson")
 """Files a directory is searched for (recursively), also gzip-compressed
 (:data:`COMPRESSED_SUFFIX`, as a sweep stores its runs)."""
 COMPRESSED_SUFFIX = ".gz"
+_COMPRESSED = "compressed evidence: "
 
 _SNIFF_BYTES = 4096
 _MAX_LEADING_BAD = 5
@@ -244,8 +245,8 @@ def _looks_like_object(raw: bytes) -> bool:
 
 def _not_evidence(first: BadLine) -> InputError:
     """The error for input whose first non-blank line is ``first``, not a record."""
-    if first.kind is LineKind.TRUNCATED:  # the only line, cut off: say just that
-        return InputError(first.position(), first.message)
+    if first.kind is LineKind.TRUNCATED or first.message.startswith(_COMPRESSED):
+        return InputError(first.position(), first.message)  # cut off or corrupt: say just that
     return InputError(first.position(), f"not an evidence file: {first.message}", hint=_HINT)
 
 
@@ -312,7 +313,7 @@ def _lines(handle: IO[bytes], path: str) -> Iterator[_Line | BadLine]:
     problem = getattr(handle, "problem", None)
     if isinstance(problem, GzipProblem):
         kind = LineKind.TRUNCATED if problem.truncated else LineKind.MALFORMED
-        yield BadLine(path, number + 1, kind, f"compressed evidence: {problem.message}")
+        yield BadLine(path, number + 1, kind, f"{_COMPRESSED}{problem.message}")
 
 
 def _inflated(handle: IO[bytes]) -> IO[bytes]:
