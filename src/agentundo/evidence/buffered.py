@@ -3,10 +3,11 @@
 A sweep rehearses a rollback against the simulated world: nothing real is touched, so
 nothing is owed if its process dies mid-run, and a lost run is run again. Its records are
 therefore not flushed one by one as a live drill's are (:class:`~agentundo.evidence.writer.
-EvidenceWriter`): :class:`BufferedEvidence` seals each record into the run's hash chain
-exactly as the live writer does (redacted first, the same canonical line, the same
-hashes or MACs), keeps the lines in memory, and on :meth:`~BufferedEvidence.close` writes
-them as one gzip member (``<run_id>.jsonl.gz``) with one ``write`` and one ``fsync``
+EvidenceWriter`): :class:`BufferedEvidence` redacts each record as it comes (a copy) and
+keeps it; on :meth:`~BufferedEvidence.close`, if the run's evidence is kept, it seals
+them into the run's hash chain exactly as the live writer does (the same canonical lines,
+the same hashes or MACs: :func:`~agentundo.evidence.writer.seal_body`) and writes them
+as one gzip member (``<run_id>.jsonl.gz``) with one ``write`` and one ``fsync``
 (a sweep syncs all its runs' files at its end, many at once: :func:`sync_files`).
 The reader (:mod:`agentundo.evidence.reader`) decompresses such a file transparently, so
 ``timeline``, ``--verify`` and ``--summary`` read it as they read a plain file.
@@ -28,7 +29,8 @@ from agentundo.evidence.writer import (
     FROM_ENVIRONMENT,
     _FromEnvironment,
     _os_error,
-    seal_line,
+    redacted,
+    seal_body,
 )
 
 GZIP_LEVEL: Final = 1
@@ -84,8 +86,6 @@ class BufferedEvidence:
         self._level = level
         self._sync = sync
         self._bodies: list[dict[str, Any]] = []
-        self._lines: list[bytes] = []
-        self._prev: str | None = None
         self._closed = False
         parent = self.path.parent
         try:
@@ -108,17 +108,27 @@ class BufferedEvidence:
 
     @property
     def records(self) -> int:
-        return len(self._lines)
+        return len(self._bodies)
 
     def write(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Seal ``record`` into the run's chain and keep its line for :meth:`close`."""
+        """Redact ``record`` (a copy, with its ``seq``) and keep it; :meth:`close` seals it
+        into the run's chain, only if the run's evidence is kept."""
         if self._closed:
             raise ValueError(f"evidence file {self.path} is closed")
-        body, line = seal_line(record, len(self._lines), self._prev, self._secrets, self._key)
-        self._prev = body["hash"]
+        body = redacted(record, len(self._bodies), self._secrets)
         self._bodies.append(body)
-        self._lines.append(line)
         return body
+
+    def _seal(self) -> bytes:
+        """Every kept record sealed in order: the file's inflated content."""
+        prev: str | None = None
+        lines = []
+        key = self._key
+        for body in self._bodies:
+            body, line = seal_body(body, prev, key)
+            prev = body["hash"]
+            lines.append(line)
+        return b"".join(lines)
 
     def close(self) -> None:
         """Write the run's evidence (or drop it, as ``keep`` says); never raises an OSError."""
@@ -133,13 +143,13 @@ class BufferedEvidence:
             os.close(fd)
             _unlink(path)
             self.path = None
-            self._bodies, self._lines = [], []
+            self._bodies = []
             return
-        squeeze = zlib.compressobj(self._level, zlib.DEFLATED, 31)  # 31: a gzip member
-        data = squeeze.compress(b"".join(self._lines)) + squeeze.flush()
-        self._lines = []
         where = "writing"
+        data = b""
         try:
+            squeeze = zlib.compressobj(self._level, zlib.DEFLATED, 31)  # 31: a gzip member
+            data = squeeze.compress(self._seal()) + squeeze.flush()
             _write_all(fd, data)
             if self._sync:
                 where = "on fsync of"

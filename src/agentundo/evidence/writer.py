@@ -94,11 +94,23 @@ def seal_line(
     of a keyed chain) and ``hash``; the line is its canonical JSON with ``hash`` appended
     last and a newline: what every writer writes, and what the verifier hashes back.
     """
-    body = redact_into({"seq": seq}, record, secrets, STRUCTURE)
+    return seal_body(redact_into({"seq": seq}, record, secrets, STRUCTURE), prev, key)
+
+
+def redacted(record: dict[str, Any], seq: int, secrets: frozenset[str]) -> dict[str, Any]:
+    """The first half of :func:`seal_line`: a redacted copy of ``record`` with its ``seq``
+    (a copy: later changes to the record's lists or mappings do not reach it)."""
+    return redact_into({"seq": seq}, record, secrets, STRUCTURE)
+
+
+def seal_body(
+    body: dict[str, Any], prev: str | None, key: bytes | None
+) -> tuple[dict[str, Any], bytes]:
+    """The second half of :func:`seal_line`: chain a :func:`redacted` body; its line."""
     if prev is None:  # the first record of a new chain: its run's own genesis
         prev = genesis_of(body)
     body["prev_hash"] = prev
-    if key is not None and seq == 0:
+    if key is not None and body["seq"] == 0:
         body[MAC_FIELD] = HMAC_SHA256
     data = _CANONICAL(body).encode()
     digest = hashlib.sha256(data).hexdigest() if key is None else mac_of(data, key)
