@@ -44,7 +44,7 @@ def sweep(project: Path, *args: str, policy: str = "policy.yaml") -> Result:
 
 
 def timeline(*args: str | Path) -> Result:
-    return invoke("timeline", *args)
+    return invoke("timeline", *args, env={"COLUMNS": "1000"})  # long paths stay on one line
 
 
 def inflate_all(source: Path, target: Path) -> list[Path]:
