@@ -8,6 +8,7 @@ processes run a real ``python -m agentundo``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import socket
@@ -133,13 +134,19 @@ def test_a_scenario_file_with_expectations(files: dict[str, Path], tmp_path: Pat
     ]
 
 
+def sweep_text(path: Path) -> str:
+    """A sweep run's evidence file (gzip-compressed JSON Lines), inflated."""
+    assert path.name.endswith(".jsonl.gz"), path
+    return gzip.decompress(path.read_bytes()).decode("utf-8")
+
+
 def test_sweep_runs_once_per_step(files: dict[str, Path]) -> None:
     done = drill(files, "--sweep", "-f", "json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert [r["step_id"] for r in out["runs"]] == ["lookup", "reserve", "charge", "notify", "ship"]
     assert [r["compensated"] for r in out["runs"]] == [0, 0, 1, 2, 2]
-    assert len(list(files["evidence"].glob("*.jsonl"))) == 5
+    assert len(list(files["evidence"].glob("*.jsonl.gz"))) == 5
     text = drill(files, "--sweep")
     assert "5 runs, 0 failed" in text.stdout
 
@@ -588,7 +595,7 @@ def test_sweep_rows_never_reached_are_flagged_and_fail_the_sweep(tmp_path: Path)
     assert [r["reached"] for r in runs] == [True, True, True, False, False]
     assert [r["stopped_at"] for r in runs] == ["lookup", "reserve", "charge", "notify", "notify"]
     assert (out["failed"], out["not_reached"]) == (0, 2)
-    recorded = [json.loads(Path(r["evidence"]).read_text("utf-8").splitlines()[-1]) for r in runs]
+    recorded = [json.loads(sweep_text(Path(r["evidence"])).splitlines()[-1]) for r in runs]
     assert [r["verdict"] for r in recorded] == ["recovered"] * 3 + ["failed"] * 2
     assert recorded[4]["problems"] == [
         "fatal fault at 'ship' was never reached (the run stopped at 'notify'): the drill "
@@ -1106,7 +1113,7 @@ def _sweep(files_jobs: dict[str, Path], evidence: Path, *args: str) -> dict[str,
 
 def _verified(path: Path) -> list[dict[str, Any]]:
     """The records of one evidence file, each checked against the hash chain."""
-    text = path.read_text(encoding="utf-8")
+    text = sweep_text(path)
     assert text.endswith("\n"), f"{path} ends in a partial line"
     records = [json.loads(line) for line in text.splitlines()]
     prev = genesis_of(records[0])  # the run's own genesis
@@ -1126,7 +1133,7 @@ def _without_run_ids(out: dict[str, Any]) -> list[dict[str, Any]]:
     for row in out["runs"]:
         suffix = row["run_id"].rsplit("-", 1)[1]
         assert suffix == f"{row['index'] + 1:03d}"
-        assert Path(row["evidence"]).name == f"{row['run_id']}.jsonl"
+        assert Path(row["evidence"]).name == f"{row['run_id']}.jsonl.gz"
         rows.append({**row, "run_id": suffix, "evidence": suffix})
     return rows
 
@@ -1147,7 +1154,7 @@ def test_every_evidence_file_of_a_parallel_sweep_verifies(
     files_jobs: dict[str, Path], tmp_path: Path
 ) -> None:
     out = _sweep(files_jobs, tmp_path / "ev", "--jobs", "2")
-    paths = sorted((tmp_path / "ev").glob("*.jsonl"))
+    paths = sorted((tmp_path / "ev").glob("*.jsonl.gz"))
     assert len(paths) == STEPS
     assert sorted(r["evidence"] for r in out["runs"]) == [str(p) for p in paths]
     for row in out["runs"]:
@@ -1168,12 +1175,12 @@ def test_sigterm_stops_a_parallel_sweep_cleanly(
         files_jobs, evidence, "--jobs", "2", "--clock", "real", "--transient", "s0=10", "-f", "json"
     )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a sweep run's evidence is written when it ends: the directory shows the sweep began,
+    # and each run's ten retries with real backoff take far longer than the wait after it
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = list(evidence.glob("*.jsonl")) if evidence.exists() else []
-        if found and any("retry_scheduled" in p.read_text(encoding="utf-8") for p in found):
-            break
+    while time.monotonic() < deadline and not evidence.exists():
         time.sleep(0.05)
+    time.sleep(2)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -1182,7 +1189,7 @@ def test_sigterm_stops_a_parallel_sweep_cleanly(
     assert len(rows) < STEPS, "runs not started are not started"
     assert [r["index"] for r in rows] == sorted(r["index"] for r in rows)
     assert all(r["status"] == "interrupted" for r in rows)
-    paths = list(evidence.glob("*.jsonl"))
+    paths = list(evidence.glob("*.jsonl.gz"))
     assert sorted(str(p) for p in paths) == sorted(r["evidence"] for r in rows)
     for path in paths:
         records = _verified(path)
@@ -1206,9 +1213,9 @@ def test_jobs_must_be_positive(files_jobs: dict[str, Path], tmp_path: Path) -> N
 def test_a_sweep_on_a_full_disk_stops_cleanly_with_exit_3(files: dict[str, Path]) -> None:
     import resource
 
-    def full_disk() -> None:  # every file stops growing at 2000 bytes: EFBIG, no SIGXFSZ kill
+    def full_disk() -> None:  # every file stops growing at 500 bytes: EFBIG, no SIGXFSZ kill
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (500, 500))
 
     done = subprocess.run(
         [
@@ -1223,7 +1230,7 @@ def test_a_sweep_on_a_full_disk_stops_cleanly_with_exit_3(files: dict[str, Path]
     assert "evidence incomplete" in done.stderr and "the sweep stopped after 1 of 5 runs" in (
         done.stderr
     )
-    assert len(list(files["evidence"].glob("*.jsonl"))) == 1
+    assert len(list(files["evidence"].glob("*.jsonl.gz"))) == 1
 
 
 # -- weekly drills as CI jobs: [drill] configuration, scenario directories, JUnit ----------

@@ -682,6 +682,9 @@ DRILL = (
 )
 
 
+EVIDENCE = (".jsonl", ".jsonl.gz")
+
+
 def test_real_drills_verify_and_render(project_drilled: Path) -> None:
     for faults in (
         (),
@@ -691,8 +694,9 @@ def test_real_drills_verify_and_render(project_drilled: Path) -> None:
     ):
         done = agentundo_drilled(*DRILL, *faults, cwd=project_drilled)
         assert done.returncode in (0, 1), done.stderr
-    files = sorted((project_drilled / "ev").rglob("*.jsonl"))
-    assert len(files) >= 4
+    # a sweep stores each run as <run_id>.jsonl.gz, read like the plain files
+    files = sorted(p for p in (project_drilled / "ev").rglob("*") if p.name.endswith(EVIDENCE))
+    assert len(files) >= 4 and any(f.name.endswith(".gz") for f in files)
     verified = agentundo_drilled("timeline", "--verify", "-q", "ev", cwd=project_drilled)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.count("verified (hash chain intact, run complete)") == len(files)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from agentundo.saga.drills import Options
     from agentundo.saga.result import DrillResult
     from agentundo.saga.setup import DrillSetup, Stop
-    from agentundo.saga.sweep import SweepRow
+    from agentundo.saga.sweep import EvidenceLevel, SweepRow
 
 EVIDENCE_INCOMPLETE = 3
 """Exit code when the evidence could not be written in full (the run and its rollback went
@@ -99,6 +99,18 @@ def drill(
         str | None,
         typer.Option("--evidence", help="Evidence directory [default: ./agentundo-evidence]."),
     ] = None,
+    evidence_level: Annotated[
+        str,
+        typer.Option(
+            "--evidence-level",
+            help="--sweep runs whose evidence is kept: all, failures or none [default: all].",
+            show_default=False,
+        ),
+    ] = "all",
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Run a --sweep even when its estimate is over the budget."),
+    ] = False,
     output_format: Annotated[
         str, typer.Option("--format", "-f", help="Output: text, json or junit.")
     ] = "text",
@@ -220,6 +232,8 @@ def drill(
         lock=lock,
         output=output,
         inputs=run_input,
+        evidence_level=evidence_level,
+        yes=yes,
     )
     options.check()
     recover = ["--catalog", catalog, "--policy", policy, "--lock", lock]
@@ -561,6 +575,25 @@ def _sweep(setup: DrillSetup, options: Options, stop: Stop) -> int:
     return code
 
 
+def _sweep_budget(total: int, jobs: int, options: Options) -> EvidenceLevel:
+    """The sweep's evidence level, once its estimate is within the budget or ``--yes``."""
+    import sys
+
+    from agentundo.errors import UsageError
+    from agentundo.saga.sweep import EVIDENCE_LEVELS, estimate
+
+    level = next(v for v in EVIDENCE_LEVELS if v == options.evidence_level)
+    cost = estimate(total, jobs=jobs, evidence_level=level)
+    if cost.over_budget:
+        if not options.yes:
+            raise UsageError(
+                f"{cost.describe()}: over the budget (1 GB of evidence or 10 minutes); pass "
+                "--yes to run it, or --evidence-level failures or none to write less"
+            )
+        print(f"agentundo: {cost.describe()} (--yes)", file=sys.stderr)
+    return level
+
+
 def _sweep_rows(setup: DrillSetup, options: Options, stop: Stop) -> tuple[list[SweepRow], int]:
     """One run per step: the rows and the sweep's exit code (0 when every run passed)."""
     import sys
@@ -574,6 +607,7 @@ def _sweep_rows(setup: DrillSetup, options: Options, stop: Stop) -> tuple[list[S
 
     total = len(setup.workflow.steps)
     jobs = default_jobs() if options.jobs is None else options.jobs
+    level = _sweep_budget(total, jobs, options)
     run = functools.partial(
         sweep,
         setup,
@@ -581,6 +615,7 @@ def _sweep_rows(setup: DrillSetup, options: Options, stop: Stop) -> tuple[list[S
         evidence_dir=options.evidence_dir,
         stop=stop,
         jobs=jobs,
+        evidence_level=level,
     )
     err = Console(stderr=True)
     if total >= SWEEP_PROGRESS_MIN and err.is_terminal:

@@ -17,29 +17,40 @@ skipped, or yielded as :attr:`LineKind.BLANK` when ``blanks`` is true (for verif
 is skipped without being parsed, after a structural check (it must look like one JSON
 object) so that corruption is still reported. :func:`follow_path` tails a file that a
 running drill is still writing.
+
+Gzip-compressed evidence (a sweep's ``<run_id>.jsonl.gz``, or any stream starting with the
+gzip magic bytes, standard input included) is inflated transparently, a chunk at a time
+(:mod:`agentundo.evidence.gzip_lines`): every function here reads it as it reads the
+plain file. A compressed stream cut off before its end is a :attr:`LineKind.TRUNCATED`
+line after the last complete one; corrupt compressed data, a failed CRC or trailing
+bytes that are not gzip are a :attr:`LineKind.MALFORMED` one there.
 """
 
 from __future__ import annotations
 
 import json
+import json.scanner
 import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from agentundo.errors import InputError, Position
 from agentundo.evidence.events import Event
+from agentundo.evidence.gzip_lines import Gunzip, GzipProblem, is_gzip
 
 STDIN = "-"
 """The path that means standard input."""
 
 EVIDENCE_SUFFIXES = (".jsonl", ".ndjson")
-"""Files a directory is searched for (recursively)."""
+"""Files a directory is searched for (recursively), also gzip-compressed
+(:data:`COMPRESSED_SUFFIX`, as a sweep stores its runs)."""
+COMPRESSED_SUFFIX = ".gz"
+_COMPRESSED = "compressed evidence: "
 
 _SNIFF_BYTES = 4096
 _MAX_LEADING_BAD = 5
@@ -58,7 +69,8 @@ MAX_LINE_BYTES = 16 << 20
 """Longest line read, 16 MiB (evidence lines are a few hundred bytes, a large run_summary a
 few hundred kB). A longer line is malformed and is skipped without being held in memory;
 ``--follow`` refuses it as an input error, since it cannot wait for its end for ever."""
-_SKIP_CHUNK = 1 << 20
+_BLOCK = 1 << 18
+"""Bytes read at a time by the line splitter."""
 _HINT = "give the .jsonl file a drill wrote, or a directory of them"
 _BOM = b"\xef\xbb\xbf"
 _SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
@@ -185,9 +197,30 @@ def _reason(error: ValueError) -> str:
     return "a number too long to read"
 
 
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]  # the stub names the class, not the decoder
+)
+"""The decoder's own scanner (``json.loads`` without its checks of encoding and spacing)."""
+
+
+def _loads(raw: bytes) -> Any:
+    """``json.loads(raw)``, faster for a line that starts with ``{`` (UTF-8 then, as
+    ``json.loads`` detects it): the scanner is called at once, and anything but a value
+    that ends the line exactly goes to ``json.loads`` itself for its answer or error."""
+    if raw[:1] == b"{" and raw[1:2] != b"\0":
+        try:
+            text = raw.decode("utf-8", "surrogatepass")
+            data, end = _SCAN(text, 0)
+            if end == len(text):
+                return data
+        except (ValueError, StopIteration, RecursionError):
+            pass
+    return json.loads(raw)
+
+
 def _parse(raw: bytes, path: str, number: int, *, complete: bool, altered: str = "") -> Item:
     try:
-        data = json.loads(raw)
+        data = _loads(raw)
     except RecursionError:  # deeper than the interpreter can parse: malformed, never a crash
         return _too_deep_line(path, number)
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
@@ -234,8 +267,8 @@ def _looks_like_object(raw: bytes) -> bool:
 
 def _not_evidence(first: BadLine) -> InputError:
     """The error for input whose first non-blank line is ``first``, not a record."""
-    if first.kind is LineKind.TRUNCATED:  # the only line, cut off: say just that
-        return InputError(first.position(), first.message)
+    if first.kind is LineKind.TRUNCATED or first.message.startswith(_COMPRESSED):
+        return InputError(first.position(), first.message)  # cut off or corrupt: say just that
     return InputError(first.position(), f"not an evidence file: {first.message}", hint=_HINT)
 
 
@@ -254,16 +287,6 @@ def _sniff(head: bytes, path: str) -> None:
 
 _Line = tuple[int, bytes, bool, str]
 """(1-based number, the line without its newline, whether it had one, what was stripped)."""
-
-
-def _skip_line(handle: IO[bytes]) -> int:
-    """Read to the end of the current line without keeping it; the bytes read."""
-    size = 0
-    while chunk := handle.readline(_SKIP_CHUNK):
-        size += len(chunk)
-        if chunk.endswith(b"\n"):
-            break
-    return size
 
 
 def _strip(line: bytes, number: int) -> _Line:
@@ -286,18 +309,62 @@ def _strip(line: bytes, number: int) -> _Line:
 
 
 def _lines(handle: IO[bytes], path: str) -> Iterator[_Line | BadLine]:
-    """Every line, blank ones included; a line over :data:`MAX_LINE_BYTES` as a bad line."""
-    read = partial(handle.readline, MAX_LINE_BYTES + 1)
-    for number, line in enumerate(iter(read, b""), start=1):
-        complete = line.endswith(b"\n")
-        if not complete and len(line) > MAX_LINE_BYTES:
-            yield _too_long_line(path, number, len(line) + _skip_line(handle))
-            continue
-        raw = line.rstrip(b"\r\n") if complete else line
-        if len(raw) < len(line) - 1 or number == 1:  # a CR stripped, or a BOM to look for
-            yield _strip(line, number)
-        else:
-            yield number, raw, complete, ""
+    """Every line, blank ones included; a line over :data:`MAX_LINE_BYTES` as a bad line.
+
+    Reads blocks of :data:`_BLOCK` bytes and splits them (a line at a time costs more
+    than the checks that follow); the start of a line not yet ended is kept as pieces,
+    and one that grows past :data:`MAX_LINE_BYTES` is dropped and skipped to its end.
+    """
+    number = 0
+    pieces: list[bytes] = []  # the start of a line whose newline has not been read yet
+    held = 0  # bytes in pieces
+    skipped = 0  # > 0: the bytes of an over-long line being skipped to its end
+    while block := handle.read(_BLOCK):
+        if skipped:
+            cut = block.find(b"\n")
+            if cut < 0:
+                skipped += len(block)
+                continue
+            number += 1
+            yield _too_long_line(path, number, skipped + cut + 1)
+            skipped = 0
+            block = block[cut + 1 :]
+        lines = block.split(b"\n")
+        if len(lines) > 1 and pieces:
+            lines[0] = b"".join([*pieces, lines[0]])
+            pieces, held = [], 0
+        last = lines.pop()
+        for line in lines:
+            number += 1
+            if len(line) > MAX_LINE_BYTES:
+                yield _too_long_line(path, number, len(line) + 1)
+            elif number == 1 or line.endswith(b"\r"):  # a BOM to look for, or a CR
+                yield _strip(line + b"\n", number)
+            else:
+                yield number, line, True, ""
+        if last:
+            pieces.append(last)
+            held += len(last)
+            if held > MAX_LINE_BYTES:
+                skipped, pieces, held = held, [], 0
+    if skipped:
+        number += 1
+        yield _too_long_line(path, number, skipped)
+    elif pieces:  # the last line, without a newline
+        number += 1
+        yield _strip(b"".join(pieces), number)
+    problem = getattr(handle, "problem", None)
+    if isinstance(problem, GzipProblem):
+        kind = LineKind.TRUNCATED if problem.truncated else LineKind.MALFORMED
+        yield BadLine(path, number + 1, kind, f"{_COMPRESSED}{problem.message}")
+
+
+def _inflated(handle: IO[bytes]) -> IO[bytes]:
+    """``handle``, or its inflated lines when it starts as gzip does (read transparently)."""
+    peek = getattr(handle, "peek", None)
+    if callable(peek) and is_gzip(peek(2)[:2]):
+        return cast("IO[bytes]", Gunzip(handle))
+    return handle
 
 
 def read_stream(
@@ -309,6 +376,7 @@ def read_stream(
     (at its first line), for verification; otherwise blank lines are skipped.
     """
     name = display_path(path)
+    handle = _inflated(handle)
     peek = getattr(handle, "peek", None)
     if callable(peek):
         _sniff(peek(_SNIFF_BYTES)[:_SNIFF_BYTES], path)
@@ -371,6 +439,13 @@ def read_path(path: str, *, keep: Keep | None = None, blanks: bool = False) -> I
         yield from read_stream(handle, path, keep=keep, blanks=blanks)
 
 
+def _evidence_name(path: Path) -> bool:
+    suffix = path.suffix
+    if suffix == COMPRESSED_SUFFIX:
+        suffix = Path(path.stem).suffix
+    return suffix in EVIDENCE_SUFFIXES
+
+
 def expand_paths(paths: Iterable[str]) -> list[str]:
     """Files to read: files as given, directories searched for evidence files, ``-`` as is."""
     found: list[str] = []
@@ -381,13 +456,12 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
         candidate = Path(path)
         if candidate.is_dir():
             files = sorted(
-                str(p)
-                for p in candidate.rglob("*")
-                if p.suffix in EVIDENCE_SUFFIXES and p.is_file()
+                str(p) for p in candidate.rglob("*") if _evidence_name(p) and p.is_file()
             )
             if not files:
                 raise InputError(
-                    Position(path), "no evidence files (*.jsonl, *.ndjson) in this directory"
+                    Position(path),
+                    "no evidence files (*.jsonl, *.ndjson, or either .gz) in this directory",
                 )
             found.extend(files)
         elif candidate.exists():
@@ -401,7 +475,7 @@ def first_record(path: str) -> Record | None:
     """The first record of a file (cheap: reads one line), or None when it has none."""
     try:
         with open(path, "rb") as handle:
-            for line in _lines(handle, path):
+            for line in _lines(_inflated(handle), path):
                 if isinstance(line, BadLine):
                     return None
                 number, raw, complete, altered = line
@@ -421,6 +495,8 @@ def last_record(path: str, *, window: int = 1 << 16) -> Record | None:
     """
     try:
         with open(path, "rb") as handle:
+            if is_gzip(handle.peek(2)[:2]):
+                return _last_inflated(Gunzip(handle), path)
             size = handle.seek(0, os.SEEK_END)
             if size == 0:
                 return None
@@ -436,6 +512,19 @@ def last_record(path: str, *, window: int = 1 << 16) -> Record | None:
     if len(lines) == 1 and start > 0:
         return None  # the last line is longer than the window
     item = _parse(raw, path, 0, complete=True)
+    return item if isinstance(item, Record) else None
+
+
+def _last_inflated(handle: Gunzip, path: str) -> Record | None:
+    """The last complete record of a compressed file: read through (a sweep run's file is
+    small), holding one line at a time."""
+    last = b""
+    while line := handle.readline(MAX_LINE_BYTES + 1):
+        if line.strip():
+            last = line
+    if handle.problem is not None or not last.endswith(b"\n"):
+        return None
+    item = _parse(last.rstrip(b"\r\n"), path, 0, complete=True)
     return item if isinstance(item, Record) else None
 
 
@@ -472,6 +561,9 @@ def follow_path(
                 raise InputError(
                     Position(path), f"cannot read: {error.strerror or error}"
                 ) from None
+        if _inflated(handle) is not handle:  # a finished sweep run: nothing more will come
+            yield from read_stream(handle, path, blanks=blanks)
+            return
         number = 0
         pending = b""
         seen_record = False

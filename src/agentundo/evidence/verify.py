@@ -49,9 +49,10 @@ Completeness
   EV205 no-summary          the run has no ``run_summary``, or records follow it
   EV206 mixed-runs          a record's ``run_id`` differs from its run's
 Across files (:class:`AcrossFiles`, when given)
-  EV301 name-mismatch       a file named ``run_*.jsonl`` holds a run whose ``run_id`` is not
-                            its name without ``.jsonl`` (a copy or a rename of another run's
-                            file); files named otherwise, and standard input, are not judged
+  EV301 name-mismatch       a file named ``run_*.jsonl`` (or ``run_*.jsonl.gz``) holds a run
+                            whose ``run_id`` is not its name without ``.jsonl`` (a copy or a
+                            rename of another run's file); files named otherwise, and
+                            standard input, are not judged
   EV302 duplicate-run       one ``run_id`` in more than one file (or twice in one): each
                             later file names where it was first seen, and that first file
                             gets one more problem at the end naming the others
@@ -91,14 +92,19 @@ from agentundo.evidence.verify_complete import (
 _COMMON = frozenset(COMMON_FIELDS)
 RUN_FILE_PREFIX = "run_"
 RUN_FILE_SUFFIX = ".jsonl"
+COMPRESSED_RUN_FILE_SUFFIX = ".jsonl.gz"
 
 
 def named_run(path: str) -> str | None:
     """The run id a file's name promises: ``run_9c2a41f0`` for ``…/run_9c2a41f0.jsonl``
-    (the drill names each file ``<run_id>.jsonl``), or None for a file named otherwise."""
+    (the drill names each file ``<run_id>.jsonl``, a sweep ``<run_id>.jsonl.gz``), or
+    None for a file named otherwise."""
     name = os.path.basename(path)
-    if name.startswith(RUN_FILE_PREFIX) and name.endswith(RUN_FILE_SUFFIX):
-        return name[: -len(RUN_FILE_SUFFIX)]
+    if not name.startswith(RUN_FILE_PREFIX):
+        return None
+    for suffix in (RUN_FILE_SUFFIX, COMPRESSED_RUN_FILE_SUFFIX):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
     return None
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentundo.evidence.chain import (
+    CANONICAL,
     GENESIS,
     HMAC_SHA256,
     MAC_FIELD,
@@ -32,6 +33,17 @@ from agentundo.evidence.reader import Record
 _HASH_FIELD = len(',"hash":""')
 """What ``"hash": ...`` adds to a record's compact JSON besides the hash itself."""
 _RECENT = 4096
+
+
+def _size(data: dict[str, Any], own: bytes | None, stored: str) -> int:
+    """The bytes of the line the writer would write for ``data`` (its canonical body with
+    ``"hash"`` appended): one encoding of the parsed record, ``hash`` included (its pair
+    takes the same bytes wherever the sorted keys put it), when the line ends with the
+    hash as written; otherwise measured from the body without ``hash``, as before."""
+    if own is None:
+        return len(hash_body(data)) + len(stored) + _HASH_FIELD
+    text = CANONICAL(data)
+    return len(text) if text.isascii() else len(text.encode())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,10 +217,18 @@ class ChainChecker:
         data = record.data
         line = record.line
         stored = data.get("hash")
-        body = hash_body(data)
+        raw = record.raw
+        # The writer's line is the canonical body with the hash appended last, so the body
+        # it hashed is the line's own bytes without that ending: hash those, not a
+        # re-encoding. Only a line whose own bytes fail goes the long way (below).
+        own: bytes | None = None
+        if isinstance(stored, str) and stored.isascii():
+            ending = b',"hash":"' + stored.encode() + b'"}'
+            if raw.endswith(ending) and len(raw) > len(ending) + 1:
+                own = raw[: -len(ending)] + b"}"
         if record.altered:
             self._check_altered(record)
-        elif isinstance(stored, str) and len(record.raw) != len(body) + len(stored) + _HASH_FIELD:
+        elif isinstance(stored, str) and _size(data, own, stored) != len(raw):
             self._add(
                 line,
                 "EV109",
@@ -216,15 +236,22 @@ class ChainChecker:
                 "(readers disagree on which value counts) or the line was re-encoded",
             )
         if chain.mac_key is not None:
-            if stored == mac_of(body, chain.mac_key):
-                pass
-            elif self._require and stored == hashlib.sha256(body).hexdigest():
-                self._plain(chain, line)
-            else:
-                self._bad_mac(chain, line)
+            key = chain.mac_key
+            if own is None or stored != mac_of(own, key):
+                body = hash_body(data)
+                if stored == mac_of(body, key):
+                    pass
+                elif self._require and stored == hashlib.sha256(body).hexdigest():
+                    self._plain(chain, line)
+                else:
+                    self._bad_mac(chain, line)
         elif not chain.checked:
             pass
-        elif not isinstance(stored, str) or stored != hashlib.sha256(body).hexdigest():
+        elif not isinstance(stored, str):
+            self._add(line, "EV101", "content does not match its hash: the line was edited")
+        elif own is not None and stored == hashlib.sha256(own).hexdigest():
+            pass
+        elif stored != hashlib.sha256(hash_body(data)).hexdigest():
             self._add(line, "EV101", "content does not match its hash: the line was edited")
         seq = data.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool):

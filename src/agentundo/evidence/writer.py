@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import json.encoder
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,37 +15,11 @@ from types import TracebackType
 from typing import Any, Final, Literal, get_args
 
 from agentundo.errors import UsageError
-from agentundo.evidence.chain import HMAC_SHA256, MAC_FIELD, canonical_text, genesis_of, mac_of
+from agentundo.evidence.chain import CANONICAL as _CANONICAL
+from agentundo.evidence.chain import HMAC_SHA256, MAC_FIELD, genesis_of, mac_of
 from agentundo.evidence.events import Event
 from agentundo.evidence.keys import evidence_key
 from agentundo.evidence.redact import redact_into
-
-
-def _canonical_encoder() -> Callable[[dict[str, Any]], str]:
-    """:func:`~agentundo.evidence.chain.canonical_text`, with its encoder built once.
-
-    ``json.dumps`` builds a new encoder for every call, which costs as much as encoding
-    a record. Where the C encoder is available it is made once (without the circular
-    reference check: records are trees) and used only if it agrees with
-    :func:`canonical_text` on a sample; otherwise a reused ``JSONEncoder`` does the work.
-    """
-    fallback = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return fallback
-    try:
-        encode = make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True)
-    except TypeError:  # another Python's private signature
-        return fallback
-
-    def canonical(record: dict[str, Any]) -> str:
-        return "".join(encode(record, 0))
-
-    sample: dict[str, Any] = {"z": [1, 2.5, None, True], "a": {"é": '\n"x'}, "m": -0.0}
-    return canonical if canonical(sample) == canonical_text(sample) else fallback
-
-
-_CANONICAL = _canonical_encoder()
 
 STRUCTURE = frozenset(
     {
@@ -107,6 +80,45 @@ def syncs_after(event: object) -> bool:
     )
 
 
+def seal_line(
+    record: dict[str, Any],
+    seq: int,
+    prev: str | None,
+    secrets: frozenset[str],
+    key: bytes | None,
+) -> tuple[dict[str, Any], bytes]:
+    """``record`` redacted and sealed as record ``seq`` of its chain, and its line.
+
+    ``prev`` is the previous record's ``hash`` (None for the first record of a new chain:
+    its run's own genesis). The body gains ``seq``, ``prev_hash``, ``mac`` (the first record
+    of a keyed chain) and ``hash``; the line is its canonical JSON with ``hash`` appended
+    last and a newline: what every writer writes, and what the verifier hashes back.
+    """
+    return seal_body(redact_into({"seq": seq}, record, secrets, STRUCTURE), prev, key)
+
+
+def redacted(record: dict[str, Any], seq: int, secrets: frozenset[str]) -> dict[str, Any]:
+    """The first half of :func:`seal_line`: a redacted copy of ``record`` with its ``seq``
+    (a copy: later changes to the record's lists or mappings do not reach it)."""
+    return redact_into({"seq": seq}, record, secrets, STRUCTURE)
+
+
+def seal_body(
+    body: dict[str, Any], prev: str | None, key: bytes | None
+) -> tuple[dict[str, Any], bytes]:
+    """The second half of :func:`seal_line`: chain a :func:`redacted` body; its line."""
+    if prev is None:  # the first record of a new chain: its run's own genesis
+        prev = genesis_of(body)
+    body["prev_hash"] = prev
+    if key is not None and body["seq"] == 0:
+        body[MAC_FIELD] = HMAC_SHA256
+    data = _CANONICAL(body).encode()
+    digest = hashlib.sha256(data).hexdigest() if key is None else mac_of(data, key)
+    # the line is the canonical body with the hash appended: one encoding per record
+    body["hash"] = digest
+    return body, data[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
+
+
 class _FromEnvironment(Enum):
     TOKEN = "from the environment"
 
@@ -131,6 +143,12 @@ def _span(bodies: list[dict[str, Any]]) -> str:
 
 def _were(bodies: list[dict[str, Any]]) -> str:
     return "was" if bodies[0].get("seq") == bodies[-1].get("seq") else "were"
+
+
+def sync_directory(path: Path) -> None:
+    """``fsync`` a directory, so that the files created in it are on disk by name (a
+    no-op where the file system cannot do it)."""
+    _sync_directory(path)
 
 
 def _sync_directory(path: Path) -> None:
@@ -162,6 +180,9 @@ class Resume:
     prev_hash: str
     cut: int = 0
 
+
+COMPRESSED_SUFFIX = ".gz"
+"""The suffix of evidence stored as gzip-compressed JSON Lines (a sweep's runs)."""
 
 _RESUME_FLAGS = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
@@ -280,6 +301,11 @@ class EvidenceWriter:
     def _reopen(self, resume: Resume) -> int:
         """Open an existing run's file to continue its chain after its last record,
         cutting off a last line the crashed writer never finished."""
+        if self.path.name.endswith(COMPRESSED_SUFFIX):
+            raise UsageError(
+                f"cannot continue evidence {self.path}: a compressed sweep run is a finished "
+                "rehearsal, never continued"
+            )
         try:
             fd = os.open(self.path, _RESUME_FLAGS)
         except OSError as exc:
@@ -326,20 +352,8 @@ class EvidenceWriter:
         fd = self._fd
         if fd is None:
             raise ValueError(f"evidence file {self.path} is closed")
-        body = redact_into({"seq": self._seq}, record, self._secrets, STRUCTURE)
-        prev = self._prev
-        if prev is None:  # the first record of a new chain: its run's own genesis
-            prev = genesis_of(body)
-        body["prev_hash"] = prev
-        key = self._key
-        if key is not None and self._seq == 0:
-            body[MAC_FIELD] = HMAC_SHA256
-        data = _CANONICAL(body).encode()
-        digest = hashlib.sha256(data).hexdigest() if key is None else mac_of(data, key)
-        # the line is the canonical body with the hash appended: one encoding per record
-        line = data[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
-        body["hash"] = digest
-        self._prev = digest
+        body, line = seal_line(record, self._seq, self._prev, self._secrets, self._key)
+        self._prev = body["hash"]
         self._seq += 1
         if self.failure is not None:
             self.unwritten.append(body)

@@ -78,6 +78,8 @@ class Options:
     lock: str = "file"  # the run's rollback lock: memory, file or a Redis URL
     output: str | None = None  # -o: the report's file (None: stdout)
     inputs: Sequence[str] | None = None  # --input KEY=VALUE: a Cordum workflow's run inputs
+    evidence_level: str = "all"  # --sweep: all, failures or none (saga.sweep.EvidenceLevel)
+    yes: bool = False  # --sweep: run even when its estimate is over the budget
 
     def input_values(self) -> dict[str, Any] | None:
         """``--input`` as a mapping (None when none was given); UsageError when malformed."""
@@ -110,6 +112,13 @@ class Options:
                 f"--sweep fails each step in turn, so it cannot be combined with {given}; "
                 "drop one of them"
             )
+        if self.evidence_level not in ("all", "failures", "none"):
+            raise UsageError(
+                f"unknown evidence level {self.evidence_level!r}; expected all, failures or none"
+            )
+        if not self.sweep and (self.evidence_level != "all" or self.yes):
+            given = "--yes" if self.yes else "--evidence-level"
+            raise UsageError(f"{given} only applies with --sweep")
         if self.evidence is not None and not self.evidence.strip():
             raise UsageError("--evidence needs a directory, not an empty string")
         check_evidence_dir(self.evidence_dir)
