@@ -304,7 +304,7 @@ def test_bad_input_exits_2(tmp_path: Path, cli: Callable[..., Result]) -> None:
     (tmp_path / "empty").mkdir()
     empty = cli("report", "empty", "-o", "r.html", cwd=tmp_path)
     assert empty.returncode == 2
-    assert "no evidence files (*.jsonl, *.ndjson) in this directory" in empty.stderr
+    assert "no evidence files (*.jsonl, *.ndjson, or either .gz) in this directory" in empty.stderr
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "a.jsonl").write_bytes(b"\x00\xffbinary")
