@@ -48,3 +48,18 @@ def project(tmp_path: Path) -> Path:
     for name, text in (("catalog.yaml", FINDINGS_CATALOG), ("policy.yaml", FINDINGS_POLICY)):
         (tmp_path / name).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return tmp_path
+
+
+def test_text_lint_into_a_pipe_imports_no_rich(project: Path) -> None:
+    names = imported("lint", cwd=project)
+    assert "agentundo.report.text" in names
+    assert "rich" not in names
+
+
+def test_foreign_policy_model_only_when_a_foreign_policy_is_loaded(project: Path) -> None:
+    assert "agentundo.model.foreign_policy" not in imported("lint", "-f", "json", cwd=project)
+    (project / "guard.yaml").write_text(
+        "rules:\n  - id: r1\n    match: {topics: 'email.*'}\n    decision: throttle\n",
+        encoding="utf-8",
+    )
+    assert "agentundo.model.foreign_policy" in imported("lint", "-f", "json", cwd=project)

@@ -233,12 +233,10 @@ def execute(
             raise UsageError(f"--output {output}: cannot write: {exc.strerror}") from None
         print(f"{summary_line(result)} (report: {output})")
     elif fmt is Format.TEXT:
-        from rich.console import Console
-
         from agentundo.report import text
 
         # input errors went to stderr just above: the terminal report leaves them out
-        text.render(result, Console(highlight=False), input_errors=False)
+        text.render_stream(result, sys.stdout, input_errors=False)
     else:
         reporter(fmt)(result, sys.stdout)
     if annotate:

@@ -184,7 +184,7 @@ def lint_paths(
     fail_on: Severity = Severity.ERROR,
 ) -> LintResult:
     """Load every agentundo file under ``paths`` and lint them together."""
-    from agentundo.model.foreign_policy import register
+    from agentundo.load.foreign import register
 
     register()
     scan = scan_paths(paths)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from agentundo.errors import Position
 from agentundo.load.files import LoadedFile
+from agentundo.load.foreign import KIND as FOREIGN
 from agentundo.model.catalog import Topic
-from agentundo.model.foreign_policy import ForeignPolicy, convert
 from agentundo.model.policy import Policy
 from agentundo.model.workflow import Workflow
 from agentundo.policy.compiled import CompiledPolicy
@@ -71,8 +71,10 @@ class Project:
                         project.duplicate_topics.append((first, entry))
             elif isinstance(file.model, Policy):
                 project.policies.append(PolicyEntry(file.model, file, CompiledPolicy(file.model)))
-            elif isinstance(file.model, ForeignPolicy):
+            elif file.kind == FOREIGN:
                 # a control plane's policy: rule i of the converted policy is the file's rules[i]
+                from agentundo.model.foreign_policy import convert
+
                 policy = convert(file.model).policy
                 project.policies.append(PolicyEntry(policy, file, CompiledPolicy(policy)))
             elif isinstance(file.model, Workflow):

@@ -12,14 +12,15 @@ and records what cannot be mapped as :class:`Note` objects that lint reports
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+# recognising the format lives in the loader, which imports this module only to build one
+from agentundo.load.foreign import KIND as KIND
+from agentundo.load.foreign import detect as detect
+from agentundo.load.foreign import register as register
 from agentundo.model.common import Decision, Risk
 from agentundo.model.policy import Policy, Rule, When
-
-KIND = "foreign-policy"
 
 UNKNOWN_DECISION = "AU310"
 CONSTRAINT_NOT_MODELLED = "AU311"
@@ -200,27 +201,3 @@ def convert(foreign: ForeignPolicy) -> Conversion:
         )
     policy = Policy(version="v1", combining="first_match", default_decision=default, rules=rules)
     return Conversion(policy=policy, notes=tuple(notes))
-
-
-def detect(data: dict[str, Any]) -> str | None:
-    """Claim a mapping whose rules use ``match:`` (and none uses agentundo's ``when:``)."""
-    rules = data.get("rules")
-    if not isinstance(rules, list):
-        return None
-    items = [r for r in rules if isinstance(r, dict)]
-    if any("match" in r for r in items) and not any("when" in r for r in items):
-        return KIND
-    return None
-
-
-def _build(data: Any) -> ForeignPolicy:
-    return ForeignPolicy.model_validate(data)
-
-
-def register() -> None:
-    """Teach the loader this format (idempotent); lint and explain call it before loading."""
-    from agentundo.load.files import KINDS, Kind, register_kind
-
-    if KIND not in KINDS:
-        # keys: never all present in a real file, so only the detector (or kind:) claims it
-        register_kind(Kind(KIND, KIND, _build, frozenset({"rules", "match"})), detect)

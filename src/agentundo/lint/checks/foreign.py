@@ -12,19 +12,15 @@ from collections.abc import Iterator
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
 from agentundo.lint.registry import check
-from agentundo.model.foreign_policy import (
-    CONSTRAINT_NOT_MODELLED,
-    MATCH_KEY_UNKNOWN,
-    RISK_TAG_UNMAPPED,
-    UNKNOWN_DECISION,
-    ForeignPolicy,
-    convert,
-)
+from agentundo.load.foreign import KIND
 
 
 def _notes(project: Project, code: str) -> Iterator[Problem]:
     for file in project.files:
-        if isinstance(file.model, ForeignPolicy):
+        if file.kind == KIND:
+            # the model is imported only when a foreign policy was loaded
+            from agentundo.model.foreign_policy import convert
+
             for note in convert(file.model).notes:
                 if note.code == code:
                     yield Problem(file.position(*note.path, key=note.key), note.message, note.hint)
@@ -47,7 +43,7 @@ def foreign_decision_unknown(project: Project) -> Iterator[Problem]:
           - match: {topics: ["payments.*"]}
             decision: require_approval
     """
-    yield from _notes(project, UNKNOWN_DECISION)
+    yield from _notes(project, "AU310")
 
 
 @check("AU311", "foreign-constraint-not-modelled", Severity.WARNING, "foreign")
@@ -67,7 +63,7 @@ def foreign_constraint_not_modelled(project: Project) -> Iterator[Problem]:
           - match: {topics: ["infra.*"]}
             decision: require_approval
     """
-    yield from _notes(project, CONSTRAINT_NOT_MODELLED)
+    yield from _notes(project, "AU311")
 
 
 @check("AU312", "foreign-risk-tag-unmapped", Severity.WARNING, "foreign")
@@ -86,7 +82,7 @@ def foreign_risk_tag_unmapped(project: Project) -> Iterator[Problem]:
           - match: {topics: ["crm.*"], risk_tags: [high, critical]}
             decision: deny
     """
-    yield from _notes(project, RISK_TAG_UNMAPPED)
+    yield from _notes(project, "AU312")
 
 
 @check("AU313", "foreign-match-key-unknown", Severity.WARNING, "foreign")
@@ -106,4 +102,4 @@ def foreign_match_key_unknown(project: Project) -> Iterator[Problem]:
           - match: {topics: ["db.*"]}
             decision: deny
     """
-    yield from _notes(project, MATCH_KEY_UNKNOWN)
+    yield from _notes(project, "AU313")
