@@ -19,7 +19,7 @@ from agentundo.errors import InputError
 from agentundo.lint.finding import Finding, Severity
 from agentundo.lint.project import Project
 from agentundo.lint.registry import Check, all_checks
-from agentundo.load.files import LoadedFile, PassedOver, scan_paths
+from agentundo.load.files import LoadedFile, PassedOver, paused_collector, scan_paths
 
 
 def selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
@@ -187,10 +187,11 @@ def lint_paths(
     from agentundo.load.foreign import register
 
     register()
-    scan = scan_paths(paths)
-    result = run_checks(
-        scan.files, envs=envs, select=select, ignore=ignore, per_file_ignores=per_file_ignores
-    )
+    with paused_collector():  # the checks, like loading, build much and no cycles
+        scan = scan_paths(paths)
+        result = run_checks(
+            scan.files, envs=envs, select=select, ignore=ignore, per_file_ignores=per_file_ignores
+        )
     result.input_errors = scan.errors
     result.passed_over = scan.passed_over
     result.fail_on = fail_on
