@@ -20,9 +20,10 @@ from tests.samples import FINDINGS_CATALOG, FINDINGS_POLICY
 ROOT = Path(__file__).parents[2]
 
 
-def imported(*args: str, cwd: Path = ROOT) -> set[str]:
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``python -X importtime -m agentundo ARGS`` (the lint cache: this test's own)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "FORCE_COLOR")}
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "agentundo", *args],
         cwd=cwd,
         env=environ,
@@ -31,16 +32,23 @@ def imported(*args: str, cwd: Path = ROOT) -> set[str]:
         timeout=60,
         check=False,
     )
+
+
+def names(done: subprocess.CompletedProcess[str]) -> set[str]:
     assert "Traceback" not in done.stderr
     return {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
 
 
+def imported(*args: str, cwd: Path = ROOT) -> set[str]:
+    return names(run(*args, cwd=cwd))
+
+
 @pytest.mark.parametrize("args", [["rules"], ["rules", "AU101"], ["lint", "--help"], ["--help"]])
 def test_commands_that_validate_no_file_do_not_import_pydantic(args: list[str]) -> None:
-    names = imported(*args)
-    assert "typer" in names
-    assert "pydantic" not in names
-    assert "pydantic_core" not in names
+    found = imported(*args)
+    assert "typer" in found
+    assert "pydantic" not in found
+    assert "pydantic_core" not in found
 
 
 @pytest.fixture
@@ -51,9 +59,9 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_text_lint_into_a_pipe_imports_no_rich(project: Path) -> None:
-    names = imported("lint", cwd=project)
-    assert "agentundo.report.text" in names
-    assert "rich" not in names
+    found = imported("lint", "--no-cache", cwd=project)
+    assert "agentundo.report.text" in found
+    assert "rich" not in found
 
 
 def test_foreign_policy_model_only_when_a_foreign_policy_is_loaded(project: Path) -> None:
@@ -63,3 +71,33 @@ def test_foreign_policy_model_only_when_a_foreign_policy_is_loaded(project: Path
         encoding="utf-8",
     )
     assert "agentundo.model.foreign_policy" in imported("lint", "-f", "json", cwd=project)
+
+
+def _report(done: subprocess.CompletedProcess[str]) -> tuple[int, str]:
+    return done.returncode, done.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_warm_lint_replays_its_report_without_the_parser_or_models(
+    project: Path, fmt: str
+) -> None:
+    cold = run("lint", "-f", fmt, cwd=project)
+    assert {"yaml", "pydantic", "agentundo.lint.project"} <= names(cold)
+    warm = run("lint", "-f", fmt, cwd=project)
+    assert names(warm).isdisjoint({"yaml", "pydantic", "rich", "agentundo.lint.project"})
+    assert _report(warm) == _report(cold)
+    assert cold.returncode == 1
+    bypass = run("lint", "-f", fmt, "--no-cache", cwd=project)
+    assert "yaml" in names(bypass)
+    assert _report(bypass) == _report(cold)
+
+
+def test_an_edit_between_runs_is_linted(project: Path) -> None:
+    assert run("lint", "-f", "json", cwd=project).returncode == 1
+    policy = project / "policy.yaml"
+    policy.write_text(policy.read_text(encoding="utf-8") + "  - {id: bad\n", encoding="utf-8")
+    done = run("lint", "-f", "json", cwd=project)
+    assert "yaml" in names(done)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("import time")]
+    assert errors and errors[0].startswith("policy.yaml:") and ": error: YAML syntax" in errors[0]

@@ -14,12 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from agentundo.errors import InputError
 from agentundo.lint.finding import Finding, Severity
-from agentundo.lint.project import Project
 from agentundo.lint.registry import Check, all_checks
-from agentundo.load.files import LoadedFile, PassedOver, paused_collector, scan_paths
+from agentundo.load.paths import PassedOver
+
+if TYPE_CHECKING:  # the loader and the models: imported where a lint runs, not to replay one
+    from agentundo.load.files import LoadedFile
 
 
 def selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
@@ -70,11 +73,22 @@ class Suppressed:
     reason: str
 
 
+class CheckedFile(Protocol):
+    """What a report needs of a file that was checked: a loaded file, or one a cached
+    result names (:mod:`agentundo.lint.cache`)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
 @dataclass(slots=True)
 class LintResult:
     """Findings of one run, the files that loaded, the inputs that did not, what ran."""
 
-    files: list[LoadedFile]
+    files: Sequence[CheckedFile]
     findings: list[Finding] = field(default_factory=list)
     input_errors: list[InputError] = field(default_factory=list)
     checks: tuple[str, ...] = ()
@@ -114,6 +128,7 @@ def run_checks(
 ) -> LintResult:
     """Lint ``files`` together; the result has findings, the codes that ran, suppressions."""
     from agentundo.lint import suppress
+    from agentundo.lint.project import Project
 
     project = Project.build(files, envs)
     registry = all_checks().values() if checks is None else checks
@@ -184,6 +199,7 @@ def lint_paths(
     fail_on: Severity = Severity.ERROR,
 ) -> LintResult:
     """Load every agentundo file under ``paths`` and lint them together."""
+    from agentundo.load.files import paused_collector, scan_paths
     from agentundo.load.foreign import register
 
     register()

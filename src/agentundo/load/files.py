@@ -6,7 +6,6 @@ import difflib
 import gc
 import os
 import re
-import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from agentundo.errors import InputError, InputErrors, Position
+from agentundo.load.paths import YAML_SUFFIXES as YAML_SUFFIXES
+from agentundo.load.paths import PassedOver as PassedOver
+from agentundo.load.paths import discover as discover
+from agentundo.load.paths import read_bytes as read_bytes
+from agentundo.load.paths import shown_path as shown_path
 from agentundo.load.schema import validate
-from agentundo.load.yamlpos import MAX_BYTES, Document, decode, parse
-
-YAML_SUFFIXES = (".yaml", ".yml")
+from agentundo.load.yamlpos import Document, decode, parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,74 +130,6 @@ _FREEZE_AFTER = 100_000
 them (``gc.freeze``) before turning it back on: the first pass after it would otherwise
 walk every one of them (0.25 s for a large project), and again when they age. Frozen
 objects are still freed when nothing refers to them; only a cycle among them would stay."""
-
-
-def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[InputError]]:
-    """Expand directories into their YAML files (sorted); report paths that cannot be read.
-
-    A file reached twice (named twice, by two spellings, or through a symbolic link) is
-    read once, under the first name it was reached by. A name that is not valid UTF-8 and
-    anything that is not a regular file (a FIFO would block the read for ever) is an error.
-    """
-    candidates: list[Path] = []
-    errors: list[InputError] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                candidates.extend(
-                    Path(root) / name for name in sorted(files) if name.endswith(YAML_SUFFIXES)
-                )
-        elif path.exists():
-            candidates.append(path)
-        else:
-            errors.append(InputError(Position(shown_path(path)), "no such file or directory"))
-    found: list[Path] = []
-    seen: set[str] = set()
-    for path in candidates:
-        shown = shown_path(path)
-        if shown != str(path):
-            errors.append(InputError(Position(shown), "the file name is not valid UTF-8"))
-            continue
-        if path.exists() and not path.is_file():
-            errors.append(InputError(Position(shown), "not a regular file or directory"))
-            continue
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
-            found.append(path)
-    return found, errors
-
-
-def shown_path(path: str | os.PathLike[str]) -> str:
-    """``path`` as text that can always be printed: bytes that are not UTF-8 as ``\\xff``."""
-    text = os.fspath(path)
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def read_bytes(path: str | os.PathLike[str], *, limit: int = MAX_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; InputError otherwise.
-
-    A FIFO, a device (``/dev/zero``) or a file that grows while it is read would block the
-    read or fill memory, so only regular files are read, and never more than ``limit``.
-    """
-    name = shown_path(path)
-    try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISDIR(mode):
-            raise InputError(Position(name), "is a directory, not a file")
-        if not stat.S_ISREG(mode):
-            raise InputError(Position(name), "not a regular file")  # opening a FIFO blocks
-        with open(path, "rb") as handle:
-            raw = handle.read(limit + 1)
-    except FileNotFoundError:
-        raise InputError(Position(name), "no such file or directory") from None
-    except OSError as exc:
-        raise InputError(Position(name), f"cannot read file: {exc.strerror}") from None
-    if len(raw) > limit:
-        raise InputError(Position(name), f"file is larger than {limit // (1024 * 1024)} MiB")
-    return raw
 
 
 def read_document(path: str | os.PathLike[str]) -> Document:
@@ -358,14 +292,6 @@ def load_file(path: str | os.PathLike[str], expect: str | None = None) -> Loaded
 
 VERSION = "v1"
 """The ``version:`` of every agentundo format."""
-
-
-@dataclass(frozen=True, slots=True)
-class PassedOver:
-    """A YAML file found inside a directory that is not agentundo's, and why it is not."""
-
-    path: str
-    reason: str
 
 
 @dataclass(slots=True)

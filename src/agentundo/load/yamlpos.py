@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 
 from agentundo.errors import InputError, Position
+from agentundo.load.paths import MAX_BYTES as MAX_BYTES
 
 JsonPath = tuple[str | int, ...]
 
-MAX_BYTES = 64 * 1024 * 1024
 MAX_NODES = 1_000_000
 MAX_ALIASED_NODES = 100_000
 MAX_DEPTH = 64
