@@ -220,3 +220,57 @@ def test_the_directory_follows_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # not absolute: ignored, as the spec says
     monkeypatch.setenv("HOME", "/home/someone")
     assert cache.directory() == Path("/home/someone/.cache/agentundo")
+
+
+def _documents(where: Path) -> set[str]:
+    return {p.name for p in (where / "documents").glob("*.marshal")}
+
+
+def test_after_an_edit_only_the_edited_file_is_parsed_again(project: Path, tmp_path: Path) -> None:
+    where = tmp_path / "cache"
+    _lint(where)
+    before = _documents(where)
+    assert len(before) == 3
+    flow = project / "p" / "workflows" / "refund.yaml"
+    _write(flow, WORKFLOW.replace("payments.charge", "payments.nowhere"))
+    edited = _lint(where)
+    after = _documents(where)
+    assert before < after and len(after) == 4  # one new document: the workflow's
+    fresh = _lint(None)
+    assert edited.findings == fresh.findings
+    assert [f.code for f in edited.findings] == ["AU101", "AU305", "AU401"]
+    loaded = [f for f in edited.files if not isinstance(f, cache.CachedFile)]
+    assert len(loaded) == 3
+
+
+def test_a_stored_document_is_the_parsed_one(tmp_path: Path) -> None:
+    from agentundo.load.yamlpos import decode, parse
+
+    raw = b"version: v1  # agentundo: ignore[AU101] why\ntopics:\n  a: {side_effect: false}\n"
+    doc = parse(decode(raw, "c.yaml"), "c.yaml")
+    store = cache.Documents(tmp_path)
+    assert store.get("c.yaml", raw) is None
+    store.put("c.yaml", raw, doc)
+    again = store.get("c.yaml", raw)
+    assert again is not None and again is not doc
+    assert (again.path, again.data, again.values, again.keys, again.comments) == (
+        doc.path,
+        doc.data,
+        doc.values,
+        doc.keys,
+        doc.comments,
+    )
+    assert store.get("other.yaml", raw) is None  # positions name their file: another entry
+    assert store.get("c.yaml", raw + b"\n") is None
+
+
+def test_a_damaged_document_is_parsed_again(project: Path, tmp_path: Path) -> None:
+    where = tmp_path / "cache"
+    expected = _lint(where)
+    for entry in (where / "documents").glob("*.marshal"):
+        entry.write_bytes(b"\x00garbage")
+    for entry in where.glob("*.json"):
+        entry.unlink()
+    again = _lint(where)
+    assert not _replayed(again)
+    _same(expected, again)

@@ -22,7 +22,7 @@ from agentundo.lint.registry import Check, all_checks
 from agentundo.load.paths import PassedOver
 
 if TYPE_CHECKING:  # the loader and the models: imported where a lint runs, not to replay one
-    from agentundo.load.files import LoadedFile
+    from agentundo.load.files import DocumentStore, LoadedFile
 
 
 def selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
@@ -197,14 +197,16 @@ def lint_paths(
     ignore: Sequence[str] = (),
     per_file_ignores: PerFileIgnores | None = None,
     fail_on: Severity = Severity.ERROR,
+    store: DocumentStore | None = None,
 ) -> LintResult:
-    """Load every agentundo file under ``paths`` and lint them together."""
+    """Load every agentundo file under ``paths`` and lint them together (``store``: parsed
+    documents kept from earlier runs, :class:`~agentundo.load.files.DocumentStore`)."""
     from agentundo.load.files import paused_collector, scan_paths
     from agentundo.load.foreign import register
 
     register()
     with paused_collector():  # the checks, like loading, build much and no cycles
-        scan = scan_paths(paths)
+        scan = scan_paths(paths, store=store)
         result = run_checks(
             scan.files, envs=envs, select=select, ignore=ignore, per_file_ignores=per_file_ignores
         )

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agentundo.errors import InputError, InputErrors, Position
 from agentundo.load.paths import YAML_SUFFIXES as YAML_SUFFIXES
@@ -132,10 +132,31 @@ walk every one of them (0.25 s for a large project), and again when they age. Fr
 objects are still freed when nothing refers to them; only a cycle among them would stay."""
 
 
-def read_document(path: str | os.PathLike[str]) -> Document:
+class DocumentStore(Protocol):
+    """Parsed documents kept between runs, by file name and exact bytes (the lint cache's
+    :class:`~agentundo.lint.cache.Documents`): a file that has not changed is not parsed
+    again. Only documents that parsed are kept; a file that does not parse is read anew."""
+
+    def get(self, name: str, raw: bytes) -> Document | None: ...
+
+    def put(self, name: str, raw: bytes, doc: Document) -> None: ...
+
+
+def _parse(raw: bytes, text: str, name: str, store: DocumentStore | None) -> Document:
+    if store is None:
+        return parse(text, name)
+    doc = store.get(name, raw)
+    if doc is None:
+        doc = parse(text, name)
+        store.put(name, raw, doc)
+    return doc
+
+
+def read_document(path: str | os.PathLike[str], *, store: DocumentStore | None = None) -> Document:
     """Read and parse one YAML file."""
     name = str(path)
-    return parse(decode(read_bytes(path), name), name)
+    raw = read_bytes(path)
+    return _parse(raw, decode(raw, name), name, store)
 
 
 _TYPE_NAMES = {
@@ -461,7 +482,7 @@ def _unparsed_reason(text: str, error: InputError) -> str | None:
     return f"{reason}, and it is not YAML agentundo reads ({error.message})"
 
 
-def _read_found(path: Path) -> Document | PassedOver:
+def _read_found(path: Path, store: DocumentStore | None) -> Document | PassedOver:
     """Parse a file found inside a directory: its document, or why it is passed over.
 
     A file that cannot be parsed is agentundo's (and its error is raised) only when it
@@ -480,7 +501,7 @@ def _read_found(path: Path) -> Document | PassedOver:
             raise
         return PassedOver(name, why)
     try:
-        return parse(text, name)
+        return _parse(raw, text, name, store)
     except InputError as error:
         why = _unparsed_reason(text, error)
         if why is None:
@@ -488,7 +509,9 @@ def _read_found(path: Path) -> Document | PassedOver:
         return PassedOver(name, why)
 
 
-def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> Scan:
+def scan_paths(
+    paths: Iterable[str | os.PathLike[str]], *, store: DocumentStore | None = None
+) -> Scan:
     """Load every agentundo file under ``paths``; carry on past bad files.
 
     A file named on the command line must be an agentundo file and is checked strictly.
@@ -499,10 +522,10 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> Scan:
     "clean" would hide it.
     """
     with paused_collector():
-        return _scan(list(paths))
+        return _scan(list(paths), store)
 
 
-def _scan(paths: list[str | os.PathLike[str]]) -> Scan:
+def _scan(paths: list[str | os.PathLike[str]], store: DocumentStore | None) -> Scan:
     named = {Path(p) for p in paths if Path(p).is_file()}
     files, errors = discover(paths)
     loaded: list[LoadedFile] = []
@@ -511,9 +534,9 @@ def _scan(paths: list[str | os.PathLike[str]]) -> Scan:
     for path in files:
         try:
             if path in named:
-                doc = read_document(path)
+                doc = read_document(path, store=store)
             else:
-                found = _read_found(path)
+                found = _read_found(path, store)
                 if isinstance(found, PassedOver):
                     passed_over.append(found)
                     skipped.add(path)
