@@ -160,7 +160,7 @@ def test_a_damaged_entry_is_a_miss_and_is_written_again(project: Path, tmp_path:
     where = tmp_path / "cache"
     expected = _lint(where)
     [entry] = where.glob("*.json")
-    for damage in ("", "{", '{"format": 1}', '{"format": 99, "files": []}', "[1, 2]"):
+    for damage in ("", "{", '{"format": 2}', '{"format": 99, "files": []}', "[1, 2]"):
         entry.write_text(damage, encoding="utf-8")
         again = _lint(where)
         assert not _replayed(again)
@@ -253,12 +253,13 @@ def test_a_stored_document_is_the_parsed_one(tmp_path: Path) -> None:
     store.put("c.yaml", raw, doc)
     again = store.get("c.yaml", raw)
     assert again is not None and again is not doc
-    assert (again.path, again.data, again.values, again.keys, again.comments) == (
+    assert (again.path, again.data, again.values, again.keys, again.comments, again.nulls) == (
         doc.path,
         doc.data,
         doc.values,
         doc.keys,
         doc.comments,
+        False,
     )
     assert store.get("other.yaml", raw) is None  # positions name their file: another entry
     assert store.get("c.yaml", raw + b"\n") is None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentundo.load import yamlpos
+from agentundo.load import files, yamlpos
 
 SCALAR = st.text(alphabet="0123456789-+._:~eEoOnNyYtTfFxXabc ", max_size=12)
 
@@ -54,3 +55,20 @@ def test_the_usual_suspects() -> None:
         "tag:yaml.org,2002:" + t
         for t in ("int", "float", "bool", "null", "null", "str", "str", "float", "int", "int")
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\nb: [x, y]\n",
+        "a:\nb: 1\n",
+        "a: {b: [1, ~]}\n",
+        "a: &n null\nb: *n\n",
+        "a: 'null'\nb: \"~\"\n",
+        "base: &b {x: ~}\nc: {<<: *b, y: 1}\n",
+        "a: [1, [2, [3, Null]]]\n",
+    ],
+)
+def test_the_parser_says_whether_a_value_is_null(text: str) -> None:
+    doc = yamlpos.parse(text, "x.yaml")
+    assert doc.nulls is files._has_null(doc.data)

@@ -49,8 +49,8 @@ from agentundo.load.paths import PassedOver, discover, read_bytes
 if TYPE_CHECKING:
     from agentundo.load.yamlpos import Document
 
-FORMAT = 1
-"""The layout of an entry; bump it when :func:`_encode` changes."""
+FORMAT = 2
+"""The layout of an entry; bump it when :func:`_encode` or :class:`Documents` change."""
 
 ENV_DIR = "AGENTUNDO_CACHE_DIR"
 KEEP = 256
@@ -189,16 +189,16 @@ class Documents:
             with open(entry, "rb") as handle:
                 blob = handle.read()
             stored = marshal.loads(blob)  # load(handle) reads value by value: 10x slower
-            data, values, keys, comments = stored
+            data, values, keys, comments, nulls = stored
             if not (isinstance(values, dict) and isinstance(keys, dict)):
                 return None
-            if not isinstance(comments, dict):
+            if not (isinstance(comments, dict) and isinstance(nulls, bool)):
                 return None
         except (OSError, EOFError, ValueError, TypeError):
             return None
         with contextlib.suppress(OSError):
             os.utime(entry)
-        return Document(path=name, data=data, values=values, keys=keys, comments=comments)
+        return Document(name, data, values, keys, comments, nulls)
 
     def put(self, name: str, raw: bytes, doc: Document) -> None:
         entry = self._entry(name, raw)
@@ -207,7 +207,9 @@ class Documents:
             self.directory.mkdir(parents=True, exist_ok=True)
             _mark(self.directory.parent)
             with open(temporary, "wb") as handle:
-                handle.write(marshal.dumps((doc.data, doc.values, doc.keys, doc.comments)))
+                handle.write(
+                    marshal.dumps((doc.data, doc.values, doc.keys, doc.comments, doc.nulls))
+                )
             os.replace(temporary, entry)
             self.written += 1
         except (OSError, ValueError):  # ValueError: a value marshal cannot write

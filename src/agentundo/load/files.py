@@ -235,7 +235,8 @@ def build(doc: Document, kind: str) -> LoadedFile:
     from pydantic import ValidationError
 
     spec = KINDS[kind]
-    if not spec.strict_model or _has_null(doc.data):
+    nulls = doc.nulls if doc.nulls is not None else _has_null(doc.data)
+    if not spec.strict_model or nulls:
         errors = validate(doc, spec.schema)
         if errors:
             raise InputErrors(errors)

@@ -36,6 +36,11 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Base = yaml.SafeLoader
 
 _STR = _TAG + "str"
+_MAP = _TAG + "map"
+_NULL = _TAG + "null"
+_ScalarNode = yaml.ScalarNode
+_MappingNode = yaml.MappingNode
+_NO_PATHS: dict[Any, Any] = {}
 _RESOLVED: dict[str, str] = {}
 _IMPLICIT_FIRST = frozenset(k for k in _Base.yaml_implicit_resolvers if k is not None)
 """First characters of the plain scalars that an implicit resolver may read as something
@@ -54,8 +59,17 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
     their text (keys and values repeat a lot). Each answer is the one PyYAML would give.
     """
 
+    if _ONLY_BY_FIRST:
+        # libyaml also calls these two around every node, for path resolvers; with none
+        # they do nothing, and a C builtin does nothing cheaper than a Python method:
+        # descend_resolver(parent, index) -> {}.get(parent, index); ascend_resolver() -> 0
+        descend_resolver = _NO_PATHS.get
+        ascend_resolver = int
+
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
-        if kind is not yaml.ScalarNode or not _ONLY_BY_FIRST:
+        if kind is not _ScalarNode or not _ONLY_BY_FIRST:
+            if kind is _MappingNode and _ONLY_BY_FIRST:
+                return _MAP
             return str(super().resolve(kind, value, implicit))
         if not implicit[0]:  # quoted, block, or the non-specific tag '!': never resolved
             return _STR
@@ -79,6 +93,8 @@ class Document:
     keys: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     comments: dict[int, tuple[int, str]] = field(default_factory=dict)
     """Line → (column of its ``#``, text after it) of comments that mention agentundo."""
+    nulls: bool | None = None
+    """Whether any value is null, as the parser saw (None: not known, look at ``data``)."""
 
     def position(self, path: JsonPath, *, key: bool = False) -> Position:
         """Best position for ``path``: the exact node, else its nearest ancestor."""
@@ -146,6 +162,7 @@ def parse(text: str, path: str) -> Document:
     doc = Document(path=path, data=None)
     builder = _Builder(doc, loader)
     doc.data = builder.build(node, (), 0)
+    doc.nulls = builder.nulls
     doc.comments = _comments(text, node)
     return doc
 
@@ -215,12 +232,20 @@ def _inside(spans: list[_Span], line: int, column: int) -> bool:
     return any(start <= (line, column) < end for start, end in spans)
 
 
+_CONSTRUCTORS = {
+    _TAG + name: yaml.SafeLoader.yaml_constructors[_TAG + name]
+    for name in ("bool", "int", "float", "null")
+}
+"""The safe loader's constructors of the scalars that are not strings."""
+
+
 class _Builder:
     def __init__(self, doc: Document, loader: yaml.SafeLoader) -> None:
         self.doc = doc
         self.loader = loader
         self.count = 0
         self.aliased = 0
+        self.nulls = False
         self.seen: set[int] = set()
         self.open: set[int] = set()  # the collections being built: an alias to one is a loop
 
@@ -347,9 +372,12 @@ class _Builder:
             )
         if tag in (_TAG + "timestamp", _TAG + "binary"):
             return str(node.value)
-        if tag in (_TAG + "bool", _TAG + "int", _TAG + "float", _TAG + "null"):
-            try:
-                return self.loader.construct_object(node, deep=False)
+        construct = _CONSTRUCTORS.get(tag)
+        if construct is not None:
+            if tag == _NULL:
+                self.nulls = True
+            try:  # the safe constructor's own function, without construct_object's books
+                return construct(self.loader, node)
             except (yaml.YAMLError, ValueError) as exc:  # pragma: no cover - defensive
                 raise self.error(node, f"invalid scalar '{node.value}': {exc}") from None
         raise self.error(node, f"unsupported YAML tag {tag}", hint="remove the explicit tag")
