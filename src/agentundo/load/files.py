@@ -555,7 +555,6 @@ def _scan(paths: list[str | os.PathLike[str]], store: DocumentStore | None) -> S
             errors.append(exc)
     # a file that could not be read counts too: it is reported already
     ours = [f for f in files if f not in skipped] + [Path(e.position.path) for e in errors]
-    ours += [Path(os.path.realpath(f)) for f in ours]  # a directory named twice: read once
     errors.extend(
         InputError(
             Position(str(raw)),
@@ -564,10 +563,18 @@ def _scan(paths: list[str | os.PathLike[str]], store: DocumentStore | None) -> S
             "or 'version: v1' and a kind's keys; check the path",
         )
         for raw in paths
-        if Path(raw).is_dir()
-        and not any(f.is_relative_to(raw) or f.is_relative_to(os.path.realpath(raw)) for f in ours)
+        if Path(raw).is_dir() and not _holds_any(raw, ours)
     )
     return Scan(loaded, errors, passed_over)
+
+
+def _holds_any(directory: str | os.PathLike[str], files: list[Path]) -> bool:
+    """Whether one of ``files`` lies under ``directory``, by name or where either really
+    is (a directory named twice was read once, under the first name)."""
+    real = os.path.realpath(directory)
+    if any(f.is_relative_to(directory) or f.is_relative_to(real) for f in files):
+        return True
+    return any(Path(os.path.realpath(f)).is_relative_to(real) for f in files)
 
 
 def load_paths(

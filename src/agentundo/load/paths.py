@@ -49,18 +49,23 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[
         else:
             errors.append(InputError(Position(shown_path(path)), "no such file or directory"))
     found: list[Path] = []
-    seen: set[str] = set()
+    seen: set[object] = set()
     for path in candidates:
         shown = shown_path(path)
         if shown != str(path):
             errors.append(InputError(Position(shown), "the file name is not valid UTF-8"))
             continue
-        if path.exists() and not path.is_file():
+        try:
+            info: os.stat_result | None = os.stat(path)
+        except OSError:
+            info = None  # a dangling link: reading it reports it
+        if info is not None and not stat.S_ISREG(info.st_mode):
             errors.append(InputError(Position(shown), "not a regular file or directory"))
             continue
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
+        # the same file by any name: one stat, not a realpath's lstat per component
+        same: object = (info.st_dev, info.st_ino) if info else os.path.realpath(path)
+        if same not in seen:
+            seen.add(same)
             found.append(path)
     return found, errors
 
