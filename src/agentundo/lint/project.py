@@ -58,6 +58,7 @@ class Project:
     duplicate_topics: list[tuple[TopicEntry, TopicEntry]] = field(default_factory=list)
     policies: list[PolicyEntry] = field(default_factory=list)
     workflows: list[LoadedFile] = field(default_factory=list)
+    _side_effects: list[TopicEntry] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, files: list[LoadedFile], envs: tuple[str, ...] = ("production",)) -> Project:
@@ -90,7 +91,9 @@ class Project:
         return None if entry is None else entry.topic
 
     def side_effect_topics(self) -> Iterator[TopicEntry]:
-        return (e for e in self.topics.values() if e.topic.side_effect)
+        if self._side_effects is None:  # a dozen checks ask; 10,000 topics are many to sift
+            self._side_effects = [e for e in self.topics.values() if e.topic.side_effect]
+        return iter(self._side_effects)
 
 
 @dataclass(frozen=True, slots=True)
