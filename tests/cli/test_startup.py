@@ -101,3 +101,25 @@ def test_an_edit_between_runs_is_linted(project: Path) -> None:
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if not line.startswith("import time")]
     assert errors and errors[0].startswith("policy.yaml:") and ": error: YAML syntax" in errors[0]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github", "junit", "gitlab"])
+def test_every_format_reads_the_same_from_a_replayed_result(
+    project: Path, fmt: str, tmp_path: Path
+) -> None:
+    from tests.cli_runner import invoke
+
+    (project / "broken.yaml").write_text("version: v1\nversion: v1\ntopics: {}\n", "utf-8")
+    (project / "compose.yaml").write_text("services: {web: {image: nginx}}\n", "utf-8")
+    args = ("lint", "-f", fmt, "-v", "--fail-on", "warning")
+    cold = invoke(*args, "--no-cache", cwd=project)
+    first = invoke(*args, cwd=project)
+    warm = invoke(*args, cwd=project)
+    assert cold.returncode == first.returncode == warm.returncode == 2
+    assert cold.stdout == first.stdout == warm.stdout
+    assert cold.stderr == first.stderr == warm.stderr
+    assert "compose.yaml: passed over" in warm.stderr
+    written = invoke(*args, "-o", str(tmp_path / "report"), cwd=project)
+    assert written.returncode == 2
+    assert invoke(*args, "-o", "catalog.yaml", cwd=project).returncode == 2  # never overwritten
+    assert (project / "catalog.yaml").read_text("utf-8").startswith("version: v1")
