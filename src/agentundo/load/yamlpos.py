@@ -38,6 +38,11 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 _STR = _TAG + "str"
 _MAP = _TAG + "map"
 _NULL = _TAG + "null"
+_BOOL = _TAG + "bool"
+_MERGE = _TAG + "merge"
+_NUMBERS = (_TAG + "int", _TAG + "float")
+_AS_TEXT = (_TAG + "timestamp", _TAG + "binary")
+_COLLECTIONS = (_TAG + "seq", _MAP)
 _ScalarNode = yaml.ScalarNode
 _MappingNode = yaml.MappingNode
 _NO_PATHS: dict[Any, Any] = {}
@@ -280,7 +285,7 @@ class _Builder:
         self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
-        if not isinstance(node, yaml.ScalarNode) and node.tag not in (_TAG + "seq", _TAG + "map"):
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTIONS:
             raise self.error(
                 node, f"unsupported YAML tag {node.tag}", hint="remove the explicit tag"
             )
@@ -302,15 +307,17 @@ class _Builder:
     ) -> dict[str, Any]:
         result: dict[str, Any] = {}
         merged: dict[str, Any] = {}
+        keys, values = self.doc.keys, self.doc.values
+        inline = not alias and depth < MAX_DEPTH
         for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge":
+            if key_node.tag == _MERGE:
                 merged.update(self.merge(value_node, path, depth, alias))
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
+            if not isinstance(key_node, _ScalarNode):
                 raise self.error(key_node, "mapping keys must be plain strings")
             key = str(key_node.value)
             if key in result:
-                first = self.doc.keys[(*path, key)]
+                first = keys[(*path, key)]
                 raise self.error(
                     key_node,
                     f"duplicate key '{key}' (first defined at line {first[0]})",
@@ -318,15 +325,18 @@ class _Builder:
                 )
             child = (*path, key)
             mark = key_node.start_mark
-            self.doc.keys[child] = (mark.line + 1, mark.column + 1)
-            if value_node.__class__ is yaml.ScalarNode and not alias and depth < MAX_DEPTH:
+            keys[child] = (mark.line + 1, mark.column + 1)
+            if inline and value_node.__class__ is _ScalarNode:
                 # most values: what build() does for a scalar, without the call
                 self.count += 1
                 if self.count > MAX_NODES:
                     raise self.error(value_node, f"document has more than {MAX_NODES:,} nodes")
                 mark = value_node.start_mark
-                self.doc.values.setdefault(child, (mark.line + 1, mark.column + 1))
-                result[key] = self.scalar(value_node)
+                values.setdefault(child, (mark.line + 1, mark.column + 1))
+                if value_node.tag == _STR:  # most of those: scalar()'s first answer
+                    result[key] = str(value_node.value)
+                else:
+                    result[key] = self.scalar(value_node)
             else:
                 result[key] = self.build(value_node, child, depth + 1, alias)
         for key, value in merged.items():
@@ -356,21 +366,21 @@ class _Builder:
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
-        if tag == _TAG + "str" or node.style in ("'", '"', "|", ">"):
+        if tag == _STR or node.style in ("'", '"', "|", ">"):
             return str(node.value)
-        if tag == _TAG + "bool" and node.value.lower() not in ("true", "false"):
+        if tag == _BOOL and node.value.lower() not in ("true", "false"):
             raise self.error(
                 node,
                 f"ambiguous value '{node.value}': YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
                 hint=f'write true or false for a boolean, or quote it ("{node.value}") for a string',
             )
-        if tag in (_TAG + "int", _TAG + "float") and _SEXAGESIMAL.match(node.value):
+        if tag in _NUMBERS and _SEXAGESIMAL.match(node.value):
             raise self.error(
                 node,
                 f"ambiguous value '{node.value}': YAML 1.1 reads it as a base-60 number",
                 hint=f'quote it ("{node.value}") if you mean a string',
             )
-        if tag in (_TAG + "timestamp", _TAG + "binary"):
+        if tag in _AS_TEXT:
             return str(node.value)
         construct = _CONSTRUCTORS.get(tag)
         if construct is not None:
