@@ -275,3 +275,14 @@ def test_a_damaged_document_is_parsed_again(project: Path, tmp_path: Path) -> No
     again = _lint(where)
     assert not _replayed(again)
     _same(expected, again)
+
+
+def test_a_working_directory_that_is_gone_has_no_key(project: Path, tmp_path: Path) -> None:
+    options = _options()
+    target = str(project / "p")
+    assert cache.key([target], options) is not None
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    os.chdir(gone)
+    gone.rmdir()
+    assert cache.key([target], options) is None

@@ -81,14 +81,19 @@ class Options:
     per_file_ignores: PerFileIgnores
 
 
-def directory() -> Path:
-    """Where entries are kept: ``$AGENTUNDO_CACHE_DIR``, else the user's cache directory."""
+def directory() -> Path | None:
+    """Where entries are kept: ``$AGENTUNDO_CACHE_DIR``, else the user's cache directory
+    (None when there is no home directory to put it in: no cache)."""
     explicit = os.environ.get(ENV_DIR)
     if explicit:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "agentundo"
+    if base and os.path.isabs(base):
+        return Path(base) / "agentundo"
+    try:
+        return Path.home() / ".cache" / "agentundo"
+    except (RuntimeError, KeyError):  # no HOME and no password entry
+        return None
 
 
 def lint(
@@ -133,6 +138,13 @@ def lint(
 
 def key(targets: Sequence[str], options: Options) -> str | None:
     """The entry's name for these inputs; None when an input cannot be read."""
+    try:
+        return _key(targets, options)
+    except (OSError, ValueError):  # a working directory gone, a path the OS refuses
+        return None
+
+
+def _key(targets: Sequence[str], options: Options) -> str | None:
     files, errors = discover(targets)
     hashed: list[list[str]] = []
     for path in files:
@@ -251,7 +263,10 @@ def _code_fingerprint() -> list[Any]:
         for root in roots:
             found.extend(_stats(root))
         for name in _LIBRARIES:
-            spec = importlib.util.find_spec(name)
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
             origin = spec.origin if spec is not None else None
             if origin is not None and os.path.exists(origin):
                 found.append([name, *_stat(origin)])
