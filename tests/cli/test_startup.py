@@ -123,3 +123,24 @@ def test_every_format_reads_the_same_from_a_replayed_result(
     assert written.returncode == 2
     assert invoke(*args, "-o", "catalog.yaml", cwd=project).returncode == 2  # never overwritten
     assert (project / "catalog.yaml").read_text("utf-8").startswith("version: v1")
+
+
+def test_a_command_builds_only_its_own_module_and_help_lists_them_all() -> None:
+    from agentundo.cli.main import COMMANDS
+
+    script = (
+        "import sys\n"
+        "from agentundo.cli.main import main\n"
+        "try:\n    main(['lint', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "Usage: agentundo lint" in done.stdout
+    modules = {f"agentundo.cli.{name}" for name in COMMANDS}
+    assert set(done.stderr.split()) & modules == {"agentundo.cli.lint"}
+    listed = run("--help")
+    assert listed.returncode == 0
+    for name in ("lint", "rules", "explain", "drill", "recover", "timeline", "catalog"):
+        assert f" {name} " in listed.stdout
