@@ -21,10 +21,13 @@ uncacheable. The inputs are hashed again after the lint, and the result is store
 nothing changed meanwhile, so an entry never holds findings of other bytes than its key's.
 
 A hit reads one JSON file and never imports the YAML parser, pydantic or the checks.
+A miss still saves the parsing of every file whose bytes were parsed before
+(:class:`Documents`); each file is validated and every check runs over all of them.
+
 Entries live in ``$AGENTUNDO_CACHE_DIR``, else ``$XDG_CACHE_HOME/agentundo``, else
 ``~/.cache/agentundo``: outside the project, so a cache committed to a repository can
-never stand in for a lint. ``--no-cache`` bypasses it. The newest :data:`KEEP` entries are
-kept.
+never stand in for a lint. ``--no-cache`` bypasses it. The :data:`KEEP` results and
+:data:`KEEP_DOCUMENTS` documents used last are kept.
 """
 
 from __future__ import annotations
