@@ -35,6 +35,9 @@ CLEAN_ENV = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "COLUMNS": "200"}
 LEAKY = ("GITHUB_ACTIONS", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE")
 """Variables of the outer process that would change what the command prints."""
 
+KEPT = ("AGENTUNDO_CACHE_DIR",)
+"""Variables a clean environment keeps: the test's own lint cache (tests/conftest.py)."""
+
 
 @dataclass(frozen=True)
 class Result:
@@ -73,7 +76,8 @@ def invoke(
     with pytest.MonkeyPatch.context() as patch:
         if clean_env:
             for name in list(os.environ):
-                patch.delenv(name)
+                if name not in KEPT:
+                    patch.delenv(name)
         for name in LEAKY:
             patch.delenv(name, raising=False)
         for name, value in (env or {}).items():

@@ -15,6 +15,14 @@ def _no_evidence_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AGENTUNDO_EVIDENCE_KEY", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _own_lint_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test starts with an empty lint cache of its own, never the developer's."""
+    monkeypatch.setenv("AGENTUNDO_CACHE_DIR", str(tmp_path_factory.mktemp("lint-cache")))
+
+
 @pytest.fixture
 def cli() -> Callable[..., Result]:
     """``cli(*args, cwd=..., env=..., clean_env=..., stdin=...)``: agentundo in this process.

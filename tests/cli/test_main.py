@@ -108,8 +108,8 @@ def test_unknown_option_is_a_usage_error() -> None:
     [
         (
             ["drill", "w.yaml", "--catalog", "c.yaml", "--policy", "p.yaml", "--seed", "abc"],
-            "agentundo: error: Invalid value for '--seed': Input should be a valid integer, "
-            "unable to parse string as an integer (see 'agentundo drill --help')",
+            "agentundo: error: Invalid value for '--seed': 'abc' is not a valid int. "
+            "(see 'agentundo drill --help')",
         ),
         (
             ["lint", "--bogus"],

@@ -93,6 +93,14 @@ def lint(
             "over as not agentundo's, and why.",
         ),
     ] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Lint every file even when nothing changed since a run with the same inputs "
+            "(cache: $AGENTUNDO_CACHE_DIR, else $XDG_CACHE_HOME/agentundo).",
+        ),
+    ] = False,
 ) -> None:
     """Check compensation contracts, idempotency keys, policy gates and workflows.
 
@@ -108,6 +116,7 @@ def lint(
         ignore=_split(ignore),
         config=config,
         verbose=verbose,
+        cache=not no_cache,
     )
     raise typer.Exit(code)
 
@@ -118,7 +127,22 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
-def _codes(option: str, values: tuple[str, ...], known: list[str]) -> tuple[str, ...]:
+class _Codes:
+    """Every check's code, read (without importing the checks) the first time one is
+    asked for: a run without --select, --ignore or per-file ignores never needs them."""
+
+    def __init__(self) -> None:
+        self._codes: list[str] | None = None
+
+    def all(self) -> list[str]:
+        if self._codes is None:
+            from agentundo.lint.docs import static_checks
+
+            self._codes = list(static_checks())
+        return self._codes
+
+
+def _codes(option: str, values: tuple[str, ...], codes_of: _Codes) -> tuple[str, ...]:
     """Upper-cased codes; a value that is no code's prefix is a usage error."""
     import difflib
 
@@ -126,6 +150,7 @@ def _codes(option: str, values: tuple[str, ...], known: list[str]) -> tuple[str,
 
     codes = tuple(v.upper() for v in values)
     for code in codes:
+        known = codes_of.all()
         if not any(k.startswith(code) for k in known):
             close = difflib.get_close_matches(code, known, n=1) if len(code) >= 5 else []
             prefixes = ", ".join(sorted({k[:3] for k in known}))
@@ -163,16 +188,17 @@ def execute(
     ignore: tuple[str, ...] | None,
     config: str | None,
     verbose: bool = False,
+    cache: bool = False,
 ) -> int:
     """Run a lint as the options ask, write the report(s), return the exit code."""
     import os
     import sys
 
     from agentundo.errors import UsageError
+    from agentundo.lint import cache as lint_cache
     from agentundo.lint import config as configuration
-    from agentundo.lint.engine import PerFileIgnores, lint_paths
+    from agentundo.lint.engine import PerFileIgnores
     from agentundo.lint.finding import Severity
-    from agentundo.lint.registry import all_checks
     from agentundo.report import Format, reporter
     from agentundo.report.common import summary_line
 
@@ -196,7 +222,7 @@ def execute(
             raise UsageError(
                 f"--fail-on {fail_on!r}: expected one of: error, warning, info"
             ) from None
-    known = list(all_checks())
+    known = _Codes()
     _check_config_codes(settings, known)
     if output is not None and not output.strip():
         raise UsageError("--output needs a file name, not an empty string")
@@ -211,14 +237,14 @@ def execute(
         targets = [os.path.relpath(settings.root / p) for p in settings.paths]
     else:
         targets = ["."]
-    result = lint_paths(
-        targets,
+    options = lint_cache.Options(
         envs=envs or settings.envs or ("production",),
         select=chosen,
         ignore=skipped,
         per_file_ignores=PerFileIgnores(settings.per_file_ignores, root=str(settings.root)),
-        fail_on=level,
     )
+    where = lint_cache.directory() if cache else None
+    result = lint_cache.lint(targets, options, fail_on=level, cache=where)
     annotate = fmt is None and os.environ.get("GITHUB_ACTIONS") == "true"
     fmt = fmt or Format.TEXT
     if verbose:
@@ -233,12 +259,10 @@ def execute(
             raise UsageError(f"--output {output}: cannot write: {exc.strerror}") from None
         print(f"{summary_line(result)} (report: {output})")
     elif fmt is Format.TEXT:
-        from rich.console import Console
-
         from agentundo.report import text
 
         # input errors went to stderr just above: the terminal report leaves them out
-        text.render(result, Console(highlight=False), input_errors=False)
+        text.render_stream(result, sys.stdout, input_errors=False)
     else:
         reporter(fmt)(result, sys.stdout)
     if annotate:
@@ -247,7 +271,7 @@ def execute(
     return result.exit_code()
 
 
-def _check_config_codes(settings: Config, known: list[str]) -> None:
+def _check_config_codes(settings: Config, known: _Codes) -> None:
     from agentundo.errors import ConfigError, UsageError
 
     groups = [("select", settings.select), ("ignore", settings.ignore)]

@@ -10,7 +10,9 @@ COMMANDS = ("lint", "rules", "explain", "drill", "recover", "timeline", "catalog
 """Modules of :mod:`agentundo.cli` that each add their command(s) with ``register(app)``."""
 
 
-def build_app() -> object:
+def build_app(only: str | None = None) -> object:
+    """The application with every command, or only with the command module ``only``
+    (Typer builds every registered command's parameters before it runs one)."""
     import importlib
 
     import typer
@@ -37,7 +39,7 @@ def build_app() -> object:
     ) -> None:
         """agentundo: lint compensation contracts, drill rollbacks, verify evidence."""
 
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         try:
             module = importlib.import_module(f"agentundo.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--version"]:
         print(f"agentundo {__version__}")
         return 0
-    app = build_app()
+    app = build_app(only=args[0] if args and args[0] in COMMANDS else None)
     from agentundo.cli.run import run
 
     return run(app, args)

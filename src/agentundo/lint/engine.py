@@ -14,12 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from agentundo.errors import InputError
 from agentundo.lint.finding import Finding, Severity
-from agentundo.lint.project import Project
 from agentundo.lint.registry import Check, all_checks
-from agentundo.load.files import LoadedFile, PassedOver, scan_paths
+from agentundo.load.paths import PassedOver
+
+if TYPE_CHECKING:  # the loader and the models: imported where a lint runs, not to replay one
+    from agentundo.load.files import DocumentStore, LoadedFile
 
 
 def selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
@@ -70,11 +73,22 @@ class Suppressed:
     reason: str
 
 
+class CheckedFile(Protocol):
+    """What a report needs of a file that was checked: a loaded file, or one a cached
+    result names (:mod:`agentundo.lint.cache`)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
 @dataclass(slots=True)
 class LintResult:
     """Findings of one run, the files that loaded, the inputs that did not, what ran."""
 
-    files: list[LoadedFile]
+    files: Sequence[CheckedFile]
     findings: list[Finding] = field(default_factory=list)
     input_errors: list[InputError] = field(default_factory=list)
     checks: tuple[str, ...] = ()
@@ -114,6 +128,7 @@ def run_checks(
 ) -> LintResult:
     """Lint ``files`` together; the result has findings, the codes that ran, suppressions."""
     from agentundo.lint import suppress
+    from agentundo.lint.project import Project
 
     project = Project.build(files, envs)
     registry = all_checks().values() if checks is None else checks
@@ -182,15 +197,19 @@ def lint_paths(
     ignore: Sequence[str] = (),
     per_file_ignores: PerFileIgnores | None = None,
     fail_on: Severity = Severity.ERROR,
+    store: DocumentStore | None = None,
 ) -> LintResult:
-    """Load every agentundo file under ``paths`` and lint them together."""
-    from agentundo.model.foreign_policy import register
+    """Load every agentundo file under ``paths`` and lint them together (``store``: parsed
+    documents kept from earlier runs, :class:`~agentundo.load.files.DocumentStore`)."""
+    from agentundo.load.files import paused_collector, scan_paths
+    from agentundo.load.foreign import register
 
     register()
-    scan = scan_paths(paths)
-    result = run_checks(
-        scan.files, envs=envs, select=select, ignore=ignore, per_file_ignores=per_file_ignores
-    )
+    with paused_collector():  # the checks, like loading, build much and no cycles
+        scan = scan_paths(paths, store=store)
+        result = run_checks(
+            scan.files, envs=envs, select=select, ignore=ignore, per_file_ignores=per_file_ignores
+        )
     result.input_errors = scan.errors
     result.passed_over = scan.passed_over
     result.fail_on = fail_on

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from agentundo.errors import Position
 from agentundo.load.files import LoadedFile
+from agentundo.load.foreign import KIND as FOREIGN
 from agentundo.model.catalog import Topic
 from agentundo.model.cordum_workflow import CordumWorkflow, lint_plan, native_file
-from agentundo.model.foreign_policy import ForeignPolicy, convert
 from agentundo.model.policy import Policy
 from agentundo.model.workflow import Workflow
 from agentundo.policy.compiled import CompiledPolicy
@@ -100,6 +100,7 @@ class Project:
     """Cordum workflows as written; each is also in ``workflows`` as a linear view."""
     jobs: dict[tuple[str, int], Job] = field(default_factory=dict)
     """Job facts of workflow steps that have them (Cordum's step meta), by (path, index)."""
+    _side_effects: list[TopicEntry] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, files: list[LoadedFile], envs: tuple[str, ...] = ("production",)) -> Project:
@@ -113,8 +114,10 @@ class Project:
                         project.duplicate_topics.append((first, entry))
             elif isinstance(file.model, Policy):
                 project.policies.append(PolicyEntry(file.model, file, CompiledPolicy(file.model)))
-            elif isinstance(file.model, ForeignPolicy):
+            elif file.kind == FOREIGN:
                 # a control plane's policy: rule i of the converted policy is the file's rules[i]
+                from agentundo.model.foreign_policy import convert
+
                 conversion = convert(file.model)
                 policy = conversion.policy
                 project.policies.append(
@@ -154,7 +157,9 @@ class Project:
         return None if entry is None else entry.topic
 
     def side_effect_topics(self) -> Iterator[TopicEntry]:
-        return (e for e in self.topics.values() if e.topic.side_effect)
+        if self._side_effects is None:  # a dozen checks ask; 10,000 topics are many to sift
+            self._side_effects = [e for e in self.topics.values() if e.topic.side_effect]
+        return iter(self._side_effects)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import os
 import re
-import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agentundo.errors import InputError, InputErrors, Position
+from agentundo.load.paths import YAML_SUFFIXES as YAML_SUFFIXES
+from agentundo.load.paths import PassedOver as PassedOver
+from agentundo.load.paths import discover as discover
+from agentundo.load.paths import read_bytes as read_bytes
+from agentundo.load.paths import shown_path as shown_path
 from agentundo.load.schema import validate
-from agentundo.load.yamlpos import MAX_BYTES, Document, decode, parse
-
-YAML_SUFFIXES = (".yaml", ".yml")
+from agentundo.load.yamlpos import Document, decode, parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,78 +104,59 @@ class LoadedFile:
         return kind_position(self.doc)
 
 
-def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[InputError]]:
-    """Expand directories into their YAML files (sorted); report paths that cannot be read.
+@contextmanager
+def paused_collector() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, back as it was after it.
 
-    A file reached twice (named twice, by two spellings, or through a symbolic link) is
-    read once, under the first name it was reached by. A name that is not valid UTF-8 and
-    anything that is not a regular file (a FIFO would block the read for ever) is an error.
+    Loading builds millions of small containers (nodes, dicts, tuples of positions) and
+    no cycles; with the collector on, every 700 new containers start a pass over the
+    young ones and every few passes one over all of them, which doubled the time to load
+    a large project (docs/performance.md, "Lint at scale"). Reference counting still frees
+    everything that is not a cycle, so memory stays as it was.
     """
-    candidates: list[Path] = []
-    errors: list[InputError] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                candidates.extend(
-                    Path(root) / name for name in sorted(files) if name.endswith(YAML_SUFFIXES)
-                )
-        elif path.exists():
-            candidates.append(path)
-        else:
-            errors.append(InputError(Position(shown_path(path)), "no such file or directory"))
-    found: list[Path] = []
-    seen: set[str] = set()
-    for path in candidates:
-        shown = shown_path(path)
-        if shown != str(path):
-            errors.append(InputError(Position(shown), "the file name is not valid UTF-8"))
-            continue
-        if path.exists() and not path.is_file():
-            errors.append(InputError(Position(shown), "not a regular file or directory"))
-            continue
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
-            found.append(path)
-    return found, errors
-
-
-def shown_path(path: str | os.PathLike[str]) -> str:
-    """``path`` as text that can always be printed: bytes that are not UTF-8 as ``\\xff``."""
-    text = os.fspath(path)
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def read_bytes(path: str | os.PathLike[str], *, limit: int = MAX_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; InputError otherwise.
-
-    A FIFO, a device (``/dev/zero``) or a file that grows while it is read would block the
-    read or fill memory, so only regular files are read, and never more than ``limit``.
-    """
-    name = shown_path(path)
+    was = gc.isenabled()
+    gc.disable()
     try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISDIR(mode):
-            raise InputError(Position(name), "is a directory, not a file")
-        if not stat.S_ISREG(mode):
-            raise InputError(Position(name), "not a regular file")  # opening a FIFO blocks
-        with open(path, "rb") as handle:
-            raw = handle.read(limit + 1)
-    except FileNotFoundError:
-        raise InputError(Position(name), "no such file or directory") from None
-    except OSError as exc:
-        raise InputError(Position(name), f"cannot read file: {exc.strerror}") from None
-    if len(raw) > limit:
-        raise InputError(Position(name), f"file is larger than {limit // (1024 * 1024)} MiB")
-    return raw
+        yield
+    finally:
+        if was:
+            if gc.get_count()[0] > _FREEZE_AFTER:
+                gc.freeze()
+            gc.enable()
 
 
-def read_document(path: str | os.PathLike[str]) -> Document:
+_FREEZE_AFTER = 100_000
+"""Containers made with the collector off past which :func:`paused_collector` freezes
+them (``gc.freeze``) before turning it back on: the first pass after it would otherwise
+walk every one of them (0.25 s for a large project), and again when they age. Frozen
+objects are still freed when nothing refers to them; only a cycle among them would stay."""
+
+
+class DocumentStore(Protocol):
+    """Parsed documents kept between runs, by file name and exact bytes (the lint cache's
+    :class:`~agentundo.lint.cache.Documents`): a file that has not changed is not parsed
+    again. Only documents that parsed are kept; a file that does not parse is read anew."""
+
+    def get(self, name: str, raw: bytes) -> Document | None: ...
+
+    def put(self, name: str, raw: bytes, doc: Document) -> None: ...
+
+
+def _parse(raw: bytes, text: str, name: str, store: DocumentStore | None) -> Document:
+    if store is None:
+        return parse(text, name)
+    doc = store.get(name, raw)
+    if doc is None:
+        doc = parse(text, name)
+        store.put(name, raw, doc)
+    return doc
+
+
+def read_document(path: str | os.PathLike[str], *, store: DocumentStore | None = None) -> Document:
     """Read and parse one YAML file."""
     name = str(path)
-    return parse(decode(read_bytes(path), name), name)
+    raw = read_bytes(path)
+    return _parse(raw, decode(raw, name), name, store)
 
 
 _TYPE_NAMES = {
@@ -250,7 +235,8 @@ def build(doc: Document, kind: str) -> LoadedFile:
     from pydantic import ValidationError
 
     spec = KINDS[kind]
-    if not spec.strict_model or _has_null(doc.data):
+    nulls = doc.nulls if doc.nulls is not None else _has_null(doc.data)
+    if not spec.strict_model or nulls:
         errors = validate(doc, spec.schema)
         if errors:
             raise InputErrors(errors)
@@ -328,14 +314,6 @@ def load_file(path: str | os.PathLike[str], expect: str | None = None) -> Loaded
 
 VERSION = "v1"
 """The ``version:`` of every agentundo format."""
-
-
-@dataclass(frozen=True, slots=True)
-class PassedOver:
-    """A YAML file found inside a directory that is not agentundo's, and why it is not."""
-
-    path: str
-    reason: str
 
 
 @dataclass(slots=True)
@@ -505,7 +483,7 @@ def _unparsed_reason(text: str, error: InputError) -> str | None:
     return f"{reason}, and it is not YAML agentundo reads ({error.message})"
 
 
-def _read_found(path: Path) -> Document | PassedOver:
+def _read_found(path: Path, store: DocumentStore | None) -> Document | PassedOver:
     """Parse a file found inside a directory: its document, or why it is passed over.
 
     A file that cannot be parsed is agentundo's (and its error is raised) only when it
@@ -524,7 +502,7 @@ def _read_found(path: Path) -> Document | PassedOver:
             raise
         return PassedOver(name, why)
     try:
-        return parse(text, name)
+        return _parse(raw, text, name, store)
     except InputError as error:
         why = _unparsed_reason(text, error)
         if why is None:
@@ -532,7 +510,9 @@ def _read_found(path: Path) -> Document | PassedOver:
         return PassedOver(name, why)
 
 
-def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> Scan:
+def scan_paths(
+    paths: Iterable[str | os.PathLike[str]], *, store: DocumentStore | None = None
+) -> Scan:
     """Load every agentundo file under ``paths``; carry on past bad files.
 
     A file named on the command line must be an agentundo file and is checked strictly.
@@ -542,7 +522,11 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> Scan:
     no agentundo file in it at all is an error: it is most often a path that is wrong, and
     "clean" would hide it.
     """
-    paths = list(paths)
+    with paused_collector():
+        return _scan(list(paths), store)
+
+
+def _scan(paths: list[str | os.PathLike[str]], store: DocumentStore | None) -> Scan:
     named = {Path(p) for p in paths if Path(p).is_file()}
     files, errors = discover(paths)
     loaded: list[LoadedFile] = []
@@ -551,9 +535,9 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> Scan:
     for path in files:
         try:
             if path in named:
-                doc = read_document(path)
+                doc = read_document(path, store=store)
             else:
-                found = _read_found(path)
+                found = _read_found(path, store)
                 if isinstance(found, PassedOver):
                     passed_over.append(found)
                     skipped.add(path)
@@ -571,7 +555,6 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> Scan:
             errors.append(exc)
     # a file that could not be read counts too: it is reported already
     ours = [f for f in files if f not in skipped] + [Path(e.position.path) for e in errors]
-    ours += [Path(os.path.realpath(f)) for f in ours]  # a directory named twice: read once
     errors.extend(
         InputError(
             Position(str(raw)),
@@ -580,10 +563,18 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> Scan:
             "or 'version: v1' and a kind's keys; check the path",
         )
         for raw in paths
-        if Path(raw).is_dir()
-        and not any(f.is_relative_to(raw) or f.is_relative_to(os.path.realpath(raw)) for f in ours)
+        if Path(raw).is_dir() and not _holds_any(raw, ours)
     )
     return Scan(loaded, errors, passed_over)
+
+
+def _holds_any(directory: str | os.PathLike[str], files: list[Path]) -> bool:
+    """Whether one of ``files`` lies under ``directory``, by name or where either really
+    is (a directory named twice was read once, under the first name)."""
+    real = os.path.realpath(directory)
+    if any(f.is_relative_to(directory) or f.is_relative_to(real) for f in files):
+        return True
+    return any(Path(os.path.realpath(f)).is_relative_to(real) for f in files)
 
 
 def load_paths(

@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 
 from agentundo.errors import InputError, Position
+from agentundo.load.paths import MAX_BYTES as MAX_BYTES
 
 JsonPath = tuple[str | int, ...]
 
-MAX_BYTES = 64 * 1024 * 1024
 MAX_NODES = 1_000_000
 MAX_ALIASED_NODES = 100_000
 MAX_DEPTH = 64
@@ -35,21 +35,56 @@ try:  # libyaml is much faster; the pure-Python loader behaves the same.
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Base = yaml.SafeLoader
 
-_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
+_STR = _TAG + "str"
+_MAP = _TAG + "map"
+_NULL = _TAG + "null"
+_BOOL = _TAG + "bool"
+_MERGE = _TAG + "merge"
+_NUMBERS = (_TAG + "int", _TAG + "float")
+_AS_TEXT = (_TAG + "timestamp", _TAG + "binary")
+_COLLECTIONS = (_TAG + "seq", _MAP)
+_ScalarNode = yaml.ScalarNode
+_MappingNode = yaml.MappingNode
+_NO_PATHS: dict[Any, Any] = {}
+_RESOLVED: dict[str, str] = {}
+_IMPLICIT_FIRST = frozenset(k for k in _Base.yaml_implicit_resolvers if k is not None)
+"""First characters of the plain scalars that an implicit resolver may read as something
+other than a string (``1``, ``t`` for ``true``, ``~``, ...)."""
+_ONLY_BY_FIRST = None not in _Base.yaml_implicit_resolvers and not _Base.yaml_path_resolvers
+"""Whether a plain scalar's tag depends on nothing but its text (no resolver for every
+first character, no path resolver): true of PyYAML's safe loader."""
 
 
 class _Loader(_Base):  # type: ignore[valid-type,misc]
-    """The safe loader, remembering how plain scalars resolve (keys repeat a lot)."""
+    """The safe loader, resolving scalars cheaply.
+
+    libyaml calls :meth:`resolve` from C for every scalar (278,000 times for a large
+    project). A quoted or block scalar is always a string; so is a plain one whose first
+    character no implicit resolver looks at (most names); the others are remembered by
+    their text (keys and values repeat a lot). Each answer is the one PyYAML would give.
+    """
+
+    if _ONLY_BY_FIRST:
+        # libyaml also calls these two around every node, for path resolvers; with none
+        # they do nothing, and a C builtin does nothing cheaper than a Python method:
+        # descend_resolver(parent, index) -> {}.get(parent, index); ascend_resolver() -> 0
+        descend_resolver = _NO_PATHS.get
+        ascend_resolver = int
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
-        if kind is not yaml.ScalarNode or len(value) > 64:
+        if kind is not _ScalarNode or not _ONLY_BY_FIRST:
+            if kind is _MappingNode and _ONLY_BY_FIRST:
+                return _MAP
             return str(super().resolve(kind, value, implicit))
-        key = (value, tuple(implicit))
-        tag = _RESOLVED.get(key)
+        if not implicit[0]:  # quoted, block, or the non-specific tag '!': never resolved
+            return _STR
+        if value and value[0] not in _IMPLICIT_FIRST:
+            return _STR
+        tag = _RESOLVED.get(value)
         if tag is None:
             tag = str(super().resolve(kind, value, implicit))
-            if len(_RESOLVED) < 65536:
-                _RESOLVED[key] = tag
+            if len(value) <= 64 and len(_RESOLVED) < 65536:
+                _RESOLVED[value] = tag
         return tag
 
 
@@ -63,6 +98,8 @@ class Document:
     keys: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     comments: dict[int, tuple[int, str]] = field(default_factory=dict)
     """Line → (column of its ``#``, text after it) of comments that mention agentundo."""
+    nulls: bool | None = None
+    """Whether any value is null, as the parser saw (None: not known, look at ``data``)."""
 
     def position(self, path: JsonPath, *, key: bool = False) -> Position:
         """Best position for ``path``: the exact node, else its nearest ancestor."""
@@ -130,6 +167,7 @@ def parse(text: str, path: str) -> Document:
     doc = Document(path=path, data=None)
     builder = _Builder(doc, loader)
     doc.data = builder.build(node, (), 0)
+    doc.nulls = builder.nulls
     doc.comments = _comments(text, node)
     return doc
 
@@ -199,12 +237,20 @@ def _inside(spans: list[_Span], line: int, column: int) -> bool:
     return any(start <= (line, column) < end for start, end in spans)
 
 
+_CONSTRUCTORS = {
+    _TAG + name: yaml.SafeLoader.yaml_constructors[_TAG + name]
+    for name in ("bool", "int", "float", "null")
+}
+"""The safe loader's constructors of the scalars that are not strings."""
+
+
 class _Builder:
     def __init__(self, doc: Document, loader: yaml.SafeLoader) -> None:
         self.doc = doc
         self.loader = loader
         self.count = 0
         self.aliased = 0
+        self.nulls = False
         self.seen: set[int] = set()
         self.open: set[int] = set()  # the collections being built: an alias to one is a loop
 
@@ -239,7 +285,7 @@ class _Builder:
         self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
-        if not isinstance(node, yaml.ScalarNode) and node.tag not in (_TAG + "seq", _TAG + "map"):
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTIONS:
             raise self.error(
                 node, f"unsupported YAML tag {node.tag}", hint="remove the explicit tag"
             )
@@ -261,25 +307,38 @@ class _Builder:
     ) -> dict[str, Any]:
         result: dict[str, Any] = {}
         merged: dict[str, Any] = {}
+        keys, values = self.doc.keys, self.doc.values
+        inline = not alias and depth < MAX_DEPTH
         for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge":
+            if key_node.tag == _MERGE:
                 merged.update(self.merge(value_node, path, depth, alias))
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
+            if not isinstance(key_node, _ScalarNode):
                 raise self.error(key_node, "mapping keys must be plain strings")
             key = str(key_node.value)
             if key in result:
-                first = self.doc.keys[(*path, key)]
+                first = keys[(*path, key)]
                 raise self.error(
                     key_node,
                     f"duplicate key '{key}' (first defined at line {first[0]})",
                     hint="YAML keeps only the last value of a repeated key; remove one",
                 )
-            self.doc.keys[(*path, key)] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-            result[key] = self.build(value_node, (*path, key), depth + 1, alias)
+            child = (*path, key)
+            mark = key_node.start_mark
+            keys[child] = (mark.line + 1, mark.column + 1)
+            if inline and value_node.__class__ is _ScalarNode:
+                # most values: what build() does for a scalar, without the call
+                self.count += 1
+                if self.count > MAX_NODES:
+                    raise self.error(value_node, f"document has more than {MAX_NODES:,} nodes")
+                mark = value_node.start_mark
+                values.setdefault(child, (mark.line + 1, mark.column + 1))
+                if value_node.tag == _STR:  # most of those: scalar()'s first answer
+                    result[key] = str(value_node.value)
+                else:
+                    result[key] = self.scalar(value_node)
+            else:
+                result[key] = self.build(value_node, child, depth + 1, alias)
         for key, value in merged.items():
             result.setdefault(key, value)
         return result
@@ -307,25 +366,28 @@ class _Builder:
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
-        if tag == _TAG + "str" or node.style in ("'", '"', "|", ">"):
+        if tag == _STR or node.style in ("'", '"', "|", ">"):
             return str(node.value)
-        if tag == _TAG + "bool" and node.value.lower() not in ("true", "false"):
+        if tag == _BOOL and node.value.lower() not in ("true", "false"):
             raise self.error(
                 node,
                 f"ambiguous value '{node.value}': YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
                 hint=f'write true or false for a boolean, or quote it ("{node.value}") for a string',
             )
-        if tag in (_TAG + "int", _TAG + "float") and _SEXAGESIMAL.match(node.value):
+        if tag in _NUMBERS and _SEXAGESIMAL.match(node.value):
             raise self.error(
                 node,
                 f"ambiguous value '{node.value}': YAML 1.1 reads it as a base-60 number",
                 hint=f'quote it ("{node.value}") if you mean a string',
             )
-        if tag in (_TAG + "timestamp", _TAG + "binary"):
+        if tag in _AS_TEXT:
             return str(node.value)
-        if tag in (_TAG + "bool", _TAG + "int", _TAG + "float", _TAG + "null"):
-            try:
-                return self.loader.construct_object(node, deep=False)
+        construct = _CONSTRUCTORS.get(tag)
+        if construct is not None:
+            if tag == _NULL:
+                self.nulls = True
+            try:  # the safe constructor's own function, without construct_object's books
+                return construct(self.loader, node)
             except (yaml.YAMLError, ValueError) as exc:  # pragma: no cover - defensive
                 raise self.error(node, f"invalid scalar '{node.value}': {exc}") from None
         raise self.error(node, f"unsupported YAML tag {tag}", hint="remove the explicit tag")

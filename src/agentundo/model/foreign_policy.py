@@ -17,15 +17,16 @@ broader. Keys agentundo cannot evaluate at all are kept as always-unknown condit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+# recognising the format lives in the loader, which imports this module only to build one
+from agentundo.load.foreign import KIND as KIND
+from agentundo.load.foreign import detect as detect
+from agentundo.load.foreign import register as register
 from agentundo.model.common import Decision
 from agentundo.model.policy import Policy, Rule, When
 from agentundo.policy.conditions import Compare, JobCondition, RuleConditions
-
-KIND = "foreign-policy"
 
 UNKNOWN_DECISION = "AU310"
 CONSTRAINT_NOT_MODELLED = "AU311"
@@ -411,31 +412,3 @@ def convert(foreign: ForeignPolicy) -> Conversion:
         paths=tuple(paths),
         fail_mode=fail_mode,
     )
-
-
-def detect(data: dict[str, Any]) -> str | None:
-    """Claim a mapping whose rules use ``match:`` (and none uses agentundo's ``when:``)."""
-    rules = data.get("rules")
-    if not isinstance(rules, list):
-        return None
-    items = [r for r in rules if isinstance(r, dict)]
-    if any("match" in r for r in items) and not any("when" in r for r in items):
-        return KIND
-    return None
-
-
-def _build(data: Any) -> ForeignPolicy:
-    return ForeignPolicy.model_validate(data)
-
-
-def register() -> None:
-    """Teach the loader this format and Cordum's workflows (idempotent); lint, explain and
-    drill call it before loading."""
-    from agentundo.load.files import KINDS, Kind, register_kind
-    from agentundo.model.cordum_workflow import register as register_workflows
-
-    register_workflows()
-
-    if KIND not in KINDS:
-        # keys: never all present in a real file, so only the detector (or kind:) claims it
-        register_kind(Kind(KIND, KIND, _build, frozenset({"rules", "match"})), detect)

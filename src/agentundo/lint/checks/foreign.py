@@ -13,22 +13,15 @@ from collections.abc import Iterator
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
 from agentundo.lint.registry import check
-from agentundo.model.foreign_policy import (
-    CONSTRAINT_NOT_MODELLED,
-    CONTENT_RULES_NOT_MODELLED,
-    FAIL_MODE_UNKNOWN,
-    MATCH_KEY_UNKNOWN,
-    RISK_TAG_UNMAPPED,
-    TENANT_LISTS_UNUSED,
-    UNKNOWN_DECISION,
-    ForeignPolicy,
-    convert,
-)
+from agentundo.load.foreign import KIND
 
 
 def _notes(project: Project, code: str) -> Iterator[Problem]:
     for file in project.files:
-        if isinstance(file.model, ForeignPolicy):
+        if file.kind == KIND:
+            # the model is imported only when a foreign policy was loaded
+            from agentundo.model.foreign_policy import convert
+
             for note in convert(file.model).notes:
                 if note.code == code:
                     yield Problem(file.position(*note.path, key=note.key), note.message, note.hint)
@@ -51,7 +44,7 @@ def foreign_decision_unknown(project: Project) -> Iterator[Problem]:
           - match: {topics: ["payments.*"]}
             decision: require_approval
     """
-    yield from _notes(project, UNKNOWN_DECISION)
+    yield from _notes(project, "AU310")
 
 
 @check("AU311", "foreign-constraint-not-modelled", Severity.WARNING, "foreign")
@@ -71,7 +64,7 @@ def foreign_constraint_not_modelled(project: Project) -> Iterator[Problem]:
           - match: {topics: ["infra.*"]}
             decision: require_approval
     """
-    yield from _notes(project, CONSTRAINT_NOT_MODELLED)
+    yield from _notes(project, "AU311")
 
 
 @check("AU312", "foreign-risk-tag-unmapped", Severity.WARNING, "foreign")
@@ -96,7 +89,7 @@ def foreign_risk_tag_unmapped(project: Project) -> Iterator[Problem]:
           - match: {topics: ["payments.*"], risk_tags: [review]}  # agentundo: ignore[AU312] set by the workflow
             decision: require_approval
     """
-    yield from _notes(project, RISK_TAG_UNMAPPED)
+    yield from _notes(project, "AU312")
 
 
 @check("AU313", "foreign-match-key-unknown", Severity.WARNING, "foreign")
@@ -119,7 +112,7 @@ def foreign_match_key_unknown(project: Project) -> Iterator[Problem]:
           - match: {topics: ["db.*"]}
             decision: deny
     """
-    yield from _notes(project, MATCH_KEY_UNKNOWN)
+    yield from _notes(project, "AU313")
 
 
 @check("AU314", "foreign-fail-mode-unknown", Severity.WARNING, "foreign")
@@ -136,7 +129,7 @@ def foreign_fail_mode_unknown(project: Project) -> Iterator[Problem]:
     Good:
         input_policy: {fail_mode: closed}
     """
-    yield from _notes(project, FAIL_MODE_UNKNOWN)
+    yield from _notes(project, "AU314")
 
 
 @check("AU315", "foreign-content-rules-not-modelled", Severity.INFO, "foreign")
@@ -158,7 +151,7 @@ def foreign_content_rules_not_modelled(project: Project) -> Iterator[Problem]:
           - match: {topics: ["job.*"], scanners: [pii]}
             decision: deny
     """
-    yield from _notes(project, CONTENT_RULES_NOT_MODELLED)
+    yield from _notes(project, "AU315")
 
 
 @check("AU316", "foreign-tenant-lists-unused", Severity.WARNING, "foreign")
@@ -182,4 +175,4 @@ def foreign_tenant_lists_unused(project: Project) -> Iterator[Problem]:
           - match: {topics: ["job.*"]}
             decision: allow
     """
-    yield from _notes(project, TENANT_LISTS_UNUSED)
+    yield from _notes(project, "AU316")
