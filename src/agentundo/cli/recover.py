@@ -290,13 +290,17 @@ def _report(outcome: RecoverOutcome, output_format: str, *, dry_run: bool) -> No
     if dry_run:
         out("dry run: nothing was called, locked or written\n")
     elif result is not None:
-        for step in result["compensated"]:
-            out(f"  undone {step}\n")
-        for followup in result["followups"]:
-            out(
-                f"  follow-up {followup['step_id']}: {followup['category']}: {followup['reason']}\n"
-            )
-        owed = ", ".join(result["still_owed"]) or "nothing"
-        out(f"verdict: {result['verdict']}; still owed: {owed}\n")
+        write_result(out, result, "step_id")
     if outcome.evidence_failure:
         print(f"agentundo: evidence incomplete: {outcome.evidence_failure}", file=sys.stderr)
+
+
+def write_result(out: Any, result: dict[str, Any], id_field: str) -> None:
+    """What a recovery did (the ``result`` of its JSON): undone, follow-ups, the verdict;
+    ``id_field`` names what identifies an entry (``step_id``, or a trace's ``call_id``)."""
+    for step in result["compensated"]:
+        out(f"  undone {step}\n")
+    for followup in result["followups"]:
+        out(f"  follow-up {followup[id_field]}: {followup['category']}: {followup['reason']}\n")
+    still = ", ".join(result["still_owed"]) or "nothing"
+    out(f"verdict: {result['verdict']}; still owed: {still}\n")

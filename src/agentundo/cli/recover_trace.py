@@ -125,14 +125,9 @@ def _text(outcome: TraceRecoverOutcome, data: dict[str, Any]) -> None:
     elif result is None and recovery is not None:
         out("nothing is owed: every effect that landed was undone or handed to a human\n")
     elif result is not None:
-        for step in result["compensated"]:
-            out(f"  undone {step}\n")
-        for followup in result["followups"]:
-            out(
-                f"  follow-up {followup['call_id']}: {followup['category']}: {followup['reason']}\n"
-            )
-        still = ", ".join(result["still_owed"]) or "nothing"
-        out(f"verdict: {result['verdict']}; still owed: {still}\n")
+        from agentundo.cli.recover import write_result
+
+        write_result(out, result, "call_id")
     if not data["dry_run"] and not outcome.missing:
         out(f"evidence: {data['evidence']}\n")
 
