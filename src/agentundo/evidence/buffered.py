@@ -31,6 +31,7 @@ from agentundo.evidence.writer import (
     _os_error,
     redacted,
     seal_body,
+    told,
 )
 
 GZIP_LEVEL: Final = 1
@@ -172,12 +173,7 @@ class BufferedEvidence:
             f"evidence file {self.path}: {what}; {span} are kept in memory (unwritten), and "
             "the file may hold a cut-off gzip stream"
         )
-        self.failure = message
-        if self._on_failure is not None:
-            try:
-                self._on_failure(message)
-            except Exception as exc:  # a callback must not stop the sweep either
-                self.failure = f"{message}; on_failure raised {type(exc).__name__}: {exc}"
+        self.failure = told(self._on_failure, message)
 
     def __enter__(self) -> BufferedEvidence:
         return self

@@ -136,6 +136,18 @@ def _os_error(exc: OSError) -> str:
 _NONE: Final[list[dict[str, Any]]] = []  # never appended to
 
 
+def told(on_failure: Callable[[str], object] | None, message: str) -> str:
+    """Tell ``on_failure`` (when given) that evidence could not be written; returns the
+    failure to record. A callback that raises must not stop the rollback (or the sweep):
+    what it raised is added to the message instead."""
+    if on_failure is not None:
+        try:
+            on_failure(message)
+        except Exception as exc:
+            return f"{message}; on_failure raised {type(exc).__name__}: {exc}"
+    return message
+
+
 def _span(bodies: list[dict[str, Any]]) -> str:
     first, last = bodies[0].get("seq"), bodies[-1].get("seq")
     return f"record {first}" if first == last else f"records {first}-{last}"
@@ -481,12 +493,7 @@ class EvidenceWriter:
         elif later:
             notes = (*notes, "every later record is kept in memory (unwritten)")
         message = "; ".join([f"evidence file {self.path}: {what}", *(n for n in notes if n)])
-        self.failure = message
-        if self._on_failure is not None:
-            try:
-                self._on_failure(message)
-            except Exception as exc:  # the callback must not stop the rollback either
-                self.failure = f"{message}; on_failure raised {type(exc).__name__}: {exc}"
+        self.failure = told(self._on_failure, message)
 
     def __enter__(self) -> EvidenceWriter:
         return self
