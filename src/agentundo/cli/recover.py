@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from agentundo.saga.recover import RecoveryResult
     from agentundo.saga.recover_file import RecoverOutcome
     from agentundo.saga.setup import Stop
 
@@ -254,15 +255,7 @@ def _as_dict(outcome: RecoverOutcome, *, dry_run: bool) -> dict[str, Any]:
         ],
         "unknown": [s.step_id for s in plan.open_jobs],
         "manual": [{"step_id": step, "category": category} for step, category in plan.settled],
-        "result": None
-        if result is None
-        else {
-            "verdict": result.verdict.value,
-            "compensated": result.compensated,
-            "still_owed": result.owed,
-            "lock_held": result.lock_held,
-            "followups": [{"step_id": s, "category": c, "reason": r} for s, c, r in result.manual],
-        },
+        "result": None if result is None else result_dict(result, "step_id"),
         "evidence_failure": outcome.evidence_failure,
     }
 
@@ -293,6 +286,18 @@ def _report(outcome: RecoverOutcome, output_format: str, *, dry_run: bool) -> No
         write_result(out, result, "step_id")
     if outcome.evidence_failure:
         print(f"agentundo: evidence incomplete: {outcome.evidence_failure}", file=sys.stderr)
+
+
+def result_dict(result: RecoveryResult, id_field: str) -> dict[str, Any]:
+    """What a recovery did, for ``--format json``; ``id_field`` names what identifies an
+    entry (``step_id``, or a trace's ``call_id``)."""
+    return {
+        "verdict": result.verdict.value,
+        "compensated": result.compensated,
+        "still_owed": result.owed,
+        "lock_held": result.lock_held,
+        "followups": [{id_field: s, "category": c, "reason": r} for s, c, r in result.manual],
+    }
 
 
 def write_result(out: Any, result: dict[str, Any], id_field: str) -> None:

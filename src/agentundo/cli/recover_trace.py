@@ -45,6 +45,8 @@ def _call(item: CallPlan, key: str | None = None) -> dict[str, Any]:
 
 
 def as_dict(outcome: TraceRecoverOutcome, *, dry_run: bool) -> dict[str, Any]:
+    from agentundo.cli.recover import result_dict
+
     plan, keys = outcome.plan, outcome.keys
     recovery = outcome.recovery
     result = recovery.result if recovery is not None else None
@@ -62,15 +64,7 @@ def as_dict(outcome: TraceRecoverOutcome, *, dry_run: bool) -> dict[str, Any]:
             {"call_id": m.call_id, "tool": m.tool, "fields": list(m.fields)}
             for m in outcome.missing
         ],
-        "result": None
-        if result is None
-        else {
-            "verdict": result.verdict.value,
-            "compensated": result.compensated,
-            "still_owed": result.owed,
-            "lock_held": result.lock_held,
-            "followups": [{"call_id": s, "category": c, "reason": r} for s, c, r in result.manual],
-        },
+        "result": None if result is None else result_dict(result, "call_id"),
         "evidence_failure": recovery.evidence_failure if recovery is not None else None,
     }
 
