@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from html import escape
 
 from agentundo.history.collect import History, RunEntry
-from agentundo.history.stats import WorkflowStats, by_workflow, mark_of
+from agentundo.history.stats import WorkflowStats, by_workflow, date_text, duration_text, mark_of
 from agentundo.history.svg import duration_plot, verdict_plot
-from agentundo.timeline.times import format_duration
 
 CSS = """
 :root { --pass: #1a7f37; --fail: #cf222e; --incomplete: #9a6700; --ink: #1f2328;
@@ -76,15 +75,6 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def _duration(seconds: float | None) -> str:
-    return "-" if seconds is None else format_duration(seconds)
-
-
-def _date(run: RunEntry) -> str:
-    moment = run.moment
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else run.started
-
-
 def _trend(stats: WorkflowStats) -> str:
     marks = "".join(f'<span class="{m}">{_TREND[m]}</span>' for m in stats.marks[-40:])
     return f'<span class="trend" title="oldest to newest">{marks}</span>'
@@ -96,8 +86,8 @@ def _figures(stats: WorkflowStats) -> str:
         ("Pass rate", f"{stats.pass_rate:.0%}", "pass-rate"),
         ("Passed", f"{stats.passed} of {stats.runs}", "passed"),
         ("Last verdict", stats.last_verdict, "last-verdict"),
-        ("Rollback mean", _duration(stats.rollback_mean_s), "rollback-mean"),
-        ("Rollback max", _duration(stats.rollback_max_s), "rollback-max"),
+        ("Rollback mean", duration_text(stats.rollback_mean_s), "rollback-mean"),
+        ("Rollback max", duration_text(stats.rollback_max_s), "rollback-max"),
         ("Follow-ups", str(stats.followups), "followups"),
         ("Unplanned", str(stats.unplanned_followups), "unplanned"),
     ]
@@ -147,7 +137,7 @@ def _followups(runs: Sequence[RunEntry]) -> str:
         for note in run.followups:
             kind = "planned" if note.planned else "unplanned"
             rows.append(
-                f'<tr class="{kind}"><td class="id">{_e(run.run_id)}</td><td>{_e(_date(run))}</td>'
+                f'<tr class="{kind}"><td class="id">{_e(run.run_id)}</td><td>{_e(date_text(run))}</td>'
                 f"<td>{_e(note.step)}</td><td>{_e(note.category)}</td><td>{kind}</td>"
                 f"<td>{_e(note.reason)}</td></tr>"
             )
@@ -173,11 +163,11 @@ def _runs_table(runs: Sequence[RunEntry]) -> str:
         if not run.rollback:
             rollback = "no"
         else:
-            rollback = "unfinished" if run.rollback_s is None else format_duration(run.rollback_s)
+            rollback = "unfinished" if run.rollback_s is None else duration_text(run.rollback_s)
         verified = {True: "yes", False: "NO", None: "-"}[run.verified]
         rows.append(
             f'<tr class="run {mark_of(run)}" data-run="{_e(run.run_id)}">'
-            f'<td>{_e(_date(run))}</td><td class="id">{_e(run.run_id)}</td>'
+            f'<td>{_e(date_text(run))}</td><td class="id">{_e(run.run_id)}</td>'
             f"<td>{_e(run.env)}</td><td>{_e(run.status)}</td>"
             f'<td class="verdict">{_e(run.verdict)}</td><td>{_e(rollback)}</td>'
             f"<td>{_e(run.skipped)}</td><td>{_e(run.manual_followups)}</td>"
@@ -208,7 +198,7 @@ def _overview(workflows: Sequence[WorkflowStats]) -> str:
     rows = "".join(
         f'<tr><td><a href="#wf-{index}">{_e(w.workflow)}</a></td><td>{w.runs}</td>'
         f'<td class="pass-rate">{w.pass_rate:.0%}</td><td>{_e(w.last_verdict)}</td>'
-        f"<td>{_e(_duration(w.rollback_mean_s))}</td><td>{_e(_duration(w.rollback_max_s))}</td>"
+        f"<td>{_e(duration_text(w.rollback_mean_s))}</td><td>{_e(duration_text(w.rollback_max_s))}</td>"
         f"<td>{w.followups} ({w.unplanned_followups} unplanned)</td><td>{_trend(w)}</td></tr>"
         for index, w in enumerate(workflows, start=1)
     )

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from agentundo.history.collect import RunEntry
+from agentundo.timeline.times import format_duration
 
 TREND_RUNS = 20
 """Runs shown in a trend (the newest); older ones are left out, with a mark saying so."""
@@ -40,6 +41,17 @@ def trend_text(marks: Sequence[Mark], *, unicode: bool) -> str:
     shown = "".join(table[m] for m in marks[-TREND_RUNS:])
     older = len(marks) - TREND_RUNS
     return f"({older} older) {shown}" if older > 0 else shown
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration as the terminal and the page show it; ``-`` when there is none."""
+    return "-" if seconds is None else format_duration(seconds)
+
+
+def date_text(run: RunEntry) -> str:
+    """A run's start as ``YYYY-MM-DD HH:MM`` (its raw ``ts`` when that does not parse)."""
+    moment = run.moment
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else run.started
 
 
 def can_encode(encoding: str | None, text: str = "✓✗·") -> bool:

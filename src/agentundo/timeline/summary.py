@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, TextIO, assert_never
 
 from agentundo.errors import UsageError
 from agentundo.history.collect import RunEntry, Verification, collect
-from agentundo.history.stats import WorkflowStats, by_workflow, can_encode, trend_text
+from agentundo.history.stats import (
+    WorkflowStats,
+    by_workflow,
+    can_encode,
+    date_text,
+    duration_text,
+    trend_text,
+)
 from agentundo.timeline.core import Streams, TimelineOutcome
 from agentundo.timeline.formats import Format
 from agentundo.timeline.query import Query
@@ -56,15 +63,6 @@ def printable(text: str) -> str:
     """Text from evidence made safe for a terminal: control characters (an escape sequence
     that would clear the screen or retitle the window) shown as ``\\x1b``."""
     return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
-
-
-def duration_text(seconds: float | None) -> str:
-    return "-" if seconds is None else format_duration(seconds)
-
-
-def date_text(run: RunEntry) -> str:
-    moment = run.moment
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else run.started
 
 
 def rollback_text(run: RunEntry) -> str:
