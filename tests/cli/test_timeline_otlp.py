@@ -414,3 +414,33 @@ def test_not_evidence_is_an_input_error(tmp_path: Path, junk: bytes) -> None:
     assert str(path) in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_a_drill_exported_as_a_trace_reads_back_with_its_undone_steps_undone(
+    tmp_path: Path,
+) -> None:
+    """A recovered drill exported with --format otlp, read back as a trace: the steps the
+    drill compensated are undone, not owed, so `recover --trace` plans no second undo."""
+    path = drill_sample(
+        tmp_path, "--scenario", SAMPLES / "scenarios" / "weekly-refund-dispute.yaml"
+    )
+    done = agentundo("timeline", "--format", "otlp", path)
+    assert done.returncode == 0, done.stderr
+    trace = tmp_path / "drill.otlp.jsonl"
+    trace.write_text(done.stdout, encoding="utf-8")
+    compensated = {r["step_id"] for r in records(path) if r["event"] == "compensation_succeeded"}
+    assert compensated  # the scenario rolls back for real
+    catalog = SAMPLES / "catalog.yaml"
+    shown = agentundo("timeline", trace, "--catalog", catalog, "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    rows = [json.loads(line) for line in shown.stdout.splitlines()]
+    effects = {r["effect"] for r in rows if r.get("event") == "tool_call"}
+    assert "owed" not in effects, rows
+    undone = {r["job_id"] for r in rows if r.get("effect") == "undone"}
+    assert len(undone) == len(compensated), (undone, compensated)
+    plan = agentundo(
+        "recover", "--trace", trace, "--catalog", catalog,
+        "--policy", SAMPLES / "policy.yaml", "--dry-run", "--format", "json",
+    )  # fmt: skip
+    assert plan.returncode in (0, 1), plan.stdout + plan.stderr
+    assert json.loads(plan.stdout)["owed"] == []

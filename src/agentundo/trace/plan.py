@@ -7,7 +7,9 @@ Each call maps to a catalog topic (its tool name, else an ``aliases`` entry). It
 * ``none``: the call failed (span status ERROR): no effect, nothing to compensate;
 * ``compensation``: the call undid an earlier call of the run (its topic is that call's
   compensating topic, and its arguments carry the ids the compensation needs);
-* ``undone``: undone by such a call, or by ``agentundo recover`` (its evidence says so);
+* ``undone``: undone by such a call, by ``agentundo recover`` (its evidence says so), or,
+  in a drill exported with ``timeline --format otlp``, by the drill's own compensation
+  (a span with ``agentundo.compensation`` whose ``agentundo.outcome`` says it succeeded);
 * ``kept``: landed in a run that did not fail;
 * ``owed``: landed in a failed run and has a compensation: a recovery undoes it;
 * ``manual``: landed in a failed run and cannot be undone by agentundo (irreversible, no
@@ -118,6 +120,7 @@ def plan_run(run: AgentRun, catalog: Catalog, settled: Settled | None = None) ->
     settled = settled or Settled()
     mapped = [(call, catalog.topic_of_tool(call.tool)) for call in run.calls]
     undone_by = _undone_in_trace(mapped, catalog)
+    drilled = _compensated_in_export(run)
     compensations = set(undone_by.values())
     plans: list[CallPlan] = []
     for call, topic in mapped:
@@ -131,6 +134,9 @@ def plan_run(run: AgentRun, catalog: Catalog, settled: Settled | None = None) ->
             note = f"undoes {undid}"
         elif call.call_id in undone_by:
             effect, note = Effect.UNDONE, f"undone by the agent's call {undone_by[call.call_id]}"
+        elif call.span.attributes.get(_STEP_ID) in drilled:
+            job = drilled[call.span.attributes[_STEP_ID]]
+            effect, note = Effect.UNDONE, f"undone by the drill's compensation {job}"
         elif effect in (Effect.OWED, Effect.MANUAL, Effect.UNKNOWN):
             if call.call_id in settled.undone:
                 effect, note = Effect.UNDONE, "undone by agentundo recover"
@@ -139,6 +145,28 @@ def plan_run(run: AgentRun, catalog: Catalog, settled: Settled | None = None) ->
                 note = f"with a human ({settled.manual[call.call_id]}), says the recovery"
         plans.append(CallPlan(call=call, topic=topic, spec=spec, effect=effect, note=note))
     return RunPlan(run=run, calls=tuple(plans))
+
+
+_STEP_ID = "agentundo.step_id"
+_UNDOING_OUTCOMES = frozenset({"compensation_succeeded", "compensation_not_needed"})
+"""Outcomes of a drill's compensation after which nothing of its step is left to undo."""
+
+
+def _compensated_in_export(run: AgentRun) -> dict[str, str]:
+    """Steps a drill exported with ``timeline --format otlp`` compensated itself: step id to
+    the compensation's job. Such a trace is agentundo's own evidence; reading its forward
+    spans as owed would undo them a second time."""
+    found: dict[str, str] = {}
+    for row in run.rows:
+        attributes = row.span.attributes
+        step = attributes.get(_STEP_ID)
+        if (
+            attributes.get("agentundo.compensation") is True
+            and isinstance(step, str)
+            and attributes.get("agentundo.outcome") in _UNDOING_OUTCOMES
+        ):
+            found[step] = str(attributes.get("agentundo.job_id") or "?")
+    return found
 
 
 def _effect(call: ToolCall, spec: Topic | None, run_failed: bool) -> tuple[Effect, str]:
