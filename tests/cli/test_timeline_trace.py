@@ -229,3 +229,30 @@ def test_a_trace_fits_the_terminal_with_ids_tools_and_topics_whole(
     for word in words:
         assert any(word in line for line in lines), (word, done.stdout)
     assert "…" not in done.stdout
+
+
+@pytest.mark.parametrize("shape", ["arrays", "attribute values"])
+def test_a_json_bomb_of_nesting_is_an_input_error(tmp_path: Path, shape: str) -> None:
+    """Nesting deeper than Python's recursion limit (in the JSON itself, or in nested
+    attribute values that parse) is a clear input error, never a RecursionError."""
+    path = tmp_path / "bomb.json"
+    if shape == "arrays":
+        path.write_text('{"resourceSpans":' + "[" * 100_000 + "]" * 100_000 + "}")
+    else:
+        inner = '{"stringValue":"x"}'
+        for _ in range(700):
+            inner = '{"kvlistValue":{"values":[{"key":"k","value":' + inner + "}]}}"
+        span = (
+            '{"traceId":"' + "0" * 31 + '1","spanId":"' + "0" * 15 + '1","name":"s",'
+            '"startTimeUnixNano":"1","endTimeUnixNano":"2",'
+            '"attributes":[{"key":"a","value":' + inner + "}]}"
+        )
+        path.write_text('{"resourceSpans":[{"scopeSpans":[{"spans":[' + span + "]}]}]}")
+    for args in (
+        ("timeline", path, "--catalog", CATALOG),
+        ("recover", "--trace", path, "--catalog", CATALOG, "--policy", POLICY, "--dry-run"),
+    ):
+        done = invoke(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "nested too deeply" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -109,8 +109,13 @@ def read_spans(path: str) -> list[Span]:
     """Every span of an OTLP JSON file, in file order."""
     text = _text(path)
     spans: list[Span] = []
-    for line, document in _documents(path, text):
-        spans.extend(_spans(document, path, line))
+    try:
+        for line, document in _documents(path, text):
+            spans.extend(_spans(document, path, line))
+    except RecursionError:  # a JSON bomb of nested arrays or attribute values
+        raise InputError(
+            Position(path), "is nested too deeply to be OTLP JSON (a JSON bomb?)"
+        ) from None
     return spans
 
 
