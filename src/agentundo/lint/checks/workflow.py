@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 from collections.abc import Iterator
+from dataclasses import replace
 
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
@@ -15,7 +16,6 @@ from agentundo.model.catalog import Topic
 from agentundo.model.common import Decision, Rollback
 from agentundo.model.templates import PARAMS_PREFIX, TemplatePlace, template_fields
 from agentundo.model.workflow import Step, Workflow
-from agentundo.policy.evaluate import Context
 
 
 def _steps(project: Project) -> Iterator[tuple[LoadedFile, Workflow, int, Step]]:
@@ -97,25 +97,16 @@ def step_always_denied(project: Project) -> Iterator[Problem]:
           - {id: drop, topic: infra.db.delete}
     """
     for entry in project.policies:
-        for file, workflow, index, step in _steps(project):
-            topic = project.topic(step.topic)
-            outcomes = []
-            for approval in (False, True):
-                ctx = Context.for_topic(
-                    step.topic,
-                    topic,
-                    env=workflow.env,
-                    approval_present=approval,
-                    workflow=workflow.workflow,
-                    job=project.job(file, index),
-                )
-                outcomes.append(entry.outcomes(ctx))
-            if all(o.decision is Decision.DENY for found in outcomes for o in found):
-                by = entry.decided_by(outcomes[1][0].index)
+        for gate in project.step_gates(entry):
+            if not all(o.decision is Decision.DENY for o in gate.outcomes):
+                continue  # allowed, or sent to a human, without an approval
+            approved = entry.outcomes(replace(gate.ctx, approval_present=True))
+            if all(o.decision is Decision.DENY for o in approved):
+                step, workflow = gate.step, gate.workflow
                 yield Problem(
-                    file.position("steps", index, "topic"),
+                    gate.file.position("steps", gate.index, "topic"),
                     f"step '{step.id}' ({step.topic}) is always denied in {workflow.env} "
-                    f"by {by} of {entry.file.path}",
+                    f"by {entry.decided_by(approved[0].index)} of {entry.file.path}",
                     "remove the step, or change the policy or the workflow's env",
                 )
 
@@ -308,19 +299,13 @@ def step_needs_human(project: Project) -> Iterator[Problem]:
           - {id: apply, topic: infra.terraform.apply}
     """
     for entry in project.policies:
-        for file, workflow, index, step in _steps(project):
-            ctx = Context.for_topic(
-                step.topic,
-                project.topic(step.topic),
-                env=workflow.env,
-                workflow=workflow.workflow,
-                job=project.job(file, index),
-            )
-            for outcome in entry.outcomes(ctx):
+        for gate in project.step_gates(entry):
+            for outcome in gate.outcomes:
                 if outcome.decision is Decision.REQUIRE_HUMAN:
+                    step = gate.step
                     yield Problem(
-                        file.position("steps", index, "topic"),
+                        gate.file.position("steps", gate.index, "topic"),
                         f"step '{step.id}' ({step.topic}) needs a human approval in "
-                        f"{workflow.env} ({entry.decided_by(outcome.index)}"
-                        f"{entry.assuming(outcome, ctx.job)})",
+                        f"{gate.workflow.env} ({entry.decided_by(outcome.index)}"
+                        f"{entry.assuming(outcome, gate.ctx.job)})",
                     )
