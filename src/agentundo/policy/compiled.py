@@ -99,6 +99,12 @@ class CompiledPolicy:
                 else:
                     self._globs.append((index, pattern))
         self._prefix_lengths = sorted({len(p) for p in self._prefix})
+        self.any_topic = frozenset(
+            i
+            for i, rule in enumerate(policy.rules)
+            if rule.when.topic is None or "*" in _as_list(rule.when.topic)
+        )
+        """Rules that match every topic: no topic condition, or the pattern ``*``."""
 
     def _specific(self, topic: str) -> tuple[int, ...]:
         """Rules with a topic condition that matches ``topic`` (cached)."""
