@@ -42,10 +42,16 @@ class _Test:
     values: frozenset[Any]
     globs: tuple[str, ...]
 
-    def passes(self, actual: Any) -> bool:
-        if actual in self.values:
-            return True
-        return actual is not None and any(fnmatchcase(actual, g) for g in self.globs)
+
+def _passes(tests: tuple[_Test, ...], ctx: Context) -> bool:
+    """Whether ``ctx`` meets every test of a rule (a plain loop: decisions are many)."""
+    for test in tests:
+        actual = getattr(ctx, test.name)
+        if actual in test.values:
+            continue
+        if actual is None or not any(fnmatchcase(actual, g) for g in test.globs):
+            return False
+    return True
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -112,11 +118,16 @@ class CompiledPolicy:
         if found is not None:
             return found
         indexes = set(self._exact.get(topic, ()))
+        prefixed = self._prefix.get  # a defaultdict's get adds nothing
+        size = len(topic)
         for length in self._prefix_lengths:
-            if length > len(topic):
+            if length > size:
                 break
-            indexes.update(self._prefix.get(topic[:length], ()))
-        indexes.update(i for i, pattern in self._globs if fnmatchcase(topic, pattern))
+            rules = prefixed(topic[:length])
+            if rules:
+                indexes.update(rules)
+        if self._globs:
+            indexes.update(i for i, pattern in self._globs if fnmatchcase(topic, pattern))
         found = tuple(sorted(indexes))
         self._cache[topic] = found
         return found
@@ -157,7 +168,7 @@ class CompiledPolicy:
         first_match = self.policy.combining == "first_match"
         winner: int | None = None
         for index in self.candidates_in(ctx.topic, ctx.env):
-            if not all(t.passes(getattr(ctx, t.name)) for t in self._tests[index]):
+            if not _passes(self._tests[index], ctx):
                 continue
             if first_match:
                 winner = index
@@ -180,7 +191,7 @@ class CompiledPolicy:
             return (Outcome(decision, index),)
         candidates = []
         for index in self.candidates_in(ctx.topic, ctx.env):
-            if not all(t.passes(getattr(ctx, t.name)) for t in self._tests[index]):
+            if not _passes(self._tests[index], ctx):
                 continue
             tri = self.conditions[index].holds(ctx.job) if index in self.undecidable else Tri.TRUE
             candidates.append((index, tri))
