@@ -10,6 +10,7 @@ from agentundo.errors import Position
 from agentundo.load.files import LoadedFile
 from agentundo.load.foreign import KIND as FOREIGN
 from agentundo.model.catalog import Compensation, Topic
+from agentundo.model.common import Decision
 from agentundo.model.cordum_workflow import CordumWorkflow, lint_plan, native_file
 from agentundo.model.policy import Policy
 from agentundo.model.workflow import Step, Workflow
@@ -197,8 +198,9 @@ class Project:
             return value
 
     def step_gates(self, entry: PolicyEntry) -> list[StepGate]:
-        """What ``entry`` decides for every workflow step in its workflow's env, without an
-        approval (AU403 and AU406 both ask; computed once)."""
+        """What ``entry`` decides for each workflow step in its workflow's env, without an
+        approval, where it may do anything but allow (AU403 and AU406 both ask; computed
+        once, and the many steps it simply allows are not kept)."""
         key = ("step-gates", id(entry))
         found: list[StepGate] | None = self._shared.get(key)
         if found is None:
@@ -213,13 +215,14 @@ class Project:
                         workflow=workflow.workflow,
                         job=self.job(file, index),
                     )
-                    gate = StepGate(file, workflow, index, step, ctx, entry.outcomes(ctx))
-                    found.append(gate)
+                    outcomes = entry.outcomes(ctx)
+                    if any(o.decision is not Decision.ALLOW for o in outcomes):
+                        found.append(StepGate(file, workflow, index, step, ctx, outcomes))
         return found
 
     def compensation_gates(self, entry: PolicyEntry, env: str) -> list[CompensationGate]:
-        """What ``entry`` decides in ``env`` for every compensation of a side-effecting
-        topic (AU302 and AU303 both ask; computed once)."""
+        """What ``entry`` decides in ``env`` for each compensation of a side-effecting
+        topic, where it may do anything but allow (AU302 and AU303 both ask; computed once)."""
         key = ("compensation-gates", id(entry), env)
         found: list[CompensationGate] | None = self._shared.get(key)
         if found is None:
@@ -235,7 +238,8 @@ class Project:
                     is_compensation=True,
                 )
                 outcomes = entry.outcomes(ctx)
-                found.append(CompensationGate(env, topic_entry, compensation, ctx, outcomes))
+                if any(o.decision is not Decision.ALLOW for o in outcomes):
+                    found.append(CompensationGate(env, topic_entry, compensation, ctx, outcomes))
         return found
 
 
