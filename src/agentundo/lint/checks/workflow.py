@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import lru_cache
 
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
@@ -159,17 +159,37 @@ def _param(field: str) -> str | None:
     return field[len(PARAMS_PREFIX) :] if field.startswith(PARAMS_PREFIX) else None
 
 
-def _forward_fields(topic: Topic) -> Iterator[tuple[list[str], str]]:
-    """The fields of each template the forward call of ``topic`` renders, with where it
-    is: its idempotency key, its ``http`` URL, header values and body strings. A
-    malformed template is skipped (AU205 and AU501 report it)."""
+@lru_cache(maxsize=4096)
+def _template_params(template: str) -> tuple[str, ...] | None:
+    """The ``params.NAME`` names a template uses, in order; None when it is malformed
+    (thousands of topics share a few templates)."""
+    try:
+        return tuple(filter(None, map(_param, template_fields(template))))
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _site_params(site: Site) -> tuple[str, ...] | None:
+    """:func:`_template_params` of a site (a URL or header value without ``${VAR}``)."""
+    try:
+        return tuple(filter(None, map(_param, site.fields())))
+    except ValueError:
+        return None
+
+
+def _forward_params(topic: Topic) -> list[tuple[str, str]]:
+    """``(NAME, where)`` for each ``params.NAME`` that a template of the forward call of
+    ``topic`` uses, where is: its idempotency key, its ``http`` URL, header values and body
+    strings. A malformed template is skipped (AU205 and AU501 report it)."""
+    found: list[tuple[str, str]] = []
     if topic.idempotency_key is not None:
-        with contextlib.suppress(ValueError):
-            yield template_fields(topic.idempotency_key), "the idempotency key"
+        names = _template_params(topic.idempotency_key)
+        found.extend((name, "the idempotency key") for name in names or ())
     if topic.http is not None:
         for site in http_sites(topic.http, ("http",), TemplatePlace.HTTP):
-            with contextlib.suppress(ValueError):
-                yield site.fields(), site.where
+            found.extend((name, site.where) for name in _site_params(site) or ())
+    return found
 
 
 @check("AU405", "template-param-missing", Severity.ERROR, "workflow")
@@ -188,15 +208,18 @@ def template_param_missing(project: Project) -> Iterator[Problem]:
         steps:
           - {id: charge, topic: payments.charge, params: {amount: 10, order_id: A1}}
     """
+    used: dict[str, list[tuple[str, str]]] = {}  # by topic: steps share topics
     for file, _workflow, index, step in _steps(project):
         topic = project.topic(step.topic)
         if topic is None:
             continue  # the compensation's templates are AU407's
+        needs = used.get(step.topic)
+        if needs is None:
+            needs = used[step.topic] = _forward_params(topic)
         missing: dict[str, list[str]] = {}  # name -> where it is used
-        for fields, where in _forward_fields(topic):
-            for name in filter(None, map(_param, fields)):
-                if name not in step.params and where not in missing.get(name, []):
-                    missing.setdefault(name, []).append(where)
+        for name, where in needs:
+            if name not in step.params and where not in missing.get(name, []):
+                missing.setdefault(name, []).append(where)
         for name, places in missing.items():
             yield Problem(
                 file.position("steps", index),
@@ -227,6 +250,16 @@ def _compensation_sites(project: Project, topic: Topic) -> Iterator[tuple[Site, 
             yield site, f"{site.where} of '{comp.topic}'"
 
 
+def _compensation_params(project: Project, topic: Topic) -> list[tuple[str, str, bool]]:
+    """``(NAME, where, read from the step alone)`` for each ``params.NAME`` that a template
+    of the compensation of ``topic`` uses (a malformed one: AU205 and AU501 report it)."""
+    return [
+        (name, where, site.place in STEP_PARAMS_ONLY)
+        for site, where in _compensation_sites(project, topic)
+        for name in _site_params(site) or ()
+    ]
+
+
 @check("AU407", "compensation-param-missing", Severity.ERROR, "workflow")
 def compensation_param_missing(project: Project) -> Iterator[Problem]:
     """A step lacks a parameter that its topic's compensation templates use.
@@ -247,22 +280,20 @@ def compensation_param_missing(project: Project) -> Iterator[Problem]:
         steps:
           - {id: charge, topic: payments.charge, params: {amount: 10, order_id: A1}}
     """
+    used: dict[str, list[tuple[str, str, bool]]] = {}  # by topic: steps share topics
     for file, _workflow, index, step in _steps(project):
         topic = project.topic(step.topic)
         if topic is None or topic.compensation is None or not compensation_dispatched(topic):
             continue
         comp_params = set(topic.compensation.params or {})
+        needs = used.get(step.topic)
+        if needs is None:
+            needs = used[step.topic] = _compensation_params(project, topic)
         missing: dict[str, dict[str, bool]] = {}  # name -> {place: read from the step alone}
-        for site, where in _compensation_sites(project, topic):
-            try:
-                fields = site.fields()
-            except ValueError:
-                continue  # malformed: AU205 and AU501 report it
-            step_only = site.place in STEP_PARAMS_ONLY
-            for name in filter(None, map(_param, fields)):
-                if name in step.params or (name in comp_params and not step_only):
-                    continue
-                missing.setdefault(name, {})[where] = step_only
+        for name, where, step_only in needs:
+            if name in step.params or (name in comp_params and not step_only):
+                continue
+            missing.setdefault(name, {})[where] = step_only
         for name, places in missing.items():
             where = ", ".join(places)
             if not any(places.values()):
