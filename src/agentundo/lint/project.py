@@ -205,17 +205,26 @@ class Project:
         found: list[StepGate] | None = self._shared.get(key)
         if found is None:
             found = self._shared[key] = []
+            # steps of one workflow often repeat a topic: the same dispatch, decided once
+            decided: dict[tuple[str, str, str], tuple[Context, tuple[Outcome, ...]]] = {}
             for file in self.workflows:
                 workflow: Workflow = file.model
                 for index, step in enumerate(workflow.steps):
-                    ctx = Context.for_topic(
-                        step.topic,
-                        self.topic(step.topic),
-                        env=workflow.env,
-                        workflow=workflow.workflow,
-                        job=self.job(file, index),
-                    )
-                    outcomes = entry.outcomes(ctx)
+                    job = self.job(file, index)
+                    same = (step.topic, workflow.env, workflow.workflow)
+                    known = decided.get(same) if job is UNKNOWN_JOB else None
+                    if known is None:
+                        ctx = Context.for_topic(
+                            step.topic,
+                            self.topic(step.topic),
+                            env=workflow.env,
+                            workflow=workflow.workflow,
+                            job=job,
+                        )
+                        known = (ctx, entry.outcomes(ctx))
+                        if job is UNKNOWN_JOB:
+                            decided[same] = known
+                    ctx, outcomes = known
                     if any(o.decision is not Decision.ALLOW for o in outcomes):
                         found.append(StepGate(file, workflow, index, step, ctx, outcomes))
         return found
@@ -227,17 +236,22 @@ class Project:
         found: list[CompensationGate] | None = self._shared.get(key)
         if found is None:
             found = self._shared[key] = []
+            # topics often share a compensation (one refund for several charges)
+            decided: dict[str, tuple[Context, tuple[Outcome, ...]]] = {}
             for topic_entry in self.side_effect_topics():
                 compensation = topic_entry.topic.compensation
                 if compensation is None:
                     continue
-                ctx = Context.for_topic(
-                    compensation.topic,
-                    self.topic(compensation.topic),
-                    env=env,
-                    is_compensation=True,
-                )
-                outcomes = entry.outcomes(ctx)
+                known = decided.get(compensation.topic)
+                if known is None:
+                    ctx = Context.for_topic(
+                        compensation.topic,
+                        self.topic(compensation.topic),
+                        env=env,
+                        is_compensation=True,
+                    )
+                    known = decided[compensation.topic] = (ctx, entry.outcomes(ctx))
+                ctx, outcomes = known
                 if any(o.decision is not Decision.ALLOW for o in outcomes):
                     found.append(CompensationGate(env, topic_entry, compensation, ctx, outcomes))
         return found
