@@ -104,7 +104,14 @@ class CompiledPolicy:
                     self._prefix[head].append(index)
                 else:
                     self._globs.append((index, pattern))
-        self._prefix_lengths = sorted({len(p) for p in self._prefix})
+        lengths: dict[str, set[int]] = defaultdict(set)
+        for head in self._prefix:
+            lengths[head[:1]].add(len(head))
+        everywhere = lengths.get("", set())  # the prefix '' (pattern '*') fits every topic
+        self._everywhere = tuple(sorted(everywhere))
+        self._prefix_lengths = {c: tuple(sorted(n | everywhere)) for c, n in lengths.items()}
+        """Lengths of the prefixes, by their first character: a topic tries only those
+        that can start it."""
         self.any_topic = frozenset(
             i
             for i, rule in enumerate(policy.rules)
@@ -120,7 +127,7 @@ class CompiledPolicy:
         indexes = set(self._exact.get(topic, ()))
         prefixed = self._prefix.get  # a defaultdict's get adds nothing
         size = len(topic)
-        for length in self._prefix_lengths:
+        for length in self._prefix_lengths.get(topic[:1], self._everywhere):
             if length > size:
                 break
             rules = prefixed(topic[:length])
