@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from agentundo.errors import Position
 from agentundo.load.files import LoadedFile
 from agentundo.load.foreign import KIND as FOREIGN
-from agentundo.model.catalog import Topic
+from agentundo.model.catalog import Compensation, Topic
+from agentundo.model.common import Decision
 from agentundo.model.cordum_workflow import CordumWorkflow, lint_plan, native_file
 from agentundo.model.policy import Policy
-from agentundo.model.workflow import Workflow
+from agentundo.model.workflow import Step, Workflow
 from agentundo.policy.compiled import CompiledPolicy
 from agentundo.policy.conditions import UNKNOWN_JOB, Job
 from agentundo.policy.evaluate import Context, Outcome
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,29 @@ class PolicyEntry:
         return self.file.position("rules", index)
 
 
+@dataclass(frozen=True, slots=True)
+class StepGate:
+    """What one policy decides for one workflow step dispatched without an approval."""
+
+    file: LoadedFile
+    workflow: Workflow
+    index: int
+    step: Step
+    ctx: Context
+    outcomes: tuple[Outcome, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompensationGate:
+    """What one policy decides, in one env, for the compensation of a side-effecting topic."""
+
+    env: str
+    entry: TopicEntry
+    compensation: Compensation
+    ctx: Context
+    outcomes: tuple[Outcome, ...]
+
+
 @dataclass(slots=True)
 class Project:
     """Catalogs, policies and workflows of one lint run, and the envs to check."""
@@ -101,6 +128,7 @@ class Project:
     jobs: dict[tuple[str, int], Job] = field(default_factory=dict)
     """Job facts of workflow steps that have them (Cordum's step meta), by (path, index)."""
     _side_effects: list[TopicEntry] | None = field(default=None, repr=False)
+    _shared: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, files: list[LoadedFile], envs: tuple[str, ...] = ("production",)) -> Project:
@@ -160,6 +188,73 @@ class Project:
         if self._side_effects is None:  # a dozen checks ask; 10,000 topics are many to sift
             self._side_effects = [e for e in self.topics.values() if e.topic.side_effect]
         return iter(self._side_effects)
+
+    def shared(self, name: str, build: Callable[[Project], _T]) -> _T:
+        """``build(self)``, computed once per project: what several checks need alike."""
+        try:
+            return cast(_T, self._shared[name])
+        except KeyError:
+            value = self._shared[name] = build(self)
+            return value
+
+    def step_gates(self, entry: PolicyEntry) -> list[StepGate]:
+        """What ``entry`` decides for each workflow step in its workflow's env, without an
+        approval, where it may do anything but allow (AU403 and AU406 both ask; computed
+        once, and the many steps it simply allows are not kept)."""
+        key = ("step-gates", id(entry))
+        found: list[StepGate] | None = self._shared.get(key)
+        if found is None:
+            found = self._shared[key] = []
+            # steps of one workflow often repeat a topic: the same dispatch, decided once
+            decided: dict[tuple[str, str, str], tuple[Context, tuple[Outcome, ...]]] = {}
+            for file in self.workflows:
+                workflow: Workflow = file.model
+                for index, step in enumerate(workflow.steps):
+                    job = self.job(file, index)
+                    same = (step.topic, workflow.env, workflow.workflow)
+                    known = decided.get(same) if job is UNKNOWN_JOB else None
+                    if known is None:
+                        ctx = Context.for_topic(
+                            step.topic,
+                            self.topic(step.topic),
+                            env=workflow.env,
+                            workflow=workflow.workflow,
+                            job=job,
+                        )
+                        known = (ctx, entry.outcomes(ctx))
+                        if job is UNKNOWN_JOB:
+                            decided[same] = known
+                    ctx, outcomes = known
+                    if any(o.decision is not Decision.ALLOW for o in outcomes):
+                        found.append(StepGate(file, workflow, index, step, ctx, outcomes))
+        return found
+
+    def compensation_gates(self, entry: PolicyEntry, env: str) -> list[CompensationGate]:
+        """What ``entry`` decides in ``env`` for each compensation of a side-effecting
+        topic, where it may do anything but allow (AU302 and AU303 both ask; computed once)."""
+        key = ("compensation-gates", id(entry), env)
+        found: list[CompensationGate] | None = self._shared.get(key)
+        if found is None:
+            found = self._shared[key] = []
+            # topics often share a compensation (one refund for several charges)
+            decided: dict[str, tuple[Context, tuple[Outcome, ...]]] = {}
+            for topic_entry in self.side_effect_topics():
+                compensation = topic_entry.topic.compensation
+                if compensation is None:
+                    continue
+                known = decided.get(compensation.topic)
+                if known is None:
+                    ctx = Context.for_topic(
+                        compensation.topic,
+                        self.topic(compensation.topic),
+                        env=env,
+                        is_compensation=True,
+                    )
+                    known = decided[compensation.topic] = (ctx, entry.outcomes(ctx))
+                ctx, outcomes = known
+                if any(o.decision is not Decision.ALLOW for o in outcomes):
+                    found.append(CompensationGate(env, topic_entry, compensation, ctx, outcomes))
+        return found
 
 
 @dataclass(frozen=True, slots=True)

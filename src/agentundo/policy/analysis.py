@@ -54,11 +54,7 @@ def covers(outer: When, inner: When) -> bool:
 def _topic_candidates(policy: Policy, rule: Rule, compiled: CompiledPolicy) -> set[int]:
     topics = rule.when.topic
     if topics is None:
-        return {
-            i
-            for i, other in enumerate(policy.rules)
-            if other.when.topic is None or "*" in _values(other.when.topic)
-        }
+        return set(compiled.any_topic)
     common: set[int] | None = None
     for name in _values(topics):
         head = name[:-1] if name.endswith("*") else name

@@ -42,10 +42,16 @@ class _Test:
     values: frozenset[Any]
     globs: tuple[str, ...]
 
-    def passes(self, actual: Any) -> bool:
-        if actual in self.values:
-            return True
-        return actual is not None and any(fnmatchcase(actual, g) for g in self.globs)
+
+def _passes(tests: tuple[_Test, ...], ctx: Context) -> bool:
+    """Whether ``ctx`` meets every test of a rule (a plain loop: decisions are many)."""
+    for test in tests:
+        actual = getattr(ctx, test.name)
+        if actual in test.values:
+            continue
+        if actual is None or not any(fnmatchcase(actual, g) for g in test.globs):
+            return False
+    return True
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -98,7 +104,20 @@ class CompiledPolicy:
                     self._prefix[head].append(index)
                 else:
                     self._globs.append((index, pattern))
-        self._prefix_lengths = sorted({len(p) for p in self._prefix})
+        lengths: dict[str, set[int]] = defaultdict(set)
+        for head in self._prefix:
+            lengths[head[:1]].add(len(head))
+        everywhere = lengths.get("", set())  # the prefix '' (pattern '*') fits every topic
+        self._everywhere = tuple(sorted(everywhere))
+        self._prefix_lengths = {c: tuple(sorted(n | everywhere)) for c, n in lengths.items()}
+        """Lengths of the prefixes, by their first character: a topic tries only those
+        that can start it."""
+        self.any_topic = frozenset(
+            i
+            for i, rule in enumerate(policy.rules)
+            if rule.when.topic is None or "*" in _as_list(rule.when.topic)
+        )
+        """Rules that match every topic: no topic condition, or the pattern ``*``."""
 
     def _specific(self, topic: str) -> tuple[int, ...]:
         """Rules with a topic condition that matches ``topic`` (cached)."""
@@ -106,11 +125,16 @@ class CompiledPolicy:
         if found is not None:
             return found
         indexes = set(self._exact.get(topic, ()))
-        for length in self._prefix_lengths:
-            if length > len(topic):
+        prefixed = self._prefix.get  # a defaultdict's get adds nothing
+        size = len(topic)
+        for length in self._prefix_lengths.get(topic[:1], self._everywhere):
+            if length > size:
                 break
-            indexes.update(self._prefix.get(topic[:length], ()))
-        indexes.update(i for i, pattern in self._globs if fnmatchcase(topic, pattern))
+            rules = prefixed(topic[:length])
+            if rules:
+                indexes.update(rules)
+        if self._globs:
+            indexes.update(i for i, pattern in self._globs if fnmatchcase(topic, pattern))
         found = tuple(sorted(indexes))
         self._cache[topic] = found
         return found
@@ -151,7 +175,7 @@ class CompiledPolicy:
         first_match = self.policy.combining == "first_match"
         winner: int | None = None
         for index in self.candidates_in(ctx.topic, ctx.env):
-            if not all(t.passes(getattr(ctx, t.name)) for t in self._tests[index]):
+            if not _passes(self._tests[index], ctx):
                 continue
             if first_match:
                 winner = index
@@ -174,7 +198,7 @@ class CompiledPolicy:
             return (Outcome(decision, index),)
         candidates = []
         for index in self.candidates_in(ctx.topic, ctx.env):
-            if not all(t.passes(getattr(ctx, t.name)) for t in self._tests[index]):
+            if not _passes(self._tests[index], ctx):
                 continue
             tri = self.conditions[index].holds(ctx.job) if index in self.undecidable else Tri.TRUE
             candidates.append((index, tri))

@@ -79,22 +79,22 @@ def _problems(entry: TopicEntry, site: Site, *, has_http: bool) -> Iterator[Prob
 def _env_sites(project: Project) -> Iterator[tuple[TopicEntry, Site, dict[str, bool]]]:
     """Every URL and header value of every ``http`` block, with its catalog's readable
     variables (name -> whether its value is a secret)."""
+    readable_in: dict[int, dict[str, bool]] = {}  # by catalog file: topics share them
     for entry in project.topics.values():
-        readable = entry.file.model.readable()
-        blocks: list[tuple[tuple[str, ...], HttpCall | None, TemplatePlace]] = [
-            (("http",), entry.topic.http, TemplatePlace.HTTP)
-        ]
-        if entry.topic.compensation is not None:
+        topic = entry.topic
+        blocks: list[tuple[tuple[str, ...], HttpCall, TemplatePlace]] = []
+        if topic.http is not None:
+            blocks.append((("http",), topic.http, TemplatePlace.HTTP))
+        if topic.compensation is not None and topic.compensation.http is not None:
             blocks.append(
-                (
-                    ("compensation", "http"),
-                    entry.topic.compensation.http,
-                    TemplatePlace.COMPENSATION_HTTP,
-                )
+                (("compensation", "http"), topic.compensation.http, TemplatePlace.COMPENSATION_HTTP)
             )
+        if not blocks:  # most topics make no HTTP call
+            continue
+        readable = readable_in.get(id(entry.file))
+        if readable is None:
+            readable = readable_in[id(entry.file)] = entry.file.model.readable()
         for prefix, call, place in blocks:
-            if call is None:
-                continue
             for site in http_sites(call, prefix, place):
                 if site.env:
                     yield entry, site, readable

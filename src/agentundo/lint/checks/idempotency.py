@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 
 from agentundo.errors import Position
 from agentundo.lint.finding import Severity
@@ -33,36 +35,87 @@ UNSTABLE_FIELDS = frozenset(
 """Names that change from one attempt to the next: a retry would not be deduplicated."""
 
 
-def _keys(
-    project: Project,
-) -> Iterator[tuple[TopicEntry, str, Position, str, TemplatePlace]]:
-    """(entry, which, position, template, place) for every declared key of a
-    side-effecting topic."""
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """A declared key of a side-effecting topic, with what the checks ask of its template."""
+
+    entry: TopicEntry
+    which: str
+    where: tuple[str, ...]
+    """Its path under the topic (a position is looked up only for a finding)."""
+    template: str
+    place: TemplatePlace
+    fields: tuple[str, ...] | None
+    """The template's fields; None when it is malformed."""
+
+    def position(self) -> Position:
+        return self.entry.position(*self.where)
+
+
+def _all_keys(project: Project) -> list[_Key]:
+    found = []
     for entry in project.side_effect_topics():
-        if entry.topic.idempotency_key is not None:
-            yield (
-                entry,
-                "idempotency key",
-                entry.position("idempotency_key"),
-                entry.topic.idempotency_key,
-                TemplatePlace.IDEMPOTENCY_KEY,
+        key = entry.topic.idempotency_key
+        if key is not None:
+            found.append(
+                _Key(
+                    entry,
+                    "idempotency key",
+                    ("idempotency_key",),
+                    key,
+                    TemplatePlace.IDEMPOTENCY_KEY,
+                    _fields(key),
+                )
             )
         compensation = entry.topic.compensation
         if compensation is not None and compensation.idempotency_key is not None:
-            yield (
-                entry,
-                "compensation idempotency key",
-                entry.position("compensation", "idempotency_key"),
-                compensation.idempotency_key,
-                TemplatePlace.COMPENSATION_KEY,
+            key = compensation.idempotency_key
+            found.append(
+                _Key(
+                    entry,
+                    "compensation idempotency key",
+                    ("compensation", "idempotency_key"),
+                    key,
+                    TemplatePlace.COMPENSATION_KEY,
+                    _fields(key),
+                )
             )
+    return found
 
 
-def _fields(template: str) -> list[str] | None:
+def _keys(project: Project) -> list[_Key]:
+    """Every declared key of a side-effecting topic (once per project: three checks ask)."""
+    return project.shared("idempotency-keys", _all_keys)
+
+
+@lru_cache(maxsize=4096)
+def _fields(template: str) -> tuple[str, ...] | None:
+    """The fields of ``template`` (thousands of topics share a few templates)."""
     try:
-        return template_fields(template)
+        return tuple(template_fields(template))
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=4096)
+def _missing(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """What a key with ``fields`` lacks to be unique per run and step."""
+    missing = []
+    if "run_id" not in fields:
+        missing.append("{run_id}")
+    if "step_id" not in fields and "step_index" not in fields:
+        missing.append("{step_id}")
+    return tuple(missing)
+
+
+@lru_cache(maxsize=4096)
+def _unknown(fields: tuple[str, ...], place: TemplatePlace, has_http: bool) -> tuple[str, ...]:
+    """The fields a key at ``place`` may not use (unstable ones are AU203's)."""
+    return tuple(
+        field
+        for field in fields
+        if not field_allowed(field, place, has_http=has_http) and field not in UNSTABLE_FIELDS
+    )
 
 
 @check("AU201", "idempotency-key-missing", Severity.ERROR, "idempotency")
@@ -130,12 +183,15 @@ def idempotency_key_unstable(project: Project) -> Iterator[Problem]:
     Good:
         idempotency_key: "{run_id}:{step_id}"
     """
-    for entry, which, position, template, _place in _keys(project):
-        for field in _fields(template) or []:
+    for key in _keys(project):
+        if not key.fields or UNSTABLE_FIELDS.isdisjoint(key.fields):
+            continue
+        for field in key.fields:
             if field in UNSTABLE_FIELDS:
                 yield Problem(
-                    position,
-                    f"{which} of '{entry.name}' uses '{{{field}}}', which changes between retries",
+                    key.position(),
+                    f"{key.which} of '{key.entry.name}' uses '{{{field}}}', which changes "
+                    "between retries",
                     f"remove '{{{field}}}' so that every retry sends the same key",
                 )
 
@@ -153,19 +209,14 @@ def idempotency_key_not_unique(project: Project) -> Iterator[Problem]:
     Good:
         idempotency_key: "{run_id}:{step_id}"
     """
-    for entry, which, position, template, _place in _keys(project):
-        fields = _fields(template)
-        if fields is None:
+    for key in _keys(project):
+        if key.fields is None:
             continue
-        missing = []
-        if "run_id" not in fields:
-            missing.append("{run_id}")
-        if "step_id" not in fields and "step_index" not in fields:
-            missing.append("{step_id}")
+        missing = _missing(key.fields)
         if missing:
             yield Problem(
-                position,
-                f"{which} of '{entry.name}' is not unique per run and step "
+                key.position(),
+                f"{key.which} of '{key.entry.name}' is not unique per run and step "
                 f"(missing {' and '.join(missing)})",
                 "include {run_id} and {step_id}",
             )
@@ -190,24 +241,21 @@ def idempotency_key_invalid(project: Project) -> Iterator[Problem]:
           topic: payments.refund
           idempotency_key: "{run_id}:{step_id}:refund:{response.id}"
     """
-    for entry, which, position, template, place in _keys(project):
-        fields = _fields(template)
-        if fields is None:
+    for key in _keys(project):
+        if key.fields is None:
             yield Problem(
-                position,
-                f"{which} of '{entry.name}' is not a valid template: {template!r}",
+                key.position(),
+                f"{key.which} of '{key.entry.name}' is not a valid template: {key.template!r}",
                 "fields are written {name}; use {{ and }} for literal braces",
             )
             continue
-        has_http = entry.topic.http is not None
-        for field in fields:
-            known = field_allowed(field, place, has_http=has_http)
-            if not known and field not in UNSTABLE_FIELDS:
-                yield Problem(
-                    position,
-                    f"{which} of '{entry.name}' uses unknown field '{{{field}}}'",
-                    unknown_field_hint(field, place, has_http=has_http),
-                )
+        has_http = key.entry.topic.http is not None
+        for field in _unknown(key.fields, key.place, has_http):
+            yield Problem(
+                key.position(),
+                f"{key.which} of '{key.entry.name}' uses unknown field '{{{field}}}'",
+                unknown_field_hint(field, key.place, has_http=has_http),
+            )
 
 
 @check("AU206", "compensation-key-reuses-forward-key", Severity.ERROR, "idempotency")

@@ -61,21 +61,12 @@ def _compensation_decisions(
 ) -> Iterator[tuple[PolicyEntry, str, str, str, int | None, str]]:
     for entry in project.policies:
         for env in project.envs:
-            for topic_entry in project.side_effect_topics():
-                compensation = topic_entry.topic.compensation
-                if compensation is None:
-                    continue
-                ctx = Context.for_topic(
-                    compensation.topic,
-                    project.topic(compensation.topic),
-                    env=env,
-                    is_compensation=True,
-                )
-                for outcome in entry.outcomes(ctx):
+            for gate in project.compensation_gates(entry, env):
+                for outcome in gate.outcomes:
                     if outcome.decision is blocked:
-                        when = entry.assuming(outcome, ctx.job)
-                        name = topic_entry.name
-                        yield entry, env, name, compensation.topic, outcome.index, when
+                        when = entry.assuming(outcome, gate.ctx.job)
+                        name = gate.entry.name
+                        yield entry, env, name, gate.compensation.topic, outcome.index, when
 
 
 @check("AU302", "compensation-denied", Severity.ERROR, "policy")

@@ -81,10 +81,15 @@ def shadowed_rule(project: Project) -> Iterator[Problem]:
           - {id: human-for-dns, when: {topic: infra.dns.create}, decision: require_human}
     """
     for entry in project.policies:
-        for index, rule in enumerate(entry.policy.rules):
+        rules = entry.policy.rules
+        by_id: dict[str, list[int]] = {}  # equal rules have equal ids: compare few
+        for index, rule in enumerate(rules):
+            by_id.setdefault(rule.id, []).append(index)
+        for index, rule in enumerate(rules):
             winner = shadowing_rule(entry.policy, index, entry.compiled)
             if winner is not None:
-                line = entry.rule_position(entry.policy.rules.index(winner)).line
+                first = next(i for i in by_id[winner.id] if rules[i] == winner)
+                line = entry.rule_position(first).line
                 yield Problem(
                     entry.rule_position(index),
                     f"rule '{rule.id}' can never decide: rule '{winner.id}' (line {line}) "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 from collections.abc import Iterator
+from dataclasses import replace
+from functools import lru_cache
 
 from agentundo.lint.finding import Severity
 from agentundo.lint.project import Problem, Project
@@ -15,7 +16,6 @@ from agentundo.model.catalog import Topic
 from agentundo.model.common import Decision, Rollback
 from agentundo.model.templates import PARAMS_PREFIX, TemplatePlace, template_fields
 from agentundo.model.workflow import Step, Workflow
-from agentundo.policy.evaluate import Context
 
 
 def _steps(project: Project) -> Iterator[tuple[LoadedFile, Workflow, int, Step]]:
@@ -97,25 +97,16 @@ def step_always_denied(project: Project) -> Iterator[Problem]:
           - {id: drop, topic: infra.db.delete}
     """
     for entry in project.policies:
-        for file, workflow, index, step in _steps(project):
-            topic = project.topic(step.topic)
-            outcomes = []
-            for approval in (False, True):
-                ctx = Context.for_topic(
-                    step.topic,
-                    topic,
-                    env=workflow.env,
-                    approval_present=approval,
-                    workflow=workflow.workflow,
-                    job=project.job(file, index),
-                )
-                outcomes.append(entry.outcomes(ctx))
-            if all(o.decision is Decision.DENY for found in outcomes for o in found):
-                by = entry.decided_by(outcomes[1][0].index)
+        for gate in project.step_gates(entry):
+            if not all(o.decision is Decision.DENY for o in gate.outcomes):
+                continue  # allowed, or sent to a human, without an approval
+            approved = entry.outcomes(replace(gate.ctx, approval_present=True))
+            if all(o.decision is Decision.DENY for o in approved):
+                step, workflow = gate.step, gate.workflow
                 yield Problem(
-                    file.position("steps", index, "topic"),
+                    gate.file.position("steps", gate.index, "topic"),
                     f"step '{step.id}' ({step.topic}) is always denied in {workflow.env} "
-                    f"by {by} of {entry.file.path}",
+                    f"by {entry.decided_by(approved[0].index)} of {entry.file.path}",
                     "remove the step, or change the policy or the workflow's env",
                 )
 
@@ -168,17 +159,37 @@ def _param(field: str) -> str | None:
     return field[len(PARAMS_PREFIX) :] if field.startswith(PARAMS_PREFIX) else None
 
 
-def _forward_fields(topic: Topic) -> Iterator[tuple[list[str], str]]:
-    """The fields of each template the forward call of ``topic`` renders, with where it
-    is: its idempotency key, its ``http`` URL, header values and body strings. A
-    malformed template is skipped (AU205 and AU501 report it)."""
+@lru_cache(maxsize=4096)
+def _template_params(template: str) -> tuple[str, ...] | None:
+    """The ``params.NAME`` names a template uses, in order; None when it is malformed
+    (thousands of topics share a few templates)."""
+    try:
+        return tuple(filter(None, map(_param, template_fields(template))))
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _site_params(site: Site) -> tuple[str, ...] | None:
+    """:func:`_template_params` of a site (a URL or header value without ``${VAR}``)."""
+    try:
+        return tuple(filter(None, map(_param, site.fields())))
+    except ValueError:
+        return None
+
+
+def _forward_params(topic: Topic) -> list[tuple[str, str]]:
+    """``(NAME, where)`` for each ``params.NAME`` that a template of the forward call of
+    ``topic`` uses, where is: its idempotency key, its ``http`` URL, header values and body
+    strings. A malformed template is skipped (AU205 and AU501 report it)."""
+    found: list[tuple[str, str]] = []
     if topic.idempotency_key is not None:
-        with contextlib.suppress(ValueError):
-            yield template_fields(topic.idempotency_key), "the idempotency key"
+        names = _template_params(topic.idempotency_key)
+        found.extend((name, "the idempotency key") for name in names or ())
     if topic.http is not None:
         for site in http_sites(topic.http, ("http",), TemplatePlace.HTTP):
-            with contextlib.suppress(ValueError):
-                yield site.fields(), site.where
+            found.extend((name, site.where) for name in _site_params(site) or ())
+    return found
 
 
 @check("AU405", "template-param-missing", Severity.ERROR, "workflow")
@@ -197,15 +208,18 @@ def template_param_missing(project: Project) -> Iterator[Problem]:
         steps:
           - {id: charge, topic: payments.charge, params: {amount: 10, order_id: A1}}
     """
+    used: dict[str, list[tuple[str, str]]] = {}  # by topic: steps share topics
     for file, _workflow, index, step in _steps(project):
         topic = project.topic(step.topic)
         if topic is None:
             continue  # the compensation's templates are AU407's
+        needs = used.get(step.topic)
+        if needs is None:
+            needs = used[step.topic] = _forward_params(topic)
         missing: dict[str, list[str]] = {}  # name -> where it is used
-        for fields, where in _forward_fields(topic):
-            for name in filter(None, map(_param, fields)):
-                if name not in step.params and where not in missing.get(name, []):
-                    missing.setdefault(name, []).append(where)
+        for name, where in needs:
+            if name not in step.params and where not in missing.get(name, []):
+                missing.setdefault(name, []).append(where)
         for name, places in missing.items():
             yield Problem(
                 file.position("steps", index),
@@ -236,6 +250,16 @@ def _compensation_sites(project: Project, topic: Topic) -> Iterator[tuple[Site, 
             yield site, f"{site.where} of '{comp.topic}'"
 
 
+def _compensation_params(project: Project, topic: Topic) -> list[tuple[str, str, bool]]:
+    """``(NAME, where, read from the step alone)`` for each ``params.NAME`` that a template
+    of the compensation of ``topic`` uses (a malformed one: AU205 and AU501 report it)."""
+    return [
+        (name, where, site.place in STEP_PARAMS_ONLY)
+        for site, where in _compensation_sites(project, topic)
+        for name in _site_params(site) or ()
+    ]
+
+
 @check("AU407", "compensation-param-missing", Severity.ERROR, "workflow")
 def compensation_param_missing(project: Project) -> Iterator[Problem]:
     """A step lacks a parameter that its topic's compensation templates use.
@@ -256,22 +280,20 @@ def compensation_param_missing(project: Project) -> Iterator[Problem]:
         steps:
           - {id: charge, topic: payments.charge, params: {amount: 10, order_id: A1}}
     """
+    used: dict[str, list[tuple[str, str, bool]]] = {}  # by topic: steps share topics
     for file, _workflow, index, step in _steps(project):
         topic = project.topic(step.topic)
         if topic is None or topic.compensation is None or not compensation_dispatched(topic):
             continue
         comp_params = set(topic.compensation.params or {})
+        needs = used.get(step.topic)
+        if needs is None:
+            needs = used[step.topic] = _compensation_params(project, topic)
         missing: dict[str, dict[str, bool]] = {}  # name -> {place: read from the step alone}
-        for site, where in _compensation_sites(project, topic):
-            try:
-                fields = site.fields()
-            except ValueError:
-                continue  # malformed: AU205 and AU501 report it
-            step_only = site.place in STEP_PARAMS_ONLY
-            for name in filter(None, map(_param, fields)):
-                if name in step.params or (name in comp_params and not step_only):
-                    continue
-                missing.setdefault(name, {})[where] = step_only
+        for name, where, step_only in needs:
+            if name in step.params or (name in comp_params and not step_only):
+                continue
+            missing.setdefault(name, {})[where] = step_only
         for name, places in missing.items():
             where = ", ".join(places)
             if not any(places.values()):
@@ -308,19 +330,13 @@ def step_needs_human(project: Project) -> Iterator[Problem]:
           - {id: apply, topic: infra.terraform.apply}
     """
     for entry in project.policies:
-        for file, workflow, index, step in _steps(project):
-            ctx = Context.for_topic(
-                step.topic,
-                project.topic(step.topic),
-                env=workflow.env,
-                workflow=workflow.workflow,
-                job=project.job(file, index),
-            )
-            for outcome in entry.outcomes(ctx):
+        for gate in project.step_gates(entry):
+            for outcome in gate.outcomes:
                 if outcome.decision is Decision.REQUIRE_HUMAN:
+                    step = gate.step
                     yield Problem(
-                        file.position("steps", index, "topic"),
+                        gate.file.position("steps", gate.index, "topic"),
                         f"step '{step.id}' ({step.topic}) needs a human approval in "
-                        f"{workflow.env} ({entry.decided_by(outcome.index)}"
-                        f"{entry.assuming(outcome, ctx.job)})",
+                        f"{gate.workflow.env} ({entry.decided_by(outcome.index)}"
+                        f"{entry.assuming(outcome, gate.ctx.job)})",
                     )
