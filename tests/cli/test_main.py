@@ -130,3 +130,28 @@ def test_no_command_prints_the_help_and_exits_2() -> None:
     done = run()
     assert done.returncode == 2
     assert done.stdout.startswith("Usage: agentundo [OPTIONS] COMMAND [ARGS]...")
+
+
+@pytest.mark.parametrize("command", [["lint", "."], ["drill", "wf.yaml"], ["timeline", "ev"]])
+def test_a_deleted_working_directory_is_a_usage_error(tmp_path: Path, command: list[str]) -> None:
+    """A real process whose working directory was removed under it exits 2 with one line,
+    not a FileNotFoundError traceback from os.getcwd()."""
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (
+        "import os, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]); "
+        "from agentundo.cli.main import main; sys.exit(main(sys.argv[2:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(gone), *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=CLEAN_ENV,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the working directory cannot be read" in done.stderr

@@ -22,7 +22,19 @@ def report_error(error: AgentundoError) -> int:
 
 def run(app: Any, args: list[str]) -> int:
     """Run ``app``; every usage error, Click's or ours, is one ``agentundo: error:`` line."""
+    import os
+
     import typer
+
+    try:
+        os.getcwd()  # relative paths, the configuration and the evidence all start here
+    except OSError as error:
+        print(
+            "agentundo: error: the working directory cannot be read "
+            f"({error.strerror or error}): was it deleted? cd to an existing directory",
+            file=sys.stderr,
+        )
+        return 2
 
     # Typer 0.29 carries its own copy of Click: reach its exception classes through the
     # public BadParameter rather than a private module.
