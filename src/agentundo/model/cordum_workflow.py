@@ -241,7 +241,6 @@ def plan(workflow: CordumWorkflow, *, name: str, env: str, inputs: Inputs | None
     """The steps to rehearse, in order. ``inputs`` (``--input``): evaluate conditions;
     without them every conditional step (and what depends on it) is not rehearsed."""
     ordered, _cyclic = order(workflow)
-    steps: list[Step] = []
     keys: list[str] = []
     skipped: list[tuple[str, str]] = []
     state: dict[str, str] = {}  # step id -> "ran", "engine", "false", "unknown"
@@ -273,17 +272,7 @@ def plan(workflow: CordumWorkflow, *, name: str, env: str, inputs: Inputs | None
             continue
         state[key] = "ran"
         keys.append(key)
-        steps.append(
-            Step(id=key, topic=topic, params=dict(step.input or {}), description=step.name)
-        )
-    native = Workflow(version="v1", workflow=name, env=env, steps=steps) if steps else None
-    return Plan(
-        workflow=native,
-        keys=tuple(keys),
-        jobs={k: job_of(workflow, k) for k in keys},
-        approvals=frozenset(k for k in keys if workflow.steps[k].kind == "approval"),
-        skipped=tuple(skipped),
-    )
+    return _plan_of(workflow, keys, name=name, env=env, skipped=tuple(skipped))
 
 
 def lint_plan(workflow: CordumWorkflow, *, name: str, env: str) -> Plan:
@@ -297,11 +286,24 @@ def lint_plan(workflow: CordumWorkflow, *, name: str, env: str) -> Plan:
         for k in [*ordered, *cyclic]
         if workflow.steps[k].kind == "worker" and topic_of(workflow.steps[k]) is not None
     ]
+    return _plan_of(workflow, keys, name=name, env=env, skipped=())
+
+
+def _plan_of(
+    workflow: CordumWorkflow,
+    keys: list[str],
+    *,
+    name: str,
+    env: str,
+    skipped: tuple[tuple[str, str], ...],
+) -> Plan:
+    """The native view of the steps ``keys`` (each has a topic), in that order."""
     steps = [
         Step(
             id=k,
             topic=topic_of(workflow.steps[k]) or "",
             params=dict(workflow.steps[k].input or {}),
+            description=workflow.steps[k].name,
         )
         for k in keys
     ]
@@ -311,7 +313,7 @@ def lint_plan(workflow: CordumWorkflow, *, name: str, env: str) -> Plan:
         keys=tuple(keys),
         jobs={k: job_of(workflow, k) for k in keys},
         approvals=frozenset(k for k in keys if workflow.steps[k].kind == "approval"),
-        skipped=(),
+        skipped=skipped,
     )
 
 
