@@ -252,5 +252,5 @@ def test_each_width_chooses_its_layout(views: dict[tuple[str, int], str]) -> Non
     # this run's keys (up to 94 characters) and rule ids leave no room for a table
     assert "  Idempotency key: " in views["timeline", 200]
     short = views["timeline-short", 200]
-    assert "┃Time " in short and "┃ Job " in short and "┃ Detail " in short
+    assert "┃ Time " in short and "┃ Job " in short and "┃ Detail " in short
     assert "┃" not in views["timeline-short", 120].split("╯")[1]  # stacked at 120

@@ -67,15 +67,15 @@ class Plan:
     """The content width of each shown column (empty when stacked)."""
     stacked: bool = False
     edge: bool = False
-    """Whether the table has an outer frame (one more character on each side)."""
+    """Whether the table has an outer frame (a border and a space on each side)."""
 
     def table_width(self) -> int:
         return _overhead(len(self.widths), self.edge) + sum(self.widths) if self.widths else 0
 
 
 def _overhead(columns: int, edge: bool) -> int:
-    """Characters a table of ``columns`` columns adds to their content (no outer padding)."""
-    return GAP * (columns - 1) + (2 if edge else 0)
+    """Characters a table of ``columns`` columns adds to their content."""
+    return GAP * (columns - 1) + (4 if edge else 0)  # a frame: a border and a space each side
 
 
 def text_width(text: str) -> int:
@@ -195,7 +195,7 @@ def _table(
 ) -> None:
     from rich.table import Table
 
-    table = Table(show_edge=layout.edge, pad_edge=False, header_style="bold")
+    table = Table(show_edge=layout.edge, pad_edge=layout.edge, header_style="bold")
     for index, width in zip(layout.shown, layout.widths, strict=True):
         column = columns[index]
         # every word fits (fold is the last resort for a ``fold`` column's long words)
