@@ -33,16 +33,9 @@ SECRET_ORDER = "ord-SECRET-7731"
 
 @pytest.fixture
 def ledger() -> Iterator[Any]:
-    import importlib.util
+    from tests.cli.test_http_drill import ledger_service
 
-    spec = importlib.util.spec_from_file_location(
-        "ledger_for_progress", EXAMPLE / "ledger_service.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ledger_for_progress"] = module
-    spec.loader.exec_module(module)
-    running = module.start()
+    running = ledger_service.start()
     yield running
     running.stop()
 

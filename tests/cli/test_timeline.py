@@ -7,7 +7,6 @@ The command runs in this process (tests/cli_runner.py).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -556,15 +555,10 @@ def test_a_forged_summary_fails_verification(project: Path) -> None:
 def test_a_deadline_cut_cannot_be_called_recovered(tmp_path: Path) -> None:
     """A real HTTP drill on the real clock whose slow first charge uses up the deadline: the
     next step is not started (step_failed_fatal, attempts 0) and the engine fails the drill."""
+    from tests.cli.test_http_drill import ledger_service
+
     example = ROOT / "examples" / "ledger"
-    spec = importlib.util.spec_from_file_location(
-        "ledger_for_review", example / "ledger_service.py"
-    )
-    assert spec is not None and spec.loader is not None
-    ledger_module = importlib.util.module_from_spec(spec)
-    sys.modules["ledger_for_review"] = ledger_module
-    spec.loader.exec_module(ledger_module)
-    ledger = ledger_module.start()
+    ledger = ledger_service.start()
     try:
         httpx.post(
             f"{ledger.url}/admin/faults",
@@ -1281,7 +1275,6 @@ def test_an_unkeyed_file_from_the_legacy_genesis_still_verifies(tmp_path: Path) 
 
 def test_follow_a_directory_tails_the_run_being_written(tmp_path: Path) -> None:
     import subprocess
-    import sys
 
     from tests.saga_helpers import CATALOG, POLICY, WORKFLOW, write
 

@@ -10,14 +10,12 @@ independently of the renderer.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -269,21 +267,11 @@ def test_a_denied_compensation_is_an_error_span_with_its_follow_up(tmp_path: Pat
 # --- the ledger over HTTP, its refunds refused ---------------------------------------------
 
 
-def _ledger_module() -> ModuleType:
-    name = "ledger_service"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, LEDGER / "ledger_service.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def ledger() -> Iterator[Any]:
-    running = _ledger_module().start()
+    from tests.cli.test_http_drill import ledger_service
+
+    running = ledger_service.start()
     yield running
     running.stop()
 
